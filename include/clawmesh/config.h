@@ -1,0 +1,54 @@
+/* Server configuration: command-line flags over CLAWMESH_* environment over defaults. */
+#ifndef CLAWMESH_CONFIG_H
+#define CLAWMESH_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CM_MAX_CORS_ORIGINS 16
+
+struct cm_config {
+	char *database_url;         /* libpq conninfo or URI; "" = libpq's PG* defaults */
+	char *listen_host;          /* numeric address */
+	unsigned short listen_port;
+	char *tls_cert;             /* PEM file paths; both or neither */
+	char *tls_key;
+	char *cors_origins[CM_MAX_CORS_ORIGINS];
+	size_t n_cors_origins;
+	size_t max_body;            /* bytes */
+	unsigned threads;           /* HTTP worker threads, each with its own database connection */
+	unsigned conn_timeout;      /* seconds a connection may stay idle or slow */
+	unsigned max_connections;
+	bool access_log;
+};
+
+/* Option letters for long options that every subcommand shares; values >= 0x100. */
+enum cm_config_opt {
+	CM_OPT_DATABASE_URL = 0x100,
+	CM_OPT_LISTEN,
+	CM_OPT_TLS_CERT,
+	CM_OPT_TLS_KEY,
+	CM_OPT_CORS_ORIGIN,
+	CM_OPT_MAX_BODY,
+	CM_OPT_THREADS,
+	CM_OPT_CONN_TIMEOUT,
+	CM_OPT_MAX_CONNECTIONS,
+	CM_OPT_ACCESS_LOG,
+	CM_OPT_LAST
+};
+
+/* Defaults, then the CLAWMESH_* environment. 0 or -CM_EBADREQ with a sentence in err. */
+int cm_config_init(struct cm_config *cfg, char *err, size_t errlen);
+/* Applies one shared option (an enum cm_config_opt) with its argument. */
+int cm_config_set(struct cm_config *cfg, int opt, const char *value, char *err, size_t errlen);
+/* Checks the combination (TLS pair). */
+int cm_config_finish(struct cm_config *cfg, char *err, size_t errlen);
+void cm_config_free(struct cm_config *cfg);
+
+/* "1048576", "512KiB", "1MiB", "1M", "64k" -> bytes. */
+int cm_parse_size(const char *s, size_t *out);
+/* "90d", "12h", "30m", "45s", "3600" -> seconds (1 .. 10 years). */
+int cm_parse_duration(const char *s, long long *out);
+/* "127.0.0.1:8080", "[::1]:8080", ":8080", "8080" -> host and port. Caller frees *host. */
+int cm_parse_listen(const char *s, char **host, unsigned short *port);
+
+#endif

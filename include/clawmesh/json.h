@@ -1,0 +1,24 @@
+/* cJSON helpers: strict body parsing, field access with validation errors, time formatting. */
+#ifndef CLAWMESH_JSON_H
+#define CLAWMESH_JSON_H
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF)? */
+bool cm_utf8_valid(const char *s, size_t len);
+
+/* Parses a whole body as one JSON document: UTF-8, no NUL, nothing after it.
+ * buf must have a NUL at buf[len]. 0 with *out (caller frees) or -CM_EINVJSON. */
+int cm_json_parse(const char *buf, size_t len, cJSON **out);
+
+/* The error envelope {"error":{code,message,request_id,details?}}; takes details. Caller frees. */
+cJSON *cm_json_error(const char *code, const char *message, const char *request_id, cJSON *details);
+
+/* Adds a string, or JSON null when s is NULL. false on allocation failure. */
+bool cm_json_add_string_or_null(cJSON *obj, const char *name, const char *s);
+
+/* Renders unformatted; caller frees with free(). */
+char *cm_json_render(const cJSON *item, size_t *len);
+
+#endif

@@ -1,0 +1,20 @@
+/* The grammar of API.md for scopes, ids, memory keys and skill names. Pure functions. */
+#ifndef CLAWMESH_VALIDATE_H
+#define CLAWMESH_VALIDATE_H
+#include <stdbool.h>
+
+#define CM_ID_MAX 64
+#define CM_SCOPE_MAX (8 + CM_ID_MAX) /* "project:" + id */
+#define CM_KEY_MAX 256
+#define CM_SKILL_NAME_MAX 64
+
+/* id = [a-z0-9][a-z0-9._-]{0,63} (node, user, project ids). */
+bool cm_valid_id(const char *s);
+/* mesh | node:<id> | user:<id> | project:<id> */
+bool cm_valid_scope(const char *s);
+/* [A-Za-z0-9._:@-]{1,256}, not starting with '.' */
+bool cm_valid_key(const char *s);
+/* [a-z0-9][a-z0-9-]{0,63} */
+bool cm_valid_skill_name(const char *s);
+
+#endif
