@@ -1,0 +1,39 @@
+/* The database layer: one libpq connection per worker thread, statements prepared once per
+ * connection, transparent reconnect, and the mapping of failures to CM_EUNAVAIL. */
+#ifndef CLAWMESH_DB_H
+#define CLAWMESH_DB_H
+#include "clawmesh/config.h"
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+/* A statement a store_*.c file declares once, statically; it is prepared lazily on each
+ * connection the first time that connection runs it. */
+struct cm_stmt {
+	const char *name; /* for logs */
+	const char *sql;
+	int nparams;
+	int slot; /* assigned on first use; -1 before */
+};
+#define CM_STMT(var, nparams, sql) static struct cm_stmt var = {#var, sql, nparams, -1}
+
+int cm_db_init(const struct cm_config *cfg);
+void cm_db_shutdown(void);
+/* Closes this thread's connection (the main thread's, for CLI commands). */
+void cm_db_thread_release(void);
+
+/* Runs st with text parameters (NULL = SQL NULL) on this thread's connection. 0 with *res
+ * (caller PQclear()s), -CM_EUNAVAIL when the database cannot be reached, -CM_ECONFLICT on a
+ * unique violation, -CM_EINTERNAL otherwise (logged). */
+int cm_db_exec(struct cm_stmt *st, const char *const *params, PGresult **res);
+/* BEGIN / COMMIT / ROLLBACK on this thread's connection. */
+int cm_db_begin(void);
+int cm_db_commit(void);
+void cm_db_rollback(void);
+
+/* A fresh connection of its own (migrations, bootstrap); NULL with a logged reason. */
+PGconn *cm_db_connect(void);
+/* Maps a failed result on conn to -CM_EUNAVAIL or -CM_EINTERNAL, logging the latter. */
+int cm_db_error(PGconn *conn, const PGresult *res, const char *what);
+
+#endif

@@ -1,0 +1,250 @@
+/* libpq underneath every store: one connection per worker thread (libmicrohttpd's pool threads
+ * each own one, so a request never waits for a connection), statements prepared lazily per
+ * connection, and reconnect without restarting. An idle connection whose socket has become
+ * readable is being closed by the server (restart, failover): it is replaced before use, so a
+ * database restart costs no failed request once the database answers again. */
+#include "clawmesh/db.h"
+#include "clawmesh/err.h"
+#include "clawmesh/log.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_STMTS 256
+/* While the database is down, connection attempts (from all threads together) are spaced this
+ * far apart; the first success clears it, so every thread reconnects at once. */
+#define RECONNECT_INTERVAL_MS 100
+
+struct conn {
+	PGconn *pg;
+	uint64_t prepared[MAX_STMTS / 64];
+};
+
+static long long next_attempt_ms; /* atomic; 0 = the database was reachable last time */
+
+static char *conninfo;
+static pthread_key_t conn_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static int next_slot;
+static __thread struct conn *tls_conn;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void conn_free(void *p)
+{
+	struct conn *c = p;
+	if (!c)
+		return;
+	if (c->pg)
+		PQfinish(c->pg);
+	free(c);
+}
+
+static void make_key(void)
+{
+	pthread_key_create(&conn_key, conn_free);
+}
+
+int cm_db_init(const struct cm_config *cfg)
+{
+	pthread_once(&key_once, make_key);
+	free(conninfo);
+	conninfo = strdup(cfg->database_url ? cfg->database_url : "");
+	return conninfo ? 0 : -CM_EINTERNAL;
+}
+
+void cm_db_shutdown(void)
+{
+	cm_db_thread_release();
+	free(conninfo);
+	conninfo = NULL;
+}
+
+void cm_db_thread_release(void)
+{
+	if (tls_conn) {
+		pthread_setspecific(conn_key, NULL);
+		conn_free(tls_conn);
+		tls_conn = NULL;
+	}
+}
+
+static void quiet_notices(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* Our defaults come first: the configured conninfo (expanded from "dbname") overrides them. */
+static PGconn *connect_with(const char *statement_timeout)
+{
+	const char *keys[] = {"application_name", "connect_timeout", "client_encoding", "options", "dbname", NULL};
+	const char *vals[] = {"clawmeshd", "5", "UTF8", statement_timeout, conninfo ? conninfo : "", NULL};
+	PGconn *pg = PQconnectdbParams(keys, vals, 1);
+	if (!pg)
+		return NULL;
+	if (PQstatus(pg) != CONNECTION_OK) {
+		/* libpq's message names host and port, never the password. */
+		const char *msg = PQerrorMessage(pg);
+		size_t n = strcspn(msg, "\n");
+		cm_log_warn("db: cannot connect: %.*s", (int)(n > 300 ? 300 : n), msg);
+		PQfinish(pg);
+		return NULL;
+	}
+	PQsetNoticeProcessor(pg, quiet_notices, NULL);
+	return pg;
+}
+
+PGconn *cm_db_connect(void)
+{
+	return connect_with("");
+}
+
+static void drop(struct conn *c)
+{
+	if (c->pg)
+		PQfinish(c->pg);
+	c->pg = NULL;
+	memset(c->prepared, 0, sizeof c->prepared);
+}
+
+/* This thread's live connection, or NULL while the database is unreachable. */
+static struct conn *acquire(void)
+{
+	struct conn *c = tls_conn;
+	if (!c) {
+		c = calloc(1, sizeof *c);
+		if (!c)
+			return NULL;
+		pthread_once(&key_once, make_key);
+		pthread_setspecific(conn_key, c);
+		tls_conn = c;
+	}
+	if (c->pg && PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+		/* An idle pooled connection has nothing to read unless the server is ending it (its
+		 * FATAL message, then EOF, may arrive in separate reads): replace it before use. */
+		struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN};
+		if (poll(&pfd, 1, 0) != 0)
+			drop(c);
+	}
+	if (c->pg && PQstatus(c->pg) != CONNECTION_OK)
+		drop(c);
+	if (!c->pg) {
+		long long t = now_ms();
+		if (t < __atomic_load_n(&next_attempt_ms, __ATOMIC_RELAXED))
+			return NULL;
+		__atomic_store_n(&next_attempt_ms, t + RECONNECT_INTERVAL_MS, __ATOMIC_RELAXED);
+		c->pg = connect_with("-c statement_timeout=15000");
+		if (!c->pg)
+			return NULL;
+		__atomic_store_n(&next_attempt_ms, 0, __ATOMIC_RELAXED);
+	}
+	return c;
+}
+
+static bool sqlstate_is_unavailable(const char *state)
+{
+	/* 08: connection exception; 57P01-03: shutdown or starting up; 53: out of resources. */
+	return state && (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3) || !strncmp(state, "53", 2));
+}
+
+int cm_db_error(PGconn *pg, const PGresult *res, const char *what)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (!pg || PQstatus(pg) != CONNECTION_OK || sqlstate_is_unavailable(state))
+		return -CM_EUNAVAIL;
+	if (state && !strcmp(state, "23505"))
+		return -CM_ECONFLICT;
+	/* The primary message only: DETAIL may quote row values. */
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	cm_log_error("db: %s failed: %s %s", what, state ? state : "-", msg ? msg : PQerrorMessage(pg));
+	return -CM_EINTERNAL;
+}
+
+int cm_db_exec(struct cm_stmt *st, const char *const *params, PGresult **res)
+{
+	*res = NULL;
+	if (st->slot < 0) {
+		int expected = -1;
+		int slot = __atomic_fetch_add(&next_slot, 1, __ATOMIC_RELAXED);
+		if (slot >= MAX_STMTS) {
+			cm_log_error("db: more than %d statements", MAX_STMTS);
+			return -CM_EINTERNAL;
+		}
+		/* Two threads may race here; the loser's slot number just goes unused. */
+		__atomic_compare_exchange_n(&st->slot, &expected, slot, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	}
+	int slot = __atomic_load_n(&st->slot, __ATOMIC_ACQUIRE);
+	struct conn *c = acquire();
+	if (!c || !c->pg)
+		return -CM_EUNAVAIL;
+
+	char name[16];
+	snprintf(name, sizeof name, "s%d", slot);
+	uint64_t bit = 1ULL << (slot % 64);
+	if (!(c->prepared[slot / 64] & bit)) {
+		PGresult *p = PQprepare(c->pg, name, st->sql, st->nparams, NULL);
+		if (!p || PQresultStatus(p) != PGRES_COMMAND_OK) {
+			int r = cm_db_error(c->pg, p, st->name);
+			PQclear(p);
+			if (r == -CM_EUNAVAIL)
+				drop(c);
+			return r;
+		}
+		PQclear(p);
+		c->prepared[slot / 64] |= bit;
+	}
+	PGresult *r = PQexecPrepared(c->pg, name, st->nparams, params, NULL, NULL, 0);
+	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) {
+		*res = r;
+		return 0;
+	}
+	int e = cm_db_error(c->pg, r, st->name);
+	PQclear(r);
+	if (e == -CM_EUNAVAIL)
+		drop(c);
+	return e;
+}
+
+static int simple(const char *sql)
+{
+	struct conn *c = acquire();
+	if (!c || !c->pg)
+		return -CM_EUNAVAIL;
+	PGresult *r = PQexec(c->pg, sql);
+	int e = 0;
+	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+		e = cm_db_error(c->pg, r, sql);
+		if (e == -CM_EUNAVAIL)
+			drop(c);
+	}
+	PQclear(r);
+	return e;
+}
+
+int cm_db_begin(void)
+{
+	return simple("BEGIN");
+}
+
+int cm_db_commit(void)
+{
+	return simple("COMMIT");
+}
+
+void cm_db_rollback(void)
+{
+	if (tls_conn && tls_conn->pg && PQtransactionStatus(tls_conn->pg) != PQTRANS_IDLE)
+		(void)simple("ROLLBACK");
+}
