@@ -1,0 +1,478 @@
+/* libmicrohttpd glue and the request life cycle, stated once:
+ *   1. URI callback: allocate the request context, keep the raw URI (routing never sees
+ *      libmicrohttpd's decoded copy, so %2F cannot forge a path segment).
+ *   2. First handler call: headers only. Reject a declared oversize body at once; otherwise
+ *      return without a response (a response queued on the first call forces Connection: close).
+ *   3. Body calls: append under the hard limit.
+ *   4. Last call: route -> authenticate -> handler -> one queued response with common headers.
+ *   5. Completion callback: one access-log line, free the context. */
+#include "clawmesh/http.h"
+#include "clawmesh/json.h"
+#include "clawmesh/log.h"
+#include "clawmesh/router.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define CONNECTION_MEMORY (64 * 1024)
+/* A body over the limit is read and dropped up to this many times the limit (so the client
+ * gets its 413); past that the connection is cut. */
+#define DISCARD_FACTOR 4
+
+static const char *const cors_allow_headers =
+	"Authorization, Content-Type, If-Match, If-None-Match, X-Request-Id, Last-Event-ID";
+static const char *const cors_expose_headers = "ETag, Location, Retry-After, X-Request-Id";
+
+static char *tls_cert_pem, *tls_key_pem;
+
+static double elapsed_us(const struct timespec *since)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - since->tv_sec) * 1e6 + (double)(now.tv_nsec - since->tv_nsec) / 1e3;
+}
+
+static bool request_id_sane(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+			  c == '_' || c == '.' || c == ':';
+		if (!ok || n >= CM_REQUEST_ID_MAX)
+			return false;
+	}
+	return n > 0;
+}
+
+static void request_id_new(char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[10];
+	if (RAND_bytes(raw, sizeof raw) != 1)
+		memset(raw, 0, sizeof raw);
+	for (size_t i = 0; i < sizeof raw; i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 15];
+	}
+	out[2 * sizeof raw] = '\0';
+}
+
+const char *cm_req_header(struct cm_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *cm_req_query(struct cm_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static bool media_type_is(const char *header, const char *type)
+{
+	if (!header)
+		return false;
+	size_t n = strlen(type);
+	if (strncasecmp(header, type, n))
+		return false;
+	const char *rest = header + n;
+	while (*rest == ' ')
+		rest++;
+	if (*rest == '\0')
+		return true;
+	if (*rest != ';')
+		return false;
+	rest++;
+	while (*rest == ' ')
+		rest++;
+	/* The only parameter we accept is the charset we speak. */
+	return !strncasecmp(rest, "charset=", 8) &&
+	       (!strcasecmp(rest + 8, "utf-8") || !strcasecmp(rest + 8, "\"utf-8\""));
+}
+
+int cm_req_json(struct cm_request *req, const char *also_type, cJSON **out)
+{
+	*out = NULL;
+	const char *ct = cm_req_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (!media_type_is(ct, "application/json") && !(also_type && media_type_is(ct, also_type)))
+		return -CM_EMEDIA;
+	return cm_json_parse(req->body ? req->body : "", req->body_len, out);
+}
+
+static void set_response(struct cm_request *req, unsigned status, struct MHD_Response *r)
+{
+	if (req->response)
+		MHD_destroy_response(req->response);
+	req->response = r;
+	req->status = status;
+}
+
+int cm_reply_raw(struct cm_request *req, unsigned status, const char *content_type, const char *data, size_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return -CM_EINTERNAL;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	set_response(req, status, r);
+	return 0;
+}
+
+int cm_reply_json(struct cm_request *req, unsigned status, cJSON *body)
+{
+	size_t len = 0;
+	char *text = body ? cm_json_render(body, &len) : NULL;
+	cJSON_Delete(body);
+	if (!text)
+		return -CM_EINTERNAL;
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(text);
+		return -CM_EINTERNAL;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
+	set_response(req, status, r);
+	return 0;
+}
+
+int cm_reply_empty(struct cm_request *req, unsigned status)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return -CM_EINTERNAL;
+	set_response(req, status, r);
+	return 0;
+}
+
+void cm_reply_header(struct cm_request *req, const char *name, const char *value)
+{
+	if (req->response)
+		MHD_add_response_header(req->response, name, value);
+}
+
+int cm_reply_error(struct cm_request *req, enum cm_err e, const char *message, cJSON *details)
+{
+	cJSON *body = cm_json_error(cm_err_code(e), message ? message : cm_err_message(e), req->request_id, details);
+	int r = cm_reply_json(req, cm_err_status(e), body);
+	if (r < 0)
+		return r;
+	if (e == CM_EUNAUTH)
+		cm_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"clawmesh\"");
+	if (e == CM_EUNAVAIL || e == CM_ERATE)
+		cm_reply_header(req, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	return 0;
+}
+
+int cm_reply_invalid(struct cm_request *req, const char *field, const char *message)
+{
+	cJSON *details = cJSON_CreateObject();
+	if (field)
+		cJSON_AddStringToObject(details, "field", field);
+	return cm_reply_error(req, CM_EVALIDATION, message, details);
+}
+
+static const char *allowed_origin(struct cm_request *req)
+{
+	const char *origin = cm_req_header(req, "Origin");
+	if (!origin || !req->cfg->n_cors_origins)
+		return NULL;
+	for (size_t i = 0; i < req->cfg->n_cors_origins; i++)
+		if (!strcmp(req->cfg->cors_origins[i], "*") || !strcmp(req->cfg->cors_origins[i], origin))
+			return origin;
+	return NULL;
+}
+
+static void preflight(struct cm_request *req, const char *allow)
+{
+	cm_reply_empty(req, MHD_HTTP_NO_CONTENT);
+	cm_reply_header(req, MHD_HTTP_HEADER_ALLOW, allow);
+	if (allowed_origin(req)) {
+		cm_reply_header(req, "Access-Control-Allow-Methods", allow);
+		cm_reply_header(req, "Access-Control-Allow-Headers", cors_allow_headers);
+		cm_reply_header(req, "Access-Control-Max-Age", "600");
+	}
+}
+
+static void dispatch(struct cm_request *req)
+{
+	struct cm_route_match m;
+	char allow[96];
+	int e = cm_router_match(cm_routes, cm_routes_count, req->method, req->path, &m, allow, sizeof allow);
+	if (e == -CM_EMETHOD && !strcmp(req->method, "OPTIONS")) {
+		preflight(req, allow);
+		return;
+	}
+	if (e == -CM_EMETHOD) {
+		cm_reply_error(req, CM_EMETHOD, NULL, NULL);
+		cm_reply_header(req, MHD_HTTP_HEADER_ALLOW, allow);
+		return;
+	}
+	if (e < 0) {
+		cm_reply_error(req, -e, e == -CM_EBADREQ ? "The path has a bad percent-encoding or a segment too long." : NULL,
+			       NULL);
+		return;
+	}
+	req->route = m.route;
+	req->nparams = m.nparams;
+	memcpy(req->params, m.params, sizeof req->params);
+
+	if (!(m.route->flags & CM_ROUTE_PUBLIC)) {
+		e = cm_auth_identify(cm_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), &req->who);
+		if (e < 0) {
+			cm_reply_error(req, -e, NULL, NULL);
+			return;
+		}
+		req->authenticated = true;
+		if ((m.route->flags & CM_ROUTE_ADMIN) && !req->who.admin) {
+			cm_reply_error(req, CM_EFORBIDDEN, "This needs an admin token.", NULL);
+			return;
+		}
+	}
+	e = m.route->handler(req);
+	if (e < 0)
+		cm_reply_error(req, -e, NULL, NULL);
+	else if (!req->response)
+		cm_reply_error(req, CM_EINTERNAL, NULL, NULL);
+}
+
+static enum MHD_Result queue(struct cm_request *req)
+{
+	if (!req->response && cm_reply_error(req, CM_EINTERNAL, NULL, NULL) < 0)
+		return MHD_NO;
+	struct MHD_Response *r = req->response;
+	MHD_add_response_header(r, "X-Request-Id", req->request_id);
+	if (!strncmp(req->path, "/v1/", 4))
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	const char *origin = allowed_origin(req);
+	if (origin) {
+		MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+		MHD_add_response_header(r, "Access-Control-Expose-Headers", cors_expose_headers);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin");
+	}
+	req->queued = true;
+	enum MHD_Result ok = MHD_queue_response(req->conn, req->status, r);
+	MHD_destroy_response(r);
+	req->response = NULL;
+	return ok;
+}
+
+static bool append_body(struct cm_request *req, const char *data, size_t n)
+{
+	size_t max = req->cfg->max_body;
+	if (req->body_too_large || req->body_len + n > max) {
+		req->body_too_large = true;
+		req->body_discarded += n;
+		return req->body_discarded <= (size_t)DISCARD_FACTOR * max;
+	}
+	if (req->body_len + n + 1 > req->body_cap) {
+		size_t cap = req->body_cap ? req->body_cap : 4096;
+		while (cap < req->body_len + n + 1)
+			cap *= 2;
+		if (cap > max + 1)
+			cap = max + 1;
+		char *b = realloc(req->body, cap);
+		if (!b)
+			return false;
+		req->body = b;
+		req->body_cap = cap;
+	}
+	memcpy(req->body + req->body_len, data, n);
+	req->body_len += n;
+	req->body[req->body_len] = '\0';
+	return true;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)conn;
+	struct cm_request *req = calloc(1, sizeof *req);
+	if (!req)
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &req->started);
+	req->cfg = cls;
+	req->uri = strdup(uri ? uri : "");
+	req->path = req->uri ? strndup(req->uri, strcspn(req->uri, "?")) : NULL;
+	return req;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	(void)url;
+	(void)version;
+	struct cm_request *req = *con_cls;
+	if (!req) {
+		req = on_uri(cls, url, conn);
+		if (!req)
+			return MHD_NO;
+		*con_cls = req;
+	}
+	if (!req->uri || !req->path)
+		return MHD_NO;
+	if (!req->headers_seen) {
+		req->headers_seen = true;
+		req->conn = conn;
+		snprintf(req->method, sizeof req->method, "%s", strlen(method) < sizeof req->method ? method : "?");
+		const char *rid = cm_req_header(req, "X-Request-Id");
+		if (rid && request_id_sane(rid))
+			snprintf(req->request_id, sizeof req->request_id, "%s", rid);
+		else
+			request_id_new(req->request_id);
+		const char *cl = cm_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > req->cfg->max_body) {
+			/* Refuse before the body is sent; the connection closes after this answer. */
+			cm_reply_error(req, CM_ETOOLARGE, NULL, NULL);
+			return queue(req);
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!req->queued && !append_body(req, upload_data, *upload_data_size))
+			return MHD_NO;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (req->queued)
+		return MHD_YES;
+	if (req->body_too_large)
+		cm_reply_error(req, CM_ETOOLARGE, NULL, NULL);
+	else
+		dispatch(req);
+	return queue(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)conn;
+	const struct cm_config *cfg = cls;
+	struct cm_request *req = *con_cls;
+	if (!req)
+		return;
+	if (cfg->access_log && req->headers_seen)
+		cm_log_info("access %s %s %u %.0fus %s%s", req->method, req->path ? req->path : "-",
+			    req->queued ? req->status : 0, elapsed_us(&req->started), req->request_id,
+			    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+	if (req->response)
+		MHD_destroy_response(req->response);
+	free(req->body);
+	free(req->uri);
+	free(req->path);
+	free(req);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char msg[512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	cm_log_warn("http: %s", msg);
+}
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		cm_log_error("tls: cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (len + 4097 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			if (cap > 1024 * 1024) {
+				cm_log_error("tls: %s is larger than 1 MiB", path);
+				break;
+			}
+			char *b = realloc(buf, cap);
+			if (!b)
+				break;
+			buf = b;
+		}
+		size_t n = fread(buf + len, 1, 4096, f);
+		len += n;
+		if (n < 4096) {
+			fclose(f);
+			buf[len] = '\0';
+			return buf;
+		}
+	}
+	fclose(f);
+	free(buf);
+	return NULL;
+}
+
+struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
+		flags |= MHD_USE_EPOLL;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, cfg->listen_host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(cfg->listen_port);
+	} else if (inet_pton(AF_INET6, cfg->listen_host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(cfg->listen_port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		cm_log_error("http: bad listen address %s", cfg->listen_host);
+		return NULL;
+	}
+	if (cfg->tls_cert) {
+		free(tls_cert_pem);
+		free(tls_key_pem);
+		tls_cert_pem = read_file(cfg->tls_cert);
+		tls_key_pem = read_file(cfg->tls_key);
+		if (!tls_cert_pem || !tls_key_pem)
+			return NULL;
+		flags |= MHD_USE_TLS;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	struct MHD_OptionItem opts[] = {
+		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL}, /* first, or early messages miss it */
+		{MHD_OPTION_SOCK_ADDR, 0, &ss},
+		{MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL},
+		{MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout, NULL},
+		{MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
+		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL},
+		{MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+		{MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, (void *)cfg},
+		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, (void *)cfg},
+		{cfg->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, tls_cert_pem},
+		{cfg->tls_cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, tls_key_pem},
+		{cfg->tls_cert ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
+		 (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, (void *)cfg,
+						MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	if (!d)
+		cm_log_error("http: cannot listen on %s port %u (in use, or not allowed)", cfg->listen_host,
+			     cfg->listen_port);
+	return d;
+}
+
+void cm_http_stop(struct MHD_Daemon *d)
+{
+	if (d)
+		MHD_stop_daemon(d);
+	free(tls_cert_pem);
+	free(tls_key_pem);
+	tls_cert_pem = tls_key_pem = NULL;
+}

@@ -1,0 +1,356 @@
+/* clawmeshd: arguments and subcommands (serve, migrate, token, --help). Exit codes: 0 ok,
+ * 1 runtime failure (database, port), 2 bad usage. */
+#include "clawmesh/auth.h"
+#include "clawmesh/config.h"
+#include "clawmesh/db.h"
+#include "clawmesh/err.h"
+#include "clawmesh/http.h"
+#include "clawmesh/log.h"
+#include "clawmesh/migrate.h"
+#include "clawmesh/store_tokens.h"
+#include "clawmesh/tokens.h"
+
+#include <getopt.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OPT_HELP = CM_OPT_LAST + 1, OPT_NODE, OPT_GRANT, OPT_ADMIN, OPT_LABEL, OPT_EXPIRES };
+
+static const struct option shared_opts[] = {
+	{"database-url", required_argument, NULL, CM_OPT_DATABASE_URL},
+	{"listen", required_argument, NULL, CM_OPT_LISTEN},
+	{"tls-cert", required_argument, NULL, CM_OPT_TLS_CERT},
+	{"tls-key", required_argument, NULL, CM_OPT_TLS_KEY},
+	{"cors-origin", required_argument, NULL, CM_OPT_CORS_ORIGIN},
+	{"max-body", required_argument, NULL, CM_OPT_MAX_BODY},
+	{"threads", required_argument, NULL, CM_OPT_THREADS},
+	{"conn-timeout", required_argument, NULL, CM_OPT_CONN_TIMEOUT},
+	{"max-connections", required_argument, NULL, CM_OPT_MAX_CONNECTIONS},
+	{"access-log", required_argument, NULL, CM_OPT_ACCESS_LOG},
+	{"help", no_argument, NULL, OPT_HELP},
+	/* token create */
+	{"node", required_argument, NULL, OPT_NODE},
+	{"grant", required_argument, NULL, OPT_GRANT},
+	{"admin", no_argument, NULL, OPT_ADMIN},
+	{"label", required_argument, NULL, OPT_LABEL},
+	{"expires", required_argument, NULL, OPT_EXPIRES},
+	{NULL, 0, NULL, 0},
+};
+
+static const char usage[] =
+	"usage: clawmeshd COMMAND [OPTIONS]\n"
+	"\n"
+	"Commands:\n"
+	"  serve                      apply pending migrations, then serve the HTTP API\n"
+	"  migrate                    apply pending migrations and exit\n"
+	"  token create [--node ID] [--grant PATTERN:r|rw]... [--admin] [--label L] [--expires 90d]\n"
+	"                             create a token; prints it as JSON, secret included (shown once)\n"
+	"  token list                 list tokens (never secrets)\n"
+	"  token revoke ID            revoke a token at once\n"
+	"  --help, --version\n"
+	"\n"
+	"Options (environment variable in brackets):\n"
+	"  --database-url URL         libpq conninfo or URI; PG* variables also work [CLAWMESH_DATABASE_URL]\n"
+	"  --listen ADDR:PORT         default 127.0.0.1:8080 [CLAWMESH_LISTEN]\n"
+	"  --tls-cert FILE            PEM certificate; with --tls-key, serve HTTPS [CLAWMESH_TLS_CERT]\n"
+	"  --tls-key FILE             PEM private key [CLAWMESH_TLS_KEY]\n"
+	"  --cors-origin ORIGIN       allowed browser origin, repeatable or comma-separated [CLAWMESH_CORS_ORIGIN]\n"
+	"  --max-body SIZE            request body limit, default 1MiB [CLAWMESH_MAX_BODY]\n"
+	"  --threads N                HTTP worker threads (one database connection each), default: cores [CLAWMESH_THREADS]\n"
+	"  --conn-timeout SECONDS     idle/slow connection timeout, default 30 [CLAWMESH_CONN_TIMEOUT]\n"
+	"  --max-connections N        concurrent connections, default 1024 [CLAWMESH_MAX_CONNECTIONS]\n"
+	"  --access-log on|off        one line per request on stderr, default on [CLAWMESH_ACCESS_LOG]\n"
+	"\n"
+	"CLAWMESH_ADMIN_TOKEN, when set at `serve` start, ensures an admin token with that secret exists.\n";
+
+struct token_args {
+	struct cm_token_request req;
+	bool any;
+};
+
+static const char *option_name(int val)
+{
+	for (const struct option *o = shared_opts; o->name; o++)
+		if (o->val == val)
+			return o->name;
+	return "?";
+}
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "clawmeshd: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see clawmeshd --help)\n");
+	return 2;
+}
+
+/* Parses options after the command words; token options only where allow_token. */
+static int parse_options(int argc, char **argv, struct cm_config *cfg, struct token_args *ta, int *rest)
+{
+	char err[512] = "";
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "+", shared_opts, NULL)) != -1) {
+		if (c == '?' || c == ':') {
+			if (optopt)
+				return bad_usage("option '%s' needs a value or is unknown", argv[optind - 1]);
+			return bad_usage("unknown option '%s'", argv[optind - 1]);
+		}
+		if (c == OPT_HELP) {
+			fputs(usage, stdout);
+			exit(0);
+		}
+		if (c >= OPT_NODE) {
+			if (!ta)
+				return bad_usage("option --%s belongs to `token create`", option_name(c));
+			ta->any = true;
+			struct cm_token_request *r = &ta->req;
+			switch (c) {
+			case OPT_NODE:
+				if (!cm_valid_id(optarg))
+					return bad_usage("--node: '%s' is not an id ([a-z0-9][a-z0-9._-]{0,63})", optarg);
+				snprintf(r->node, sizeof r->node, "%s", optarg);
+				break;
+			case OPT_GRANT:
+				if (r->ngrants == CM_MAX_GRANTS)
+					return bad_usage("%s: at most 64 grants", "--grant");
+				if (cm_grant_parse_cli(optarg, &r->grants[r->ngrants]) < 0)
+					return bad_usage("--grant: '%s' is not PATTERN:r or PATTERN:rw (e.g. mesh:rw, 'project:*:r')", optarg);
+				r->ngrants++;
+				r->grants_given = true;
+				break;
+			case OPT_ADMIN:
+				r->admin = true;
+				break;
+			case OPT_LABEL:
+				if (strlen(optarg) > CM_LABEL_MAX)
+					return bad_usage("--label: '%s' is longer than 128 bytes", optarg);
+				snprintf(r->label, sizeof r->label, "%s", optarg);
+				break;
+			case OPT_EXPIRES:
+				if (cm_parse_duration(optarg, &r->expires_in) < 0)
+					return bad_usage("--expires: '%s' is not a duration like 90d, 12h, 30m, 3600", optarg);
+				break;
+			}
+			continue;
+		}
+		if (cm_config_set(cfg, c, optarg, err, sizeof err) < 0)
+			return bad_usage("%s", err);
+	}
+	if (cm_config_finish(cfg, err, sizeof err) < 0)
+		return bad_usage("%s", err);
+	*rest = optind;
+	return 0;
+}
+
+static int bootstrap_admin(void)
+{
+	const char *secret = getenv("CLAWMESH_ADMIN_TOKEN");
+	if (!secret || !*secret)
+		return 0;
+	if (!cm_token_secret_valid(secret)) {
+		fprintf(stderr, "clawmeshd: CLAWMESH_ADMIN_TOKEN is not a token (cm_ + 43 base64url characters)\n");
+		return 2;
+	}
+	unsigned char hash[CM_TOKEN_HASH_LEN];
+	cm_token_hash(secret, hash);
+	bool created = false, revoked = false;
+	int e = cm_store_token_ensure_admin(hash, &created, &revoked);
+	OPENSSL_cleanse(hash, sizeof hash);
+	if (e < 0) {
+		cm_log_error("bootstrap: cannot ensure the admin token (%s)", cm_err_code(-e));
+		return 1;
+	}
+	if (created)
+		cm_log_info("bootstrap: created the admin token from CLAWMESH_ADMIN_TOKEN");
+	if (revoked)
+		cm_log_warn("bootstrap: the CLAWMESH_ADMIN_TOKEN token was revoked; it stays revoked (set a new secret)");
+	return 0;
+}
+
+static int run_migrations(void)
+{
+	int applied = 0;
+	int e = cm_migrate_run(&applied);
+	if (e < 0) {
+		cm_log_error("migrate: failed (%s)", cm_err_code(-e));
+		return 1;
+	}
+	cm_log_info("migrate: schema at version %d (%d applied now)", cm_migrate_latest(), applied);
+	return 0;
+}
+
+static int cmd_serve(const struct cm_config *cfg)
+{
+	int r = run_migrations();
+	if (r)
+		return r;
+	r = bootstrap_admin();
+	cm_db_thread_release();
+	if (r)
+		return r;
+
+	/* Block the stop signals in every thread; this one waits for them. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	struct MHD_Daemon *d = cm_http_start(cfg);
+	if (!d)
+		return 1;
+	cm_log_info("serve: listening on %s%s%s:%u (%s, %u threads)", strchr(cfg->listen_host, ':') ? "[" : "",
+		    cfg->listen_host, strchr(cfg->listen_host, ':') ? "]" : "", cfg->listen_port,
+		    cfg->tls_cert ? "https" : "http", cfg->threads);
+	int sig = 0;
+	sigwait(&set, &sig);
+	cm_log_info("serve: signal %d, stopping", sig);
+	cm_http_stop(d);
+	return 0;
+}
+
+static int print_json(cJSON *o)
+{
+	char *s = cJSON_Print(o);
+	cJSON_Delete(o);
+	if (!s)
+		return 1;
+	puts(s);
+	free(s);
+	return 0;
+}
+
+static int fail_db(const char *what, int e)
+{
+	fprintf(stderr, "clawmeshd: %s: %s\n", what, e == -CM_EUNAVAIL ? "the database is unreachable" : cm_err_code(-e));
+	return 1;
+}
+
+static int cmd_token_create(struct token_args *ta)
+{
+	struct cm_token *t = malloc(sizeof *t);
+	char secret[CM_TOKEN_SECRET_LEN + 1];
+	if (!t)
+		return 1;
+	if (!ta->req.label[0])
+		snprintf(ta->req.label, sizeof ta->req.label, "%s", ta->req.node[0] ? ta->req.node : "cli");
+	int e = cm_token_create(&ta->req, t, secret);
+	if (e < 0) {
+		free(t);
+		return fail_db("token create", e);
+	}
+	cJSON *o = cm_token_to_json(t);
+	free(t);
+	cJSON_AddStringToObject(o, "token", secret);
+	OPENSSL_cleanse(secret, sizeof secret);
+	return print_json(o);
+}
+
+static int add_item(void *ctx, const struct cm_token *t)
+{
+	cJSON *o = cm_token_to_json(t);
+	if (!o)
+		return -CM_EINTERNAL;
+	cJSON_AddItemToArray(ctx, o);
+	return 0;
+}
+
+static int cmd_token_list(void)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *items = cJSON_AddArrayToObject(o, "items");
+	char after[CM_TOKEN_ID_LEN + 1] = "";
+	bool more = true;
+	while (more) {
+		int e = cm_store_token_list(after[0] ? after : NULL, 1000, add_item, items, &more);
+		if (e < 0) {
+			cJSON_Delete(o);
+			return fail_db("token list", e);
+		}
+		cJSON *last = cJSON_GetArrayItem(items, cJSON_GetArraySize(items) - 1);
+		if (last)
+			snprintf(after, sizeof after, "%s", cJSON_GetObjectItem(last, "id")->valuestring);
+	}
+	return print_json(o);
+}
+
+static int cmd_token_revoke(const char *id)
+{
+	int e = cm_store_token_revoke(id);
+	if (e == -CM_ENOTFOUND) {
+		fprintf(stderr, "clawmeshd: token revoke: no token %s\n", id);
+		return 1;
+	}
+	if (e < 0)
+		return fail_db("token revoke", e);
+	fprintf(stderr, "revoked %s\n", id);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return bad_usage("%s", "a command is needed");
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version")) {
+		printf("clawmeshd %s\n", CM_VERSION);
+		return 0;
+	}
+	const char *sub = NULL;
+	int words = 1; /* argv words that name the command */
+	if (!strcmp(cmd, "token")) {
+		if (argc < 3 || argv[2][0] == '-')
+			return bad_usage("%s", "token needs create, list or revoke");
+		sub = argv[2];
+		if (strcmp(sub, "create") && strcmp(sub, "list") && strcmp(sub, "revoke"))
+			return bad_usage("unknown token command '%s'", sub);
+		words = 2;
+	} else if (strcmp(cmd, "serve") && strcmp(cmd, "migrate")) {
+		return bad_usage("unknown command '%s'", cmd);
+	}
+
+	struct cm_config cfg;
+	char err[512];
+	if (cm_config_init(&cfg, err, sizeof err) < 0) {
+		fprintf(stderr, "clawmeshd: %s\n", err);
+		cm_config_free(&cfg);
+		return 2;
+	}
+	struct token_args *ta = NULL;
+	if (sub && !strcmp(sub, "create"))
+		ta = calloc(1, sizeof *ta);
+	int rest = 0;
+	int r = parse_options(argc - words, argv + words, &cfg, ta, &rest);
+	int nargs = argc - words - rest;
+	char **args = argv + words + rest;
+	if (r == 0 && sub && !strcmp(sub, "revoke") && nargs != 1)
+		r = bad_usage("%s", "token revoke needs exactly one token id");
+	else if (r == 0 && !(sub && !strcmp(sub, "revoke")) && nargs != 0)
+		r = bad_usage("unexpected argument '%s'", args[0]);
+	if (r == 0) {
+		cm_db_init(&cfg);
+		if (!strcmp(cmd, "serve"))
+			r = cmd_serve(&cfg);
+		else if (!strcmp(cmd, "migrate"))
+			r = run_migrations();
+		else if (!strcmp(sub, "create"))
+			r = run_migrations() ? 1 : cmd_token_create(ta);
+		else if (!strcmp(sub, "list"))
+			r = cmd_token_list();
+		else
+			r = cmd_token_revoke(args[0]);
+		cm_db_shutdown();
+	}
+	free(ta);
+	cm_config_free(&cfg);
+	return r;
+}
