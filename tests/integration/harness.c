@@ -1,0 +1,369 @@
+/* The integration harness: real processes, a real client, the real database. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *env_or_die(const char *name)
+{
+	const char *v = getenv(name);
+	if (!v || !*v) {
+		fprintf(stderr, "harness: %s is not set (run through tests/integration/run.sh)\n", name);
+		exit(2);
+	}
+	return v;
+}
+
+struct buf {
+	char *p;
+	size_t len;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t n, void *ud)
+{
+	struct buf *b = ud;
+	size_t add = size * n;
+	char *q = realloc(b->p, b->len + add + 1);
+	if (!q)
+		return 0;
+	memcpy(q + b->len, ptr, add);
+	b->p = q;
+	b->len += add;
+	b->p[b->len] = '\0';
+	return add;
+}
+
+static void record(const char *method, const char *path, const struct http_resp *rs)
+{
+	const char *file = getenv("CM_TEST_RECORD");
+	if (!file || !*file)
+		return;
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "method", method);
+	cJSON_AddStringToObject(r, "url", path);
+	cJSON_AddNumberToObject(r, "status", (double)rs->status);
+	cJSON *h = cJSON_AddObjectToObject(r, "headers");
+	char *copy = strdup(rs->headers ? rs->headers : "");
+	char *save = NULL;
+	for (char *line = strtok_r(copy, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+		char *colon = strchr(line, ':');
+		if (!colon || !strncmp(line, "HTTP/", 5))
+			continue;
+		*colon = '\0';
+		for (char *c = line; *c; c++)
+			*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+		char *v = colon + 1;
+		while (*v == ' ')
+			v++;
+		cJSON_DeleteItemFromObject(h, line);
+		cJSON_AddStringToObject(h, line, v);
+	}
+	free(copy);
+	cJSON_AddStringToObject(r, "body", rs->body ? rs->body : "");
+	char *s = cJSON_PrintUnformatted(r);
+	cJSON_Delete(r);
+	FILE *f = fopen(file, "a");
+	if (f && s)
+		fprintf(f, "%s\n", s);
+	if (f)
+		fclose(f);
+	free(s);
+}
+
+int http(const struct server *srv, const struct http_req *rq, struct http_resp *rs)
+{
+	memset(rs, 0, sizeof *rs);
+	CURL *c = curl_easy_init();
+	if (!c)
+		return -1;
+	const char *method = rq->method ? rq->method : "GET";
+	char url[8192];
+	snprintf(url, sizeof url, "%s%s", srv->base, rq->path);
+	struct buf body = {0}, head = {0};
+	struct curl_slist *hl = NULL;
+	char line[512];
+	if (rq->token) {
+		snprintf(line, sizeof line, "Authorization: Bearer %s", rq->token);
+		hl = curl_slist_append(hl, line);
+	}
+	if (rq->body) {
+		snprintf(line, sizeof line, "Content-Type: %s", rq->content_type ? rq->content_type : "application/json");
+		hl = curl_slist_append(hl, line);
+	}
+	if (rq->chunked)
+		hl = curl_slist_append(hl, "Transfer-Encoding: chunked");
+	hl = curl_slist_append(hl, "Expect:");
+	for (int i = 0; i < 8 && rq->headers[i]; i++)
+		hl = curl_slist_append(hl, rq->headers[i]);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (!strcmp(method, "HEAD"))
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	if (rq->body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body);
+		if (!rq->chunked)
+			curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+					 (curl_off_t)(rq->body_len ? rq->body_len : strlen(rq->body)));
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &head);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+	if (srv->tls) {
+		curl_easy_setopt(c, CURLOPT_CAINFO, getenv("CM_TEST_CA"));
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	CURLcode cr = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs->status);
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+	rs->body = body.p ? body.p : strdup("");
+	rs->len = body.len;
+	rs->headers = head.p ? head.p : strdup("");
+	if (cr != CURLE_OK) {
+		fprintf(stderr, "harness: %s %s: %s\n", method, rq->path, curl_easy_strerror(cr));
+		return -1;
+	}
+	rs->json = cJSON_Parse(rs->body);
+	record(method, rq->path, rs);
+	return 0;
+}
+
+const char *resp_header(const struct http_resp *rs, const char *name, char *buf, size_t cap)
+{
+	size_t n = strlen(name);
+	for (const char *l = rs->headers; l && *l;) {
+		const char *end = strstr(l, "\r\n");
+		size_t len = end ? (size_t)(end - l) : strlen(l);
+		if (len > n && l[n] == ':' && !strncasecmp(l, name, n)) {
+			const char *v = l + n + 1;
+			while (*v == ' ')
+				v++;
+			snprintf(buf, cap, "%.*s", (int)(len - (size_t)(v - l)), v);
+			return buf;
+		}
+		l = end ? end + 2 : l + len;
+	}
+	return NULL;
+}
+
+const char *resp_error_code(const struct http_resp *rs)
+{
+	const cJSON *e = cJSON_GetObjectItem(rs->json, "error");
+	const cJSON *code = cJSON_GetObjectItem(e, "code");
+	return cJSON_IsString(code) ? code->valuestring : "";
+}
+
+void resp_free(struct http_resp *rs)
+{
+	free(rs->body);
+	free(rs->headers);
+	cJSON_Delete(rs->json);
+	memset(rs, 0, sizeof *rs);
+}
+
+int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &len)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+int server_start(struct server *srv, const char *admin_secret, const char *const *args)
+{
+	static int count;
+	memset(srv, 0, sizeof *srv);
+	srv->port = free_port();
+	for (int i = 0; args && args[i]; i++)
+		if (!strcmp(args[i], "--tls-cert"))
+			srv->tls = true;
+	snprintf(srv->base, sizeof srv->base, "%s://127.0.0.1:%d", srv->tls ? "https" : "http", srv->port);
+	snprintf(srv->log, sizeof srv->log, "%s/server-%d-%d.log", env_or_die("CM_TEST_TMP"), (int)getpid(), ++count);
+	char listen[64];
+	snprintf(listen, sizeof listen, "127.0.0.1:%d", srv->port);
+
+	const char *argv[32] = {env_or_die("CM_TEST_BIN"), "serve", "--listen", listen, "--threads", "2"};
+	int n = 6;
+	for (int i = 0; args && args[i] && n < 30; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(srv->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(fd, 2);
+		dup2(fd, 1);
+		setenv("CLAWMESH_DATABASE_URL", env_or_die("CM_TEST_DB_URL"), 1);
+		if (admin_secret)
+			setenv("CLAWMESH_ADMIN_TOKEN", admin_secret, 1);
+		else
+			unsetenv("CLAWMESH_ADMIN_TOKEN");
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	srv->pid = pid;
+	for (int i = 0; i < 200; i++) { /* up to 10 s, generous for sanitizer builds */
+		struct http_resp rs;
+		CURL *c = curl_easy_init();
+		char url[160];
+		snprintf(url, sizeof url, "%s/healthz", srv->base);
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, 1L);
+		if (srv->tls) {
+			curl_easy_setopt(c, CURLOPT_CAINFO, getenv("CM_TEST_CA"));
+			curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+		}
+		CURLcode cr = curl_easy_perform(c);
+		curl_easy_cleanup(c);
+		(void)rs;
+		if (cr == CURLE_OK)
+			return 0;
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			fprintf(stderr, "harness: clawmeshd exited early; see %s\n", srv->log);
+			srv->pid = 0;
+			return -1;
+		}
+		sleep_ms(50);
+	}
+	fprintf(stderr, "harness: clawmeshd did not answer; see %s\n", srv->log);
+	return -1;
+}
+
+int server_stop(struct server *srv)
+{
+	if (srv->pid <= 0)
+		return -1;
+	kill(srv->pid, SIGTERM);
+	int status = 0;
+	for (int i = 0; i < 300; i++) { /* up to 15 s */
+		if (waitpid(srv->pid, &status, WNOHANG) == srv->pid) {
+			srv->pid = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		sleep_ms(50);
+	}
+	kill(srv->pid, SIGKILL);
+	waitpid(srv->pid, &status, 0);
+	srv->pid = 0;
+	return -1;
+}
+
+int run_clawmeshd(const char *const *args, char **out)
+{
+	int fds[2];
+	if (pipe(fds))
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		setenv("CLAWMESH_DATABASE_URL", env_or_die("CM_TEST_DB_URL"), 1);
+		const char *argv[32] = {env_or_die("CM_TEST_BIN")};
+		int n = 1;
+		for (int i = 0; args[i] && n < 31; i++)
+			argv[n++] = args[i];
+		argv[n] = NULL;
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	struct buf b = {0};
+	char chunk[4096];
+	ssize_t r;
+	while ((r = read(fds[0], chunk, sizeof chunk)) > 0)
+		on_data(chunk, 1, (size_t)r, &b);
+	close(fds[0]);
+	int status;
+	waitpid(pid, &status, 0);
+	if (out)
+		*out = b.p ? b.p : strdup("");
+	else
+		free(b.p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+PGconn *db_connect(const char *dbname)
+{
+	const char *keys[] = {"dbname", "dbname", NULL};
+	const char *vals[] = {env_or_die("CM_TEST_DB_URL"), dbname, NULL};
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "harness: db: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+char *db_value(PGconn *c, const char *sql, int n, const char *const *params)
+{
+	PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	char *v = NULL;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+		v = strdup(PQgetvalue(r, 0, 0));
+	else if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+		fprintf(stderr, "harness: db: %s", PQerrorMessage(c));
+	PQclear(r);
+	return v;
+}
+
+long db_count(PGconn *c, const char *sql)
+{
+	char *v = db_value(c, sql, 0, NULL);
+	long n = v ? atol(v) : -1;
+	free(v);
+	return n;
+}
+
+int pg_control(const char *action)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "%s %s %s", env_or_die("CM_TEST_PG_SCRIPT"),
+		 strncmp(action, "stop", 4) ? "start" : "stop", env_or_die("CM_TEST_PG_DIR"));
+	if (!strncmp(action, "stop ", 5))
+		snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), " %s", action + 5);
+	return system(cmd);
+}
+
+void make_secret(char out[47])
+{
+	unsigned char raw[32], b64[48];
+	RAND_bytes(raw, sizeof raw);
+	EVP_EncodeBlock(b64, raw, sizeof raw);
+	memcpy(out, "cm_", 3);
+	for (int i = 0; i < 43; i++)
+		out[3 + i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
+	out[46] = '\0';
+}

@@ -1,0 +1,66 @@
+/* Integration-test harness: a libcurl client that records every response for the contract
+ * check, clawmeshd processes on free ports, and libpq access to the throwaway database. */
+#ifndef CM_TEST_HARNESS_H
+#define CM_TEST_HARNESS_H
+#include <cjson/cJSON.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct http_req {
+	const char *method;       /* default GET */
+	const char *path;         /* path and query */
+	const char *token;        /* bearer secret, or NULL */
+	const char *body;         /* NULL = none */
+	size_t body_len;          /* 0 = strlen(body) */
+	const char *content_type; /* default application/json when body is set */
+	const char *headers[8];   /* extra "Name: value" lines, NULL-terminated */
+	bool chunked;             /* send the body with Transfer-Encoding: chunked */
+};
+
+struct http_resp {
+	long status;
+	char *body;
+	size_t len;
+	char *headers; /* raw header block */
+	cJSON *json;   /* parsed body, or NULL */
+};
+
+struct server {
+	pid_t pid;
+	int port;
+	char base[96];
+	char log[256];
+	bool tls;
+};
+
+/* One request against srv; the response is recorded for the contract check. 0 = got an answer. */
+int http(const struct server *srv, const struct http_req *rq, struct http_resp *rs);
+const char *resp_header(const struct http_resp *rs, const char *name, char *buf, size_t cap);
+/* error.code of an error envelope, or "" */
+const char *resp_error_code(const struct http_resp *rs);
+void resp_free(struct http_resp *rs);
+
+int free_port(void);
+/* Starts `clawmeshd serve` with extra args (NULL-terminated) and the test database; waits until
+ * /healthz answers. admin_secret may be NULL. */
+int server_start(struct server *srv, const char *admin_secret, const char *const *args);
+/* SIGTERM, then waits; returns the exit status (0 = clean, which under ASan means no leak). */
+int server_stop(struct server *srv);
+
+/* Runs clawmeshd with args; captures stdout (caller frees *out). Returns the exit code. */
+int run_clawmeshd(const char *const *args, char **out);
+
+PGconn *db_connect(const char *dbname);
+/* The first column of the first row of a parameterised query, or NULL; caller frees. */
+char *db_value(PGconn *c, const char *sql, int n, const char *const *params);
+long db_count(PGconn *c, const char *sql);
+
+/* deploy/pg-local.sh ACTION on the test cluster (start, stop [mode]). */
+int pg_control(const char *action);
+
+const char *env_or_die(const char *name);
+void make_secret(char out[47]);
+
+#endif

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh clone: installs what is missing, builds, runs the unit and
+# integration tests (each integration run makes and removes its own PostgreSQL cluster), checks
+# every recorded response against openapi/openapi.yaml, lints the spec, then does it all again
+# in a build with AddressSanitizer and UndefinedBehaviorSanitizer.
+#   tests/run.sh            everything
+#   tests/run.sh --quick    skip the sanitizer build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+deploy/install-deps.sh
+
+echo "== contract tooling (npm ci, pinned by tests/contract/package-lock.json)"
+(cd tests/contract && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/contract && npx --no-install redocly lint --format=stylish ../../openapi/openapi.yaml)
+bash tests/contract/selftest.sh
+
+run_build() { # DIR [meson setup options]
+	local dir=$1
+	shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@"
+	fi
+	meson compile -C "$dir"
+	local records="$root/$dir/contract-records.ndjson"
+	rm -f "$records"
+	CM_TEST_RECORD="$records" meson test -C "$dir" --print-errorlogs
+	echo "== contract check of every response the $dir tests received"
+	node tests/contract/check-responses.mjs openapi/openapi.yaml "$records"
+}
+
+echo "== build and test (build/)"
+run_build build
+if [ $quick = 0 ]; then
+	echo "== build and test under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+fi
+echo "tests/run.sh: all passed"

@@ -1,0 +1,121 @@
+/* Configuration values: sizes, durations, listen addresses, environment and flag errors. */
+#include "clawmesh/config.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+START_TEST(sizes)
+{
+	size_t v;
+	ck_assert_int_eq(cm_parse_size("1048576", &v), 0);
+	ck_assert_uint_eq(v, 1048576);
+	ck_assert_int_eq(cm_parse_size("1MiB", &v), 0);
+	ck_assert_uint_eq(v, 1048576);
+	ck_assert_int_eq(cm_parse_size("256k", &v), 0);
+	ck_assert_uint_eq(v, 262144);
+	ck_assert_int_lt(cm_parse_size("", &v), 0);
+	ck_assert_int_lt(cm_parse_size("-1", &v), 0);
+	ck_assert_int_lt(cm_parse_size("1 MiB", &v), 0);
+	ck_assert_int_lt(cm_parse_size("1TB", &v), 0);
+	ck_assert_int_lt(cm_parse_size("99999999999999999999999", &v), 0);
+}
+END_TEST
+
+START_TEST(durations)
+{
+	long long v;
+	ck_assert_int_eq(cm_parse_duration("90d", &v), 0);
+	ck_assert_int_eq(v, 90LL * 86400);
+	ck_assert_int_eq(cm_parse_duration("12h", &v), 0);
+	ck_assert_int_eq(v, 43200);
+	ck_assert_int_eq(cm_parse_duration("30m", &v), 0);
+	ck_assert_int_eq(v, 1800);
+	ck_assert_int_eq(cm_parse_duration("45", &v), 0);
+	ck_assert_int_eq(v, 45);
+	ck_assert_int_lt(cm_parse_duration("0", &v), 0);
+	ck_assert_int_lt(cm_parse_duration("d", &v), 0);
+	ck_assert_int_lt(cm_parse_duration("5w", &v), 0);
+	ck_assert_int_lt(cm_parse_duration("99999d", &v), 0); /* over ten years */
+}
+END_TEST
+
+START_TEST(listen)
+{
+	char *host = NULL;
+	unsigned short port;
+	ck_assert_int_eq(cm_parse_listen("127.0.0.1:8080", &host, &port), 0);
+	ck_assert_str_eq(host, "127.0.0.1");
+	ck_assert_uint_eq(port, 8080);
+	free(host);
+	ck_assert_int_eq(cm_parse_listen("[::1]:9000", &host, &port), 0);
+	ck_assert_str_eq(host, "::1");
+	ck_assert_uint_eq(port, 9000);
+	free(host);
+	ck_assert_int_eq(cm_parse_listen(":8443", &host, &port), 0);
+	ck_assert_str_eq(host, "0.0.0.0");
+	free(host);
+	ck_assert_int_eq(cm_parse_listen("localhost:1", &host, &port), 0);
+	ck_assert_str_eq(host, "127.0.0.1");
+	free(host);
+	ck_assert_int_lt(cm_parse_listen("127.0.0.1:0", &host, &port), 0);
+	ck_assert_int_lt(cm_parse_listen("127.0.0.1:65536", &host, &port), 0);
+	ck_assert_int_lt(cm_parse_listen("127.0.0.1:", &host, &port), 0);
+	ck_assert_int_lt(cm_parse_listen("nas.local:80", &host, &port), 0);
+	ck_assert_int_lt(cm_parse_listen("[::1]", &host, &port), 0);
+	ck_assert_int_lt(cm_parse_listen("", &host, &port), 0);
+}
+END_TEST
+
+START_TEST(env_and_flags)
+{
+	struct cm_config cfg;
+	char err[256];
+	setenv("CLAWMESH_LISTEN", "127.0.0.1:9999", 1);
+	setenv("CLAWMESH_MAX_BODY", "2MiB", 1);
+	setenv("CLAWMESH_CORS_ORIGIN", "https://dash.example, http://localhost:3000", 1);
+	ck_assert_int_eq(cm_config_init(&cfg, err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.listen_port, 9999);
+	ck_assert_uint_eq(cfg.max_body, 2 * 1024 * 1024);
+	ck_assert_uint_eq(cfg.n_cors_origins, 2);
+	ck_assert_str_eq(cfg.cors_origins[1], "http://localhost:3000");
+	/* A flag overrides the environment. */
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_LISTEN, "[::1]:7000", err, sizeof err), 0);
+	ck_assert_str_eq(cfg.listen_host, "::1");
+	ck_assert_int_lt(cm_config_set(&cfg, CM_OPT_THREADS, "0", err, sizeof err), 0);
+	ck_assert(strstr(err, "--threads"));
+	ck_assert_int_lt(cm_config_set(&cfg, CM_OPT_MAX_BODY, "10", err, sizeof err), 0);
+	ck_assert_int_lt(cm_config_set(&cfg, CM_OPT_CORS_ORIGIN, "dash.example", err, sizeof err), 0);
+	ck_assert_int_lt(cm_config_set(&cfg, CM_OPT_ACCESS_LOG, "maybe", err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_TLS_CERT, "/x.pem", err, sizeof err), 0);
+	ck_assert_int_lt(cm_config_finish(&cfg, err, sizeof err), 0); /* cert without key */
+	cm_config_free(&cfg);
+
+	setenv("CLAWMESH_THREADS", "many", 1);
+	ck_assert_int_lt(cm_config_init(&cfg, err, sizeof err), 0);
+	ck_assert(strstr(err, "CLAWMESH_THREADS"));
+	cm_config_free(&cfg);
+	unsetenv("CLAWMESH_THREADS");
+	unsetenv("CLAWMESH_LISTEN");
+	unsetenv("CLAWMESH_MAX_BODY");
+	unsetenv("CLAWMESH_CORS_ORIGIN");
+
+	ck_assert_int_eq(cm_config_init(&cfg, err, sizeof err), 0);
+	ck_assert_str_eq(cfg.listen_host, "127.0.0.1");
+	ck_assert_uint_eq(cfg.listen_port, 8080);
+	ck_assert_uint_eq(cfg.max_body, 1024 * 1024);
+	cm_config_free(&cfg);
+}
+END_TEST
+
+Suite *cm_test_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("values");
+	tcase_add_test(tc, sizes);
+	tcase_add_test(tc, durations);
+	tcase_add_test(tc, listen);
+	tcase_add_test(tc, env_and_flags);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,106 @@
+/* Strict body parsing, UTF-8 validation, the error envelope and the error table. */
+#include "clawmesh/err.h"
+#include "clawmesh/json.h"
+
+#include <check.h>
+#include <string.h>
+
+static int parse(const char *s)
+{
+	cJSON *doc = NULL;
+	int r = cm_json_parse(s, strlen(s), &doc);
+	cJSON_Delete(doc);
+	return r;
+}
+
+START_TEST(utf8)
+{
+	ck_assert(cm_utf8_valid("plain", 5));
+	ck_assert(cm_utf8_valid("caf\xc3\xa9", 5));
+	ck_assert(cm_utf8_valid("\xe2\x82\xac", 3));          /* € */
+	ck_assert(cm_utf8_valid("\xf0\x9f\xa6\x80", 4));      /* 🦀 */
+	ck_assert(!cm_utf8_valid("\xc3", 1));                 /* truncated */
+	ck_assert(!cm_utf8_valid("\xc0\xaf", 2));             /* overlong '/' */
+	ck_assert(!cm_utf8_valid("\xe0\x80\xaf", 3));         /* overlong */
+	ck_assert(!cm_utf8_valid("\xed\xa0\x80", 3));         /* surrogate */
+	ck_assert(!cm_utf8_valid("\xf4\x90\x80\x80", 4));     /* > U+10FFFF */
+	ck_assert(!cm_utf8_valid("\xff", 1));
+	ck_assert(!cm_utf8_valid("a\x80", 2));
+}
+END_TEST
+
+START_TEST(strict_parse)
+{
+	ck_assert_int_eq(parse("{\"a\":1}"), 0);
+	ck_assert_int_eq(parse("  [1, 2]\n"), 0);
+	ck_assert_int_eq(parse("\"x\""), 0);
+	ck_assert_int_eq(parse(""), -CM_EINVJSON);
+	ck_assert_int_eq(parse("{"), -CM_EINVJSON);
+	ck_assert_int_eq(parse("{\"a\":1} {}"), -CM_EINVJSON); /* two documents */
+	ck_assert_int_eq(parse("{\"a\":1}x"), -CM_EINVJSON);
+	ck_assert_int_eq(parse("{\"a\":\"\xff\"}"), -CM_EINVJSON);
+	ck_assert_int_eq(parse("{'a':1}"), -CM_EINVJSON);
+	cJSON *doc = NULL;
+	ck_assert_int_eq(cm_json_parse("{}\0{}", 5, &doc), -CM_EINVJSON); /* NUL inside */
+	ck_assert_ptr_null(doc);
+}
+END_TEST
+
+START_TEST(envelope)
+{
+	cJSON *details = cJSON_CreateObject();
+	cJSON_AddStringToObject(details, "field", "grants");
+	cJSON *e = cm_json_error("validation_failed", "bad grants", "rid-1", details);
+	char *s = cm_json_render(e, NULL);
+	ck_assert_str_eq(s, "{\"error\":{\"code\":\"validation_failed\",\"message\":\"bad grants\","
+			    "\"request_id\":\"rid-1\",\"details\":{\"field\":\"grants\"}}}");
+	cJSON_free(s);
+	cJSON_Delete(e);
+
+	e = cm_json_error("not_found", "none", "r", NULL);
+	ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "error"), "details"));
+	cJSON_Delete(e);
+}
+END_TEST
+
+START_TEST(error_table)
+{
+	ck_assert_uint_eq(cm_err_status(CM_EBADREQ), 400);
+	ck_assert_str_eq(cm_err_code(CM_EINVJSON), "invalid_json");
+	ck_assert_uint_eq(cm_err_status(CM_EINVJSON), 400);
+	ck_assert_uint_eq(cm_err_status(CM_EUNAUTH), 401);
+	ck_assert_uint_eq(cm_err_status(CM_EFORBIDDEN), 403);
+	ck_assert_uint_eq(cm_err_status(CM_ENOTFOUND), 404);
+	ck_assert_uint_eq(cm_err_status(CM_EMETHOD), 405);
+	ck_assert_uint_eq(cm_err_status(CM_ECONFLICT), 409);
+	ck_assert_str_eq(cm_err_code(CM_EGONE), "resync_required");
+	ck_assert_uint_eq(cm_err_status(CM_EVERSION), 412);
+	ck_assert_str_eq(cm_err_code(CM_EEXISTS), "already_exists");
+	ck_assert_uint_eq(cm_err_status(CM_ETOOLARGE), 413);
+	ck_assert_uint_eq(cm_err_status(CM_EMEDIA), 415);
+	ck_assert_str_eq(cm_err_code(CM_ESECRET), "secret_detected");
+	ck_assert_uint_eq(cm_err_status(CM_ESECRET), 422);
+	ck_assert_uint_eq(cm_err_status(CM_ERATE), 429);
+	ck_assert_uint_eq(cm_err_status(CM_EINTERNAL), 500);
+	ck_assert_uint_eq(cm_err_status(CM_EUNAVAIL), 503);
+	ck_assert_str_eq(cm_err_code(CM_EUNAVAIL), "unavailable");
+	/* Out-of-range values map to internal, never read past the table. */
+	ck_assert_uint_eq(cm_err_status((enum cm_err)999), 500);
+	for (int e = 1; e < CM_ERR_COUNT; e++) {
+		ck_assert_ptr_nonnull(cm_err_code((enum cm_err)e));
+		ck_assert_ptr_nonnull(cm_err_message((enum cm_err)e));
+	}
+}
+END_TEST
+
+Suite *cm_test_suite(void)
+{
+	Suite *s = suite_create("json");
+	TCase *tc = tcase_create("json");
+	tcase_add_test(tc, utf8);
+	tcase_add_test(tc, strict_parse);
+	tcase_add_test(tc, envelope);
+	tcase_add_test(tc, error_table);
+	suite_add_tcase(s, tc);
+	return s;
+}
