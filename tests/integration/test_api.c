@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <stdbool.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
@@ -27,9 +28,30 @@ static void suite_up(void)
 	ck_assert_int_eq(server_start(&srv, admin, args), 0);
 }
 
+/* Anything shaped like a token secret: "cm_" and 43 base64url characters. */
+static bool has_token_shape(const char *line)
+{
+	for (const char *p = strstr(line, "cm_"); p; p = strstr(p + 1, "cm_"))
+		if (strspn(p + 3, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") >= 43)
+			return true;
+	return false;
+}
+
 static void suite_down(void)
 {
 	ck_assert_int_eq(server_stop(&srv), 0);
+	/* The access log has a line per request and never a token. */
+	FILE *f = fopen(srv.log, "r");
+	ck_assert_ptr_nonnull(f);
+	char line[4096];
+	long access = 0;
+	while (fgets(line, sizeof line, f)) {
+		access += strstr(line, " access ") != NULL;
+		ck_assert_msg(!has_token_shape(line), "a token secret in the log: %s", line);
+		ck_assert_msg(!strstr(line, "Bearer"), "an Authorization header in the log: %s", line);
+	}
+	fclose(f);
+	ck_assert_int_gt(access, 50);
 }
 
 static void test_up(void)
