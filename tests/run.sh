@@ -19,6 +19,17 @@ echo "== contract tooling (npm ci, pinned by tests/contract/package-lock.json)"
 (cd tests/contract && npx --no-install redocly lint --format=stylish ../../openapi/openapi.yaml)
 bash tests/contract/selftest.sh
 
+passed=0
+failed=0
+# Adds up what Check reported in DIR's meson test log ("N%: Checks: C, Failures: F, Errors: E").
+count_checks() {
+	local c f e
+	while read -r c f e; do
+		passed=$((passed + c - f - e))
+		failed=$((failed + f + e))
+	done < <(sed -n 's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' "$1/meson-logs/testlog.txt")
+}
+
 run_build() { # DIR [meson setup options]
 	local dir=$1
 	shift
@@ -28,7 +39,13 @@ run_build() { # DIR [meson setup options]
 	meson compile -C "$dir"
 	local records="$root/$dir/contract-records.ndjson"
 	rm -f "$records"
-	CM_TEST_RECORD="$records" meson test -C "$dir" --print-errorlogs
+	local status=0
+	CM_TEST_RECORD="$records" meson test -C "$dir" --print-errorlogs || status=$?
+	count_checks "$dir"
+	if [ $status -ne 0 ]; then
+		echo "tests: $passed passed, $failed failed"
+		exit $status
+	fi
 	echo "== contract check of every response the $dir tests received"
 	node tests/contract/check-responses.mjs openapi/openapi.yaml "$records"
 }
@@ -40,4 +57,4 @@ if [ $quick = 0 ]; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 fi
-echo "tests/run.sh: all passed"
+echo "tests: $passed passed, $failed failed"
