@@ -4,9 +4,11 @@
 #include "clawmesh/err.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,8 @@ int cm_parse_size(const char *s, size_t *out)
 	else if (!strcasecmp(unit, "g") || !strcasecmp(unit, "gib") || !strcasecmp(unit, "gb"))
 		mul = 1024ULL * 1024 * 1024;
 	else
+		return -CM_EBADREQ;
+	if (v > SIZE_MAX / mul)
 		return -CM_EBADREQ;
 	*out = (size_t)(v * mul);
 	return 0;
@@ -217,6 +221,16 @@ int cm_config_set(struct cm_config *cfg, int opt, const char *value, char *err, 
 		return set_bounded("--conn-timeout", value, 1, 3600, &cfg->conn_timeout, err, errlen);
 	case CM_OPT_MAX_CONNECTIONS:
 		return set_bounded("--max-connections", value, 4, 100000, &cfg->max_connections, err, errlen);
+	case CM_OPT_ALLOW_INSECURE_HTTP:
+		if (value && strcmp(value, "1") && strcmp(value, "true") && strcmp(value, "on")) {
+			cfg->allow_insecure_http = false;
+			if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "off"))
+				return 0;
+			snprintf(err, errlen, "--allow-insecure-http: '%s' is not true or false", value);
+			return -CM_EBADREQ;
+		}
+		cfg->allow_insecure_http = true;
+		return 0;
 	case CM_OPT_ACCESS_LOG:
 		if (!strcmp(value, "on") || !strcmp(value, "1") || !strcmp(value, "true"))
 			cfg->access_log = true;
@@ -246,6 +260,7 @@ static const struct {
 	{"CLAWMESH_CONN_TIMEOUT", CM_OPT_CONN_TIMEOUT},
 	{"CLAWMESH_MAX_CONNECTIONS", CM_OPT_MAX_CONNECTIONS},
 	{"CLAWMESH_ACCESS_LOG", CM_OPT_ACCESS_LOG},
+	{"CLAWMESH_ALLOW_INSECURE_HTTP", CM_OPT_ALLOW_INSECURE_HTTP},
 };
 
 int cm_config_init(struct cm_config *cfg, char *err, size_t errlen)
@@ -275,10 +290,35 @@ int cm_config_init(struct cm_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+bool cm_listen_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
+}
+
 int cm_config_finish(struct cm_config *cfg, char *err, size_t errlen)
 {
 	if (!cfg->tls_cert != !cfg->tls_key) {
 		snprintf(err, errlen, "--tls-cert and --tls-key go together");
+		return -CM_EBADREQ;
+	}
+	/* Bearer tokens must not cross a network in clear text by accident. */
+	if (!cfg->tls_cert && !cfg->allow_insecure_http && !cm_listen_is_loopback(cfg->listen_host)) {
+		snprintf(err, errlen,
+			 "plain HTTP on %s is not loopback: give --tls-cert/--tls-key, or --allow-insecure-http "
+			 "behind a TLS-terminating proxy",
+			 cfg->listen_host);
+		return -CM_EBADREQ;
+	}
+	/* libmicrohttpd splits the limit between its threads; a thread with none never stops. */
+	if (cfg->max_connections < cfg->threads) {
+		snprintf(err, errlen, "--max-connections (%u) must be at least --threads (%u)", cfg->max_connections,
+			 cfg->threads);
 		return -CM_EBADREQ;
 	}
 	return 0;

@@ -30,7 +30,8 @@ static long long next_attempt_ms; /* atomic; 0 = the database was reachable last
 static char *conninfo;
 static pthread_key_t conn_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-static int next_slot;
+static int next_slot; /* under slot_lock */
+static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread struct conn *tls_conn;
 
 static long long now_ms(void)
@@ -88,8 +89,13 @@ static void quiet_notices(void *arg, const char *message)
 /* Our defaults come first: the configured conninfo (expanded from "dbname") overrides them. */
 static PGconn *connect_with(const char *statement_timeout)
 {
-	const char *keys[] = {"application_name", "connect_timeout", "client_encoding", "options", "dbname", NULL};
-	const char *vals[] = {"clawmeshd", "5", "UTF8", statement_timeout, conninfo ? conninfo : "", NULL};
+	/* Keepalives and tcp_user_timeout bound how long a silently dead TCP peer (a failover, a
+	 * pulled cable) can hold a worker thread; statement_timeout cannot, it runs server-side. */
+	const char *keys[] = {"application_name", "connect_timeout", "client_encoding", "keepalives",
+			      "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+			      "options", "dbname", NULL};
+	const char *vals[] = {"clawmeshd", "5", "UTF8", "1", "30", "10", "3", "30000", statement_timeout,
+			      conninfo ? conninfo : "", NULL};
 	PGconn *pg = PQconnectdbParams(keys, vals, 1);
 	if (!pg)
 		return NULL;
@@ -118,6 +124,13 @@ static void drop(struct conn *c)
 	memset(c->prepared, 0, sizeof c->prepared);
 }
 
+/* A statement timeout or a deadlock leaves the connection usable; a lost one does not. */
+static void drop_if_broken(struct conn *c)
+{
+	if (c->pg && PQstatus(c->pg) != CONNECTION_OK)
+		drop(c);
+}
+
 /* This thread's live connection, or NULL while the database is unreachable. */
 static struct conn *acquire(void)
 {
@@ -143,10 +156,13 @@ static struct conn *acquire(void)
 		long long t = now_ms();
 		if (t < __atomic_load_n(&next_attempt_ms, __ATOMIC_RELAXED))
 			return NULL;
-		__atomic_store_n(&next_attempt_ms, t + RECONNECT_INTERVAL_MS, __ATOMIC_RELAXED);
 		c->pg = connect_with("-c statement_timeout=15000");
-		if (!c->pg)
+		if (!c->pg) {
+			/* Only a failure holds the others back; threads connecting to a healthy
+			 * database never wait for each other. */
+			__atomic_store_n(&next_attempt_ms, now_ms() + RECONNECT_INTERVAL_MS, __ATOMIC_RELAXED);
 			return NULL;
+		}
 		__atomic_store_n(&next_attempt_ms, 0, __ATOMIC_RELAXED);
 	}
 	return c;
@@ -154,8 +170,18 @@ static struct conn *acquire(void)
 
 static bool sqlstate_is_unavailable(const char *state)
 {
-	/* 08: connection exception; 57P01-03: shutdown or starting up; 53: out of resources. */
-	return state && (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3) || !strncmp(state, "53", 2));
+	/* 08: connection exception; 57P01-03: shutdown or starting up; 53: out of resources;
+	 * 57014: statement timeout or cancel; 40001/40P01: serialization failure or deadlock;
+	 * 55P03: lock not available. All transient: the client should retry, not report a bug. */
+	static const char *const transient[] = {"57014", "40001", "40P01", "55P03"};
+	if (!state)
+		return false;
+	if (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3) || !strncmp(state, "53", 2))
+		return true;
+	for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
+		if (!strcmp(state, transient[i]))
+			return true;
+	return false;
 }
 
 int cm_db_error(PGconn *pg, const PGresult *res, const char *what)
@@ -174,17 +200,19 @@ int cm_db_error(PGconn *pg, const PGresult *res, const char *what)
 int cm_db_exec(struct cm_stmt *st, const char *const *params, PGresult **res)
 {
 	*res = NULL;
-	if (st->slot < 0) {
-		int expected = -1;
-		int slot = __atomic_fetch_add(&next_slot, 1, __ATOMIC_RELAXED);
-		if (slot >= MAX_STMTS) {
+	int slot = __atomic_load_n(&st->slot, __ATOMIC_ACQUIRE);
+	if (slot < 0) {
+		/* Once per statement per process: a lock keeps racing threads from burning slots. */
+		pthread_mutex_lock(&slot_lock);
+		if (st->slot < 0 && next_slot < MAX_STMTS)
+			__atomic_store_n(&st->slot, next_slot++, __ATOMIC_RELEASE);
+		slot = st->slot;
+		pthread_mutex_unlock(&slot_lock);
+		if (slot < 0) {
 			cm_log_error("db: more than %d statements", MAX_STMTS);
 			return -CM_EINTERNAL;
 		}
-		/* Two threads may race here; the loser's slot number just goes unused. */
-		__atomic_compare_exchange_n(&st->slot, &expected, slot, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 	}
-	int slot = __atomic_load_n(&st->slot, __ATOMIC_ACQUIRE);
 	struct conn *c = acquire();
 	if (!c || !c->pg)
 		return -CM_EUNAVAIL;
@@ -197,8 +225,7 @@ int cm_db_exec(struct cm_stmt *st, const char *const *params, PGresult **res)
 		if (!p || PQresultStatus(p) != PGRES_COMMAND_OK) {
 			int r = cm_db_error(c->pg, p, st->name);
 			PQclear(p);
-			if (r == -CM_EUNAVAIL)
-				drop(c);
+			drop_if_broken(c);
 			return r;
 		}
 		PQclear(p);
@@ -212,8 +239,7 @@ int cm_db_exec(struct cm_stmt *st, const char *const *params, PGresult **res)
 	}
 	int e = cm_db_error(c->pg, r, st->name);
 	PQclear(r);
-	if (e == -CM_EUNAVAIL)
-		drop(c);
+	drop_if_broken(c);
 	return e;
 }
 
@@ -226,8 +252,7 @@ static int simple(const char *sql)
 	int e = 0;
 	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
 		e = cm_db_error(c->pg, r, sql);
-		if (e == -CM_EUNAVAIL)
-			drop(c);
+		drop_if_broken(c);
 	}
 	PQclear(r);
 	return e;
@@ -241,6 +266,16 @@ int cm_db_begin(void)
 int cm_db_commit(void)
 {
 	return simple("COMMIT");
+}
+
+void cm_db_end_request(void)
+{
+	/* A handler that returned inside a transaction must not hand it to the next request. */
+	if (tls_conn && tls_conn->pg && PQtransactionStatus(tls_conn->pg) != PQTRANS_IDLE) {
+		cm_db_rollback();
+		if (PQtransactionStatus(tls_conn->pg) != PQTRANS_IDLE)
+			drop(tls_conn);
+	}
 }
 
 void cm_db_rollback(void)

@@ -7,6 +7,7 @@
  *   4. Last call: route -> authenticate -> handler -> one queued response with common headers.
  *   5. Completion callback: one access-log line, free the context. */
 #include "clawmesh/http.h"
+#include "clawmesh/db.h"
 #include "clawmesh/json.h"
 #include "clawmesh/log.h"
 #include "clawmesh/router.h"
@@ -236,10 +237,37 @@ static void dispatch(struct cm_request *req)
 		}
 	}
 	e = m.route->handler(req);
+	cm_db_end_request();
 	if (e < 0)
 		cm_reply_error(req, -e, NULL, NULL);
 	else if (!req->response)
 		cm_reply_error(req, CM_EINTERNAL, NULL, NULL);
+}
+
+struct framing {
+	int content_length;
+	int transfer_encoding;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	(void)value;
+	struct framing *f = cls;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		f->content_length++;
+	else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+		f->transfer_encoding++;
+	return MHD_YES;
+}
+
+/* Two Content-Length headers, or one with Transfer-Encoding, frame the body ambiguously: a proxy
+ * in front may split the stream elsewhere than we do (request smuggling). Refuse them. */
+static bool framing_ambiguous(struct cm_request *req)
+{
+	struct framing f = {0, 0};
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, &f);
+	return f.content_length > 1 || (f.content_length && f.transfer_encoding) || f.transfer_encoding > 1;
 }
 
 static enum MHD_Result queue(struct cm_request *req)
@@ -326,6 +354,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			snprintf(req->request_id, sizeof req->request_id, "%s", rid);
 		else
 			request_id_new(req->request_id);
+		if (framing_ambiguous(req)) {
+			cm_reply_error(req, CM_EBADREQ, "Conflicting Content-Length / Transfer-Encoding headers.", NULL);
+			return queue(req); /* on the first call: the connection closes after it */
+		}
 		const char *cl = cm_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > req->cfg->max_body) {
 			/* Refuse before the body is sent; the connection closes after this answer. */
@@ -357,10 +389,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct cm_request *req = *con_cls;
 	if (!req)
 		return;
-	if (cfg->access_log && req->headers_seen)
-		cm_log_info("access %s %s %u %.0fus %s%s", req->method, req->path ? req->path : "-",
+	if (cfg->access_log && req->headers_seen) {
+		/* The path is the client's: only printable ASCII reaches the log, so no line can be forged. */
+		char path[512];
+		size_t n = 0;
+		for (const char *p = req->path ? req->path : "-"; *p && n < sizeof path - 4; p++)
+			path[n++] = (*p > 0x20 && *p < 0x7f) ? *p : '?';
+		if (req->path && strlen(req->path) > n)
+			path[n++] = '.', path[n++] = '.', path[n++] = '.';
+		path[n] = '\0';
+		cm_log_info("access %s %s %u %.0fus %s%s", req->method, path,
 			    req->queued ? req->status : 0, elapsed_us(&req->started), req->request_id,
 			    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+	}
 	if (req->response)
 		MHD_destroy_response(req->response);
 	free(req->body);
@@ -452,8 +493,11 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 		{MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
 		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL},
 		{MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+		/* Strict HTTP/1.1 parsing: no spaces in the request target, no bare LF, no obs-fold. */
+		{MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
 		{MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, (void *)cfg},
 		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, (void *)cfg},
+		/* TLS last: without TLS these are END markers, and anything after them would be ignored. */
 		{cfg->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, tls_cert_pem},
 		{cfg->tls_cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, tls_key_pem},
 		{cfg->tls_cert ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,

@@ -3,6 +3,7 @@
 #include "clawmesh/json.h"
 #include "clawmesh/err.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +47,23 @@ bool cm_utf8_valid(const char *str, size_t len)
 	return true;
 }
 
+/* An escaped NUL (\u0000) in a string: cJSON would silently cut the string there. */
+static bool has_escaped_nul(const char *buf, size_t len)
+{
+	for (const char *p = buf; (p = memmem(p, len - (size_t)(p - buf), "u0000", 5)); p++) {
+		size_t slashes = 0;
+		while (p - (ptrdiff_t)slashes > buf && p[-(ptrdiff_t)slashes - 1] == '\\')
+			slashes++;
+		if (slashes % 2 == 1)
+			return true;
+	}
+	return false;
+}
+
 int cm_json_parse(const char *buf, size_t len, cJSON **out)
 {
 	*out = NULL;
-	if (len == 0 || memchr(buf, '\0', len) || !cm_utf8_valid(buf, len))
+	if (len == 0 || memchr(buf, '\0', len) || !cm_utf8_valid(buf, len) || has_escaped_nul(buf, len))
 		return -CM_EINVJSON;
 	/* len + 1 covers the terminating NUL, which cJSON requires to be the only thing left. */
 	cJSON *doc = cJSON_ParseWithLengthOpts(buf, len + 1, NULL, 1);

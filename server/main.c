@@ -30,6 +30,7 @@ static const struct option shared_opts[] = {
 	{"conn-timeout", required_argument, NULL, CM_OPT_CONN_TIMEOUT},
 	{"max-connections", required_argument, NULL, CM_OPT_MAX_CONNECTIONS},
 	{"access-log", required_argument, NULL, CM_OPT_ACCESS_LOG},
+	{"allow-insecure-http", no_argument, NULL, CM_OPT_ALLOW_INSECURE_HTTP},
 	{"help", no_argument, NULL, OPT_HELP},
 	/* token create */
 	{"node", required_argument, NULL, OPT_NODE},
@@ -63,6 +64,8 @@ static const char usage[] =
 	"  --conn-timeout SECONDS     idle/slow connection timeout, default 30 [CLAWMESH_CONN_TIMEOUT]\n"
 	"  --max-connections N        concurrent connections, default 1024 [CLAWMESH_MAX_CONNECTIONS]\n"
 	"  --access-log on|off        one line per request on stderr, default on [CLAWMESH_ACCESS_LOG]\n"
+	"  --allow-insecure-http      plain HTTP on a non-loopback address (behind a TLS proxy)\n"
+	"                             [CLAWMESH_ALLOW_INSECURE_HTTP=1]\n"
 	"\n"
 	"CLAWMESH_ADMIN_TOKEN, when set at `serve` start, ensures an admin token with that secret exists.\n";
 
@@ -94,7 +97,7 @@ static int parse_options(int argc, char **argv, struct cm_config *cfg, struct to
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "+", shared_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", shared_opts, NULL)) != -1) {
 		if (c == '?' || c == ':') {
 			if (optopt)
 				return bad_usage("option '%s' needs a value or is unknown", argv[optind - 1]);
@@ -158,6 +161,9 @@ static int bootstrap_admin(void)
 	}
 	unsigned char hash[CM_TOKEN_HASH_LEN];
 	cm_token_hash(secret, hash);
+	/* The hash is all we need; the secret leaves the environment (and /proc/PID/environ). */
+	OPENSSL_cleanse((char *)secret, strlen(secret));
+	unsetenv("CLAWMESH_ADMIN_TOKEN");
 	bool created = false, revoked = false;
 	int e = cm_store_token_ensure_admin(hash, &created, &revoked);
 	OPENSSL_cleanse(hash, sizeof hash);
@@ -326,8 +332,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct token_args *ta = NULL;
-	if (sub && !strcmp(sub, "create"))
-		ta = calloc(1, sizeof *ta);
+	if (sub && !strcmp(sub, "create") && !(ta = calloc(1, sizeof *ta))) {
+		cm_config_free(&cfg);
+		return 1;
+	}
 	int rest = 0;
 	int r = parse_options(argc - words, argv + words, &cfg, ta, &rest);
 	int nargs = argc - words - rest;

@@ -19,6 +19,7 @@ struct cm_config {
 	unsigned conn_timeout;      /* seconds a connection may stay idle or slow */
 	unsigned max_connections;
 	bool access_log;
+	bool allow_insecure_http;   /* plain HTTP on a non-loopback address */
 };
 
 /* Option letters for long options that every subcommand shares; values >= 0x100. */
@@ -33,6 +34,7 @@ enum cm_config_opt {
 	CM_OPT_CONN_TIMEOUT,
 	CM_OPT_MAX_CONNECTIONS,
 	CM_OPT_ACCESS_LOG,
+	CM_OPT_ALLOW_INSECURE_HTTP, /* takes no value */
 	CM_OPT_LAST
 };
 
@@ -40,7 +42,8 @@ enum cm_config_opt {
 int cm_config_init(struct cm_config *cfg, char *err, size_t errlen);
 /* Applies one shared option (an enum cm_config_opt) with its argument. */
 int cm_config_set(struct cm_config *cfg, int opt, const char *value, char *err, size_t errlen);
-/* Checks the combination (TLS pair). */
+/* Checks the combination: TLS pair, plain HTTP only on loopback unless allowed, at least one
+ * connection per thread. */
 int cm_config_finish(struct cm_config *cfg, char *err, size_t errlen);
 void cm_config_free(struct cm_config *cfg);
 
@@ -49,6 +52,7 @@ int cm_parse_size(const char *s, size_t *out);
 /* "90d", "12h", "30m", "45s", "3600" -> seconds (1 .. 10 years). */
 int cm_parse_duration(const char *s, long long *out);
 /* "127.0.0.1:8080", "[::1]:8080", ":8080", "8080" -> host and port. Caller frees *host. */
+bool cm_listen_is_loopback(const char *host);
 int cm_parse_listen(const char *s, char **host, unsigned short *port);
 
 #endif

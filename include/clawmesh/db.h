@@ -30,6 +30,8 @@ int cm_db_exec(struct cm_stmt *st, const char *const *params, PGresult **res);
 int cm_db_begin(void);
 int cm_db_commit(void);
 void cm_db_rollback(void);
+/* Called after every request: rolls back (or drops) whatever transaction is still open. */
+void cm_db_end_request(void);
 
 /* A fresh connection of its own (migrations, bootstrap); NULL with a logged reason. */
 PGconn *cm_db_connect(void);
