@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -191,6 +192,29 @@ int free_port(void)
 	}
 	close(fd);
 	return ntohs(a.sin_port);
+}
+
+char *raw_exchange(const struct server *srv, const char *request)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv->port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct buf b = {0};
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a)) {
+		if (fd >= 0)
+			close(fd);
+		return strdup("");
+	}
+	if (write(fd, request, strlen(request)) < 0)
+		b.len = 0;
+	struct timeval tv = {3, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	char chunk[4096];
+	ssize_t r;
+	while ((r = read(fd, chunk, sizeof chunk)) > 0)
+		on_data(chunk, 1, (size_t)r, &b);
+	close(fd);
+	return b.p ? b.p : strdup("");
 }
 
 static void sleep_ms(int ms)

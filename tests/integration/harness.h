@@ -43,6 +43,8 @@ const char *resp_error_code(const struct http_resp *rs);
 void resp_free(struct http_resp *rs);
 
 int free_port(void);
+/* Sends raw bytes to srv and reads until the server closes or 3 s pass. Caller frees. */
+char *raw_exchange(const struct server *srv, const char *request);
 /* Starts `clawmeshd serve` with extra args (NULL-terminated) and the test database; waits until
  * /healthz answers. admin_secret may be NULL. */
 int server_start(struct server *srv, const char *admin_secret, const char *const *args);

@@ -667,6 +667,107 @@ START_TEST(tls)
 }
 END_TEST
 
+START_TEST(request_framing)
+{
+	/* Ambiguous framing is refused and the connection closed, so nothing can be smuggled. */
+	char *out = raw_exchange(&srv, "POST /v1/tokens HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+					"Content-Length: 33\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
+	ck_assert_msg(!strncmp(out, "HTTP/1.1 400", 12), "%s", out);
+	ck_assert(strstr(out, "\"bad_request\""));
+	ck_assert_ptr_null(strstr(out + 12, "HTTP/1.1 ")); /* the smuggled request got no answer */
+	free(out);
+	out = raw_exchange(&srv, "POST /v1/tokens HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+				 "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+	ck_assert_msg(!strncmp(out, "HTTP/1.1 400", 12), "%s", out);
+	free(out);
+	/* A request line with spaces in its target could forge an access-log line: not served. */
+	out = raw_exchange(&srv, "GET /v1/x 200 1us forged HTTP/1.1\r\nHost: x\r\n\r\n");
+	ck_assert_ptr_null(strstr(out, " 200 "));
+	free(out);
+	/* Keep-alive holds for ordinary requests: two on one connection, two answers. */
+	out = raw_exchange(&srv, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n"
+				 "Connection: close\r\n\r\n");
+	char *second = strstr(out + 1, "HTTP/1.1 200");
+	ck_assert_msg(!strncmp(out, "HTTP/1.1 200", 12) && second, "%s", out);
+	free(out);
+}
+END_TEST
+
+START_TEST(parallel_first_requests)
+{
+	/* Many threads opening their first database connection at once: nobody gets a 503. */
+	struct server s;
+	const char *args[] = {"--threads", "8", NULL};
+	ck_assert_int_eq(server_start(&s, admin, args), 0);
+	for (int round = 0; round < 3; round++) {
+		pid_t kids[16];
+		for (int i = 0; i < 16; i++) {
+			kids[i] = fork();
+			if (kids[i] == 0) {
+				unsetenv("CM_TEST_RECORD");
+				struct http_resp rs;
+				int ok = http(&s, REQ(.path = "/v1/whoami", .token = admin), &rs) == 0 && rs.status == 200;
+				_exit(ok ? 0 : 1);
+			}
+		}
+		int failures = 0;
+		for (int i = 0; i < 16; i++) {
+			int st;
+			waitpid(kids[i], &st, 0);
+			failures += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		}
+		ck_assert_int_eq(failures, 0);
+	}
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
+START_TEST(transient_database_error)
+{
+	/* A statement that times out (here: behind a lock) is 503 with Retry-After, not a 500, and
+	 * the connection stays usable. The configured conninfo overrides our statement_timeout. */
+	struct server s;
+	char url[1024];
+	snprintf(url, sizeof url, "%s options='-c statement_timeout=300'", env_or_die("CM_TEST_DB_URL"));
+	const char *args[] = {"--database-url", url, "--threads", "1", NULL};
+	ck_assert_int_eq(server_start(&s, admin, args), 0);
+	struct http_resp rs;
+	char b[32];
+	ck_assert_int_eq(http(&s, REQ(.path = "/v1/whoami", .token = admin), &rs), 0);
+	ck_assert_int_eq(rs.status, 200);
+	resp_free(&rs);
+	PQclear(PQexec(pg, "BEGIN; LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE"));
+	ck_assert_int_eq(http(&s, REQ(.path = "/v1/whoami", .token = admin), &rs), 0);
+	expect_error(&rs, 503, "unavailable");
+	ck_assert_ptr_nonnull(resp_header(&rs, "Retry-After", b, sizeof b));
+	resp_free(&rs);
+	PQclear(PQexec(pg, "ROLLBACK"));
+	ck_assert_int_eq(http(&s, REQ(.path = "/v1/whoami", .token = admin), &rs), 0);
+	ck_assert_int_eq(rs.status, 200);
+	resp_free(&rs);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
+START_TEST(json_edge_cases)
+{
+	struct http_resp rs;
+	long before = db_count(pg, "SELECT count(*) FROM tokens");
+	/* An escaped NUL would silently cut the label: refused instead. */
+	ck_assert_int_eq(http(&srv, REQ(.method = "POST", .path = "/v1/tokens", .token = admin,
+					.body = "{\"label\":\"a\\u0000b\"}"), &rs), 0);
+	expect_error(&rs, 400, "invalid_json");
+	resp_free(&rs);
+	ck_assert_int_eq(db_count(pg, "SELECT count(*) FROM tokens"), before);
+	/* An escaped backslash followed by "u0000" is just text. */
+	ck_assert_int_eq(http(&srv, REQ(.method = "POST", .path = "/v1/tokens", .token = admin,
+					.body = "{\"label\":\"a\\\\u0000b\"}"), &rs), 0);
+	ck_assert_int_eq(rs.status, 201);
+	ck_assert_str_eq(cJSON_GetObjectItem(rs.json, "label")->valuestring, "a\\u0000b");
+	resp_free(&rs);
+}
+END_TEST
+
 static long now_ms(void)
 {
 	struct timespec ts;
@@ -748,6 +849,10 @@ Suite *cm_test_suite(void)
 	tcase_add_test(tc, concurrent_migrations);
 	tcase_add_test(tc, slow_client_is_cut);
 	tcase_add_test(tc, tls);
+	tcase_add_test(tc, request_framing);
+	tcase_add_test(tc, parallel_first_requests);
+	tcase_add_test(tc, transient_database_error);
+	tcase_add_test(tc, json_edge_cases);
 	/* Last: it stops and starts the database under the running server. */
 	tcase_add_test(tc, database_outage);
 	suite_add_tcase(s, tc);

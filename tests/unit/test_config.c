@@ -19,6 +19,7 @@ START_TEST(sizes)
 	ck_assert_int_lt(cm_parse_size("1 MiB", &v), 0);
 	ck_assert_int_lt(cm_parse_size("1TB", &v), 0);
 	ck_assert_int_lt(cm_parse_size("99999999999999999999999", &v), 0);
+	ck_assert_int_lt(cm_parse_size("17179869184G", &v), 0); /* would wrap to 0 */
 }
 END_TEST
 
@@ -108,6 +109,37 @@ START_TEST(env_and_flags)
 }
 END_TEST
 
+START_TEST(combinations)
+{
+	struct cm_config cfg;
+	char err[256];
+	ck_assert_int_eq(cm_config_init(&cfg, err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_finish(&cfg, err, sizeof err), 0);
+	/* Plain HTTP beyond loopback needs the explicit opt-in (or TLS). */
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_LISTEN, "0.0.0.0:8080", err, sizeof err), 0);
+	ck_assert_int_lt(cm_config_finish(&cfg, err, sizeof err), 0);
+	ck_assert(strstr(err, "--allow-insecure-http"));
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_ALLOW_INSECURE_HTTP, NULL, err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_finish(&cfg, err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_ALLOW_INSECURE_HTTP, "false", err, sizeof err), 0);
+	ck_assert_int_lt(cm_config_finish(&cfg, err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_TLS_CERT, "c.pem", err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_TLS_KEY, "k.pem", err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_finish(&cfg, err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_LISTEN, "127.0.0.2:8080", err, sizeof err), 0);
+	ck_assert(cm_listen_is_loopback("127.0.0.2"));
+	ck_assert(cm_listen_is_loopback("::1"));
+	ck_assert(!cm_listen_is_loopback("::"));
+	ck_assert(!cm_listen_is_loopback("192.168.1.10"));
+	/* Fewer connections than threads would leave a thread that never stops. */
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_THREADS, "8", err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_MAX_CONNECTIONS, "4", err, sizeof err), 0);
+	ck_assert_int_lt(cm_config_finish(&cfg, err, sizeof err), 0);
+	ck_assert(strstr(err, "--max-connections"));
+	cm_config_free(&cfg);
+}
+END_TEST
+
 Suite *cm_test_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -116,6 +148,7 @@ Suite *cm_test_suite(void)
 	tcase_add_test(tc, durations);
 	tcase_add_test(tc, listen);
 	tcase_add_test(tc, env_and_flags);
+	tcase_add_test(tc, combinations);
 	suite_add_tcase(s, tc);
 	return s;
 }

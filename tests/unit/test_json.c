@@ -40,6 +40,11 @@ START_TEST(strict_parse)
 	ck_assert_int_eq(parse("{\"a\":1}x"), -CM_EINVJSON);
 	ck_assert_int_eq(parse("{\"a\":\"\xff\"}"), -CM_EINVJSON);
 	ck_assert_int_eq(parse("{'a':1}"), -CM_EINVJSON);
+	ck_assert_int_eq(parse("{\"a\":\"x\\u0000y\"}"), -CM_EINVJSON);    /* escaped NUL */
+	ck_assert_int_eq(parse("{\"a\":\"x\\\\\\u0000\"}"), -CM_EINVJSON); /* \\ then \u0000 */
+	ck_assert_int_eq(parse("{\"a\":\"x\\\\u0000\"}"), 0);            /* \\ then text u0000 */
+	ck_assert_int_eq(parse("{\"u0000\":1}"), 0);
+	ck_assert_int_eq(parse("{\"a\":\"\\u0041\"}"), 0);
 	cJSON *doc = NULL;
 	ck_assert_int_eq(cm_json_parse("{}\0{}", 5, &doc), -CM_EINVJSON); /* NUL inside */
 	ck_assert_ptr_null(doc);
