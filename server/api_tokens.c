@@ -73,15 +73,6 @@ out:
 	return e;
 }
 
-static int add_token(void *ctx, const struct cm_token *t)
-{
-	cJSON *o = cm_token_to_json(t);
-	if (!o)
-		return -CM_EINTERNAL;
-	cJSON_AddItemToArray(ctx, o);
-	return 0;
-}
-
 /* Listing limits and cursors, as every listing parses them. */
 static int parse_limit(const char *s, unsigned *out)
 {
@@ -111,7 +102,7 @@ int cm_api_tokens_list(struct cm_request *req)
 	cJSON *o = cJSON_CreateObject();
 	cJSON *items = cJSON_AddArrayToObject(o, "items");
 	bool more = false;
-	int e = items ? cm_store_token_list(cursor, limit, add_token, items, &more) : -CM_EINTERNAL;
+	int e = items ? cm_store_token_list(cursor, limit, cm_token_append_json, items, &more) : -CM_EINTERNAL;
 	if (e < 0) {
 		cJSON_Delete(o);
 		return e;

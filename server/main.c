@@ -257,15 +257,6 @@ static int cmd_token_create(struct token_args *ta)
 	return print_json(o);
 }
 
-static int add_item(void *ctx, const struct cm_token *t)
-{
-	cJSON *o = cm_token_to_json(t);
-	if (!o)
-		return -CM_EINTERNAL;
-	cJSON_AddItemToArray(ctx, o);
-	return 0;
-}
-
 static int cmd_token_list(void)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -273,7 +264,7 @@ static int cmd_token_list(void)
 	char after[CM_TOKEN_ID_LEN + 1] = "";
 	bool more = true;
 	while (more) {
-		int e = cm_store_token_list(after[0] ? after : NULL, 1000, add_item, items, &more);
+		int e = cm_store_token_list(after[0] ? after : NULL, 1000, cm_token_append_json, items, &more);
 		if (e < 0) {
 			cJSON_Delete(o);
 			return fail_db("token list", e);

@@ -212,3 +212,12 @@ cJSON *cm_token_to_json(const struct cm_token *t)
 	}
 	return o;
 }
+
+int cm_token_append_json(void *array, const struct cm_token *t)
+{
+	cJSON *o = cm_token_to_json(t);
+	if (!o)
+		return -CM_EINTERNAL;
+	cJSON_AddItemToArray(array, o);
+	return 0;
+}

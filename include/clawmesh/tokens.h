@@ -40,5 +40,7 @@ int cm_grant_parse_cli(const char *s, struct cm_grant *out);
 int cm_grants_from_json(const cJSON *arr, struct cm_grant *out, size_t *n, const char **msg);
 cJSON *cm_grants_to_json(const struct cm_grant *g, size_t n);
 cJSON *cm_token_to_json(const struct cm_token *t);
+/* A cm_store_token_list() callback: appends the token's JSON to the cJSON array ctx. */
+int cm_token_append_json(void *array, const struct cm_token *t);
 
 #endif
