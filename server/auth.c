@@ -3,6 +3,7 @@
  * scopes; cm_grant_allows() is the single check every endpoint calls. */
 #include "clawmesh/auth.h"
 #include "clawmesh/err.h"
+#include "clawmesh/hex.h"
 #include "clawmesh/log.h"
 #include "clawmesh/store_tokens.h"
 
@@ -148,24 +149,18 @@ int cm_token_secret_new(char *out)
 
 int cm_token_id_new(char *out)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char raw[12];
-	if (RAND_bytes(raw, sizeof raw) != 1)
-		return -CM_EINTERNAL;
 	memcpy(out, "tok_", 4);
-	for (size_t i = 0; i < sizeof raw; i++) {
-		out[4 + 2 * i] = hex[raw[i] >> 4];
-		out[5 + 2 * i] = hex[raw[i] & 15];
-	}
-	out[CM_TOKEN_ID_LEN] = '\0';
-	return 0;
+	return cm_random_hex(out + 4, (CM_TOKEN_ID_LEN - 4) / 2);
 }
 
-void cm_token_hash(const char *secret, unsigned char out[CM_TOKEN_HASH_LEN])
+void cm_token_hash(const char *secret, char *out)
 {
-	unsigned int n = CM_TOKEN_HASH_LEN;
-	if (EVP_Digest(secret, strlen(secret), out, &n, EVP_sha256(), NULL) != 1)
-		memset(out, 0, CM_TOKEN_HASH_LEN); /* never matches: stored hashes come from real secrets */
+	unsigned char d[32];
+	unsigned int n = sizeof d;
+	if (EVP_Digest(secret, strlen(secret), d, &n, EVP_sha256(), NULL) != 1)
+		memset(d, 0, sizeof d); /* never matches: stored hashes come from real secrets */
+	cm_hex_encode(d, sizeof d, out);
+	OPENSSL_cleanse(d, sizeof d);
 }
 
 const char *cm_auth_bearer(const char *header, size_t *len)
@@ -197,7 +192,7 @@ int cm_auth_identify(const char *authorization, struct cm_identity *out)
 		OPENSSL_cleanse(secret, sizeof secret);
 		return -CM_EUNAUTH;
 	}
-	unsigned char hash[CM_TOKEN_HASH_LEN];
+	char hash[CM_TOKEN_HASH_HEX + 1];
 	cm_token_hash(secret, hash);
 	OPENSSL_cleanse(secret, sizeof secret);
 
@@ -208,7 +203,7 @@ int cm_auth_identify(const char *authorization, struct cm_identity *out)
 	if (r < 0)
 		return r;
 	/* The lookup was by hash; confirm in constant time so no code path compares secrets early-out. */
-	if (CRYPTO_memcmp(found.hash, hash, CM_TOKEN_HASH_LEN) != 0 || !found.active)
+	if (CRYPTO_memcmp(found.hash, hash, CM_TOKEN_HASH_HEX) != 0 || !found.active)
 		return -CM_EUNAUTH;
 	*out = found.token.who;
 	if (found.touch_due)

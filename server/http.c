@@ -8,6 +8,7 @@
  *   5. Completion callback: one access-log line, free the context. */
 #include "clawmesh/http.h"
 #include "clawmesh/db.h"
+#include "clawmesh/hex.h"
 #include "clawmesh/json.h"
 #include "clawmesh/log.h"
 #include "clawmesh/router.h"
@@ -16,7 +17,6 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <openssl/rand.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,19 +52,6 @@ static bool request_id_sane(const char *s)
 			return false;
 	}
 	return n > 0;
-}
-
-static void request_id_new(char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char raw[10];
-	if (RAND_bytes(raw, sizeof raw) != 1)
-		memset(raw, 0, sizeof raw);
-	for (size_t i = 0; i < sizeof raw; i++) {
-		out[2 * i] = hex[raw[i] >> 4];
-		out[2 * i + 1] = hex[raw[i] & 15];
-	}
-	out[2 * sizeof raw] = '\0';
 }
 
 const char *cm_req_header(struct cm_request *req, const char *name)
@@ -334,16 +321,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  const char *version, const char *upload_data, size_t *upload_data_size,
 				  void **con_cls)
 {
+	(void)cls;
 	(void)url;
 	(void)version;
-	struct cm_request *req = *con_cls;
-	if (!req) {
-		req = on_uri(cls, url, conn);
-		if (!req)
-			return MHD_NO;
-		*con_cls = req;
-	}
-	if (!req->uri || !req->path)
+	struct cm_request *req = *con_cls; /* made by on_uri(), which libmicrohttpd calls first */
+	if (!req || !req->uri || !req->path)
 		return MHD_NO;
 	if (!req->headers_seen) {
 		req->headers_seen = true;
@@ -353,7 +335,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (rid && request_id_sane(rid))
 			snprintf(req->request_id, sizeof req->request_id, "%s", rid);
 		else
-			request_id_new(req->request_id);
+			cm_random_hex(req->request_id, 10);
 		if (framing_ambiguous(req)) {
 			cm_reply_error(req, CM_EBADREQ, "Conflicting Content-Length / Transfer-Encoding headers.", NULL);
 			return queue(req); /* on the first call: the connection closes after it */

@@ -159,7 +159,7 @@ static int bootstrap_admin(void)
 		fprintf(stderr, "clawmeshd: CLAWMESH_ADMIN_TOKEN is not a token (cm_ + 43 base64url characters)\n");
 		return 2;
 	}
-	unsigned char hash[CM_TOKEN_HASH_LEN];
+	char hash[CM_TOKEN_HASH_HEX + 1];
 	cm_token_hash(secret, hash);
 	/* The hash is all we need; the secret leaves the environment (and /proc/PID/environ). */
 	OPENSSL_cleanse((char *)secret, strlen(secret));

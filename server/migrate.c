@@ -6,6 +6,7 @@
 #include "clawmesh/db.h"
 #include "clawmesh/embedded.h"
 #include "clawmesh/err.h"
+#include "clawmesh/hex.h"
 #include "clawmesh/log.h"
 
 #include <ctype.h>
@@ -39,8 +40,7 @@ static void sha256_hex(const char *data, size_t len, char out[65])
 	unsigned char d[32];
 	unsigned int n = sizeof d;
 	EVP_Digest(data, len, d, &n, EVP_sha256(), NULL);
-	for (size_t i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", d[i]);
+	cm_hex_encode(d, sizeof d, out);
 }
 
 static int exec_ok(PGconn *pg, const char *sql, const char *what)

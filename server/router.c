@@ -101,19 +101,19 @@ int cm_router_match(const struct cm_route *routes, size_t n, const char *method,
 		allow[0] = '\0';
 	memset(m, 0, sizeof *m);
 	for (size_t i = 0; i < n; i++) {
-		int r = match_pattern(routes[i].pattern, path, NULL);
-		if (r <= 0)
+		/* Parameters are decoded only for the route that would run. */
+		bool wanted = !m->route && !strcmp(routes[i].method, want);
+		int r = match_pattern(routes[i].pattern, path, wanted ? m : NULL);
+		if (r < 0)
+			return r;
+		if (r == 0)
 			continue;
 		path_known = true;
 		allow_add(allow, allow_len, routes[i].method);
 		if (!strcmp(routes[i].method, "GET"))
 			allow_add(allow, allow_len, "HEAD");
-		if (!m->route && !strcmp(routes[i].method, want)) {
-			r = match_pattern(routes[i].pattern, path, m);
-			if (r < 0)
-				return r;
+		if (wanted)
 			m->route = &routes[i];
-		}
 	}
 	if (!path_known)
 		return -CM_ENOTFOUND;

@@ -33,16 +33,6 @@ CM_STMT(stmt_ensure_admin, 2,
 CM_STMT(stmt_hash_state, 1,
 	"SELECT revoked_at IS NOT NULL, admin FROM tokens WHERE secret_hash = decode($1, 'hex')");
 
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static void copy_col(char *dst, size_t cap, const PGresult *r, int row, int col)
 {
 	snprintf(dst, cap, "%s", PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
@@ -70,28 +60,22 @@ static int token_from_row(const PGresult *r, int row, struct cm_token *t, struct
 	if (auth) {
 		auth->active = PQgetvalue(r, row, 9)[0] == 't';
 		auth->touch_due = PQgetvalue(r, row, 10)[0] == 't';
-		const char *h = PQgetvalue(r, row, 11);
-		for (size_t i = 0; i < CM_TOKEN_HASH_LEN && h[2 * i] && h[2 * i + 1]; i++) {
-			unsigned v;
-			sscanf(h + 2 * i, "%2x", &v);
-			auth->hash[i] = (unsigned char)v;
-		}
+		copy_col(auth->hash, sizeof auth->hash, r, row, 11);
 	}
 	return 0;
 }
 
-int cm_store_token_insert(const struct cm_token_request *req, const char *id,
-			  const unsigned char hash[CM_TOKEN_HASH_LEN], struct cm_token *out)
+int cm_store_token_insert(const struct cm_token_request *req, const char *id, const char *hash,
+			  struct cm_token *out)
 {
-	char hash_hex[2 * CM_TOKEN_HASH_LEN + 1], expires[24];
-	hex(hash, CM_TOKEN_HASH_LEN, hash_hex);
+	char expires[24];
 	snprintf(expires, sizeof expires, "%lld", req->expires_in);
 	cJSON *g = cm_grants_to_json(req->grants, req->ngrants);
 	char *grants = g ? cJSON_PrintUnformatted(g) : NULL;
 	cJSON_Delete(g);
 	if (!grants)
 		return -CM_EINTERNAL;
-	const char *p[] = {id, hash_hex, req->label, req->node[0] ? req->node : NULL,
+	const char *p[] = {id, hash, req->label, req->node[0] ? req->node : NULL,
 			   req->admin ? "true" : "false", grants, expires};
 	PGresult *r;
 	int e = cm_db_exec(&stmt_insert, p, &r);
@@ -103,11 +87,9 @@ int cm_store_token_insert(const struct cm_token_request *req, const char *id,
 	return e;
 }
 
-int cm_store_token_by_hash(const unsigned char hash[CM_TOKEN_HASH_LEN], struct cm_token_auth *out)
+int cm_store_token_by_hash(const char *hash, struct cm_token_auth *out)
 {
-	char hash_hex[2 * CM_TOKEN_HASH_LEN + 1];
-	hex(hash, CM_TOKEN_HASH_LEN, hash_hex);
-	const char *p[] = {hash_hex};
+	const char *p[] = {hash};
 	PGresult *r;
 	int e = cm_db_exec(&stmt_by_hash, p, &r);
 	if (e < 0)
@@ -175,21 +157,20 @@ int cm_store_token_touch(const char *id)
 	return e;
 }
 
-int cm_store_token_ensure_admin(const unsigned char hash[CM_TOKEN_HASH_LEN], bool *created, bool *revoked)
+int cm_store_token_ensure_admin(const char *hash, bool *created, bool *revoked)
 {
-	char hash_hex[2 * CM_TOKEN_HASH_LEN + 1], id[CM_TOKEN_ID_LEN + 1];
-	hex(hash, CM_TOKEN_HASH_LEN, hash_hex);
+	char id[CM_TOKEN_ID_LEN + 1];
 	int e = cm_token_id_new(id);
 	if (e < 0)
 		return e;
-	const char *p[] = {id, hash_hex};
+	const char *p[] = {id, hash};
 	PGresult *r;
 	e = cm_db_exec(&stmt_ensure_admin, p, &r);
 	if (e < 0)
 		return e;
 	*created = !strcmp(PQcmdTuples(r), "1");
 	PQclear(r);
-	const char *q[] = {hash_hex};
+	const char *q[] = {hash};
 	e = cm_db_exec(&stmt_hash_state, q, &r);
 	if (e < 0)
 		return e;

@@ -176,7 +176,7 @@ int cm_token_create(struct cm_token_request *req, struct cm_token *out, char *se
 		req->ngrants = 1;
 	}
 	char id[CM_TOKEN_ID_LEN + 1];
-	unsigned char hash[CM_TOKEN_HASH_LEN];
+	char hash[CM_TOKEN_HASH_HEX + 1];
 	int e = cm_token_id_new(id);
 	if (e == 0)
 		e = cm_token_secret_new(secret);

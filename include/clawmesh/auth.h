@@ -9,7 +9,7 @@
 
 #define CM_TOKEN_SECRET_LEN 46   /* "cm_" + 43 base64url characters (32 random bytes) */
 #define CM_TOKEN_ID_LEN 28       /* "tok_" + 24 hex characters (12 random bytes) */
-#define CM_TOKEN_HASH_LEN 32     /* SHA-256 */
+#define CM_TOKEN_HASH_HEX 64     /* SHA-256, as lowercase hex */
 #define CM_MAX_GRANTS 64
 #define CM_PATTERN_MAX (CM_SCOPE_MAX + 1)
 #define CM_LABEL_MAX 128
@@ -52,7 +52,8 @@ bool cm_token_secret_valid(const char *s);
 int cm_token_secret_new(char *out);
 /* A fresh public id "tok_…" into out (CM_TOKEN_ID_LEN + 1 bytes). */
 int cm_token_id_new(char *out);
-void cm_token_hash(const char *secret, unsigned char out[CM_TOKEN_HASH_LEN]);
+/* SHA-256 of the secret as lowercase hex (CM_TOKEN_HASH_HEX + 1 bytes): the stored form. */
+void cm_token_hash(const char *secret, char *out);
 /* The secret in an Authorization header value ("Bearer <secret>"), or NULL. Points into header. */
 const char *cm_auth_bearer(const char *header, size_t *len);
 

@@ -136,12 +136,15 @@ END_TEST
 
 START_TEST(hash_is_sha256)
 {
-	unsigned char h[CM_TOKEN_HASH_LEN], want[32];
+	char h[CM_TOKEN_HASH_HEX + 1], want_hex[65];
+	unsigned char want[32];
 	unsigned int n = 32;
 	const char *s = "cm_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 	cm_token_hash(s, h);
 	EVP_Digest(s, strlen(s), want, &n, EVP_sha256(), NULL);
-	ck_assert(!memcmp(h, want, 32));
+	for (int i = 0; i < 32; i++)
+		snprintf(want_hex + 2 * i, 3, "%02x", want[i]);
+	ck_assert_str_eq(h, want_hex);
 }
 END_TEST
 
