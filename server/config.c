@@ -2,6 +2,7 @@
  * through cm_config_set), so one parser validates a value whichever way it arrived. */
 #include "clawmesh/config.h"
 #include "clawmesh/err.h"
+#include "clawmesh/secrets.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -231,6 +232,21 @@ int cm_config_set(struct cm_config *cfg, int opt, const char *value, char *err, 
 		}
 		cfg->allow_insecure_http = true;
 		return 0;
+	case CM_OPT_MAX_VALUE: {
+		size_t v;
+		if (cm_parse_size(value, &v) < 0 || v < MAX_BODY_FLOOR || v > MAX_BODY_CEIL) {
+			snprintf(err, errlen, "--max-value: '%s' is not a size from 1KiB to 64MiB", value);
+			return -CM_EBADREQ;
+		}
+		cfg->max_value = v;
+		return 0;
+	}
+	case CM_OPT_SECRET_GUARD:
+		if (cm_secret_kinds_parse(value, &cfg->secret_kinds) < 0) {
+			snprintf(err, errlen, "--secret-guard: '%s' is not on, off or a list of kinds", value);
+			return -CM_EBADREQ;
+		}
+		return 0;
 	case CM_OPT_ACCESS_LOG:
 		if (!strcmp(value, "on") || !strcmp(value, "1") || !strcmp(value, "true"))
 			cfg->access_log = true;
@@ -261,6 +277,8 @@ static const struct {
 	{"CLAWMESH_MAX_CONNECTIONS", CM_OPT_MAX_CONNECTIONS},
 	{"CLAWMESH_ACCESS_LOG", CM_OPT_ACCESS_LOG},
 	{"CLAWMESH_ALLOW_INSECURE_HTTP", CM_OPT_ALLOW_INSECURE_HTTP},
+	{"CLAWMESH_MAX_VALUE", CM_OPT_MAX_VALUE},
+	{"CLAWMESH_SECRET_GUARD", CM_OPT_SECRET_GUARD},
 };
 
 int cm_config_init(struct cm_config *cfg, char *err, size_t errlen)
@@ -273,6 +291,8 @@ int cm_config_init(struct cm_config *cfg, char *err, size_t errlen)
 	cfg->max_connections = 1024;
 	cfg->access_log = true;
 	cfg->listen_port = 8080;
+	cfg->max_value = 256 * 1024;
+	cfg->secret_kinds = CM_SECRET_ALL;
 	if (set_string(&cfg->listen_host, "127.0.0.1") < 0 || set_string(&cfg->database_url, "") < 0)
 		return -CM_EINTERNAL;
 

@@ -9,6 +9,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,9 @@
 struct conn {
 	PGconn *pg;
 	uint64_t prepared[MAX_STMTS / 64];
+	/* Between cm_db_begin() and its end: a connection lost meanwhile took the transaction with
+	 * it, so no statement may run on a replacement until the caller has ended it. */
+	bool in_tx;
 };
 
 static long long next_attempt_ms; /* atomic; 0 = the database was reachable last time */
@@ -143,7 +147,7 @@ static struct conn *acquire(void)
 		pthread_setspecific(conn_key, c);
 		tls_conn = c;
 	}
-	if (c->pg && PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+	if (c->pg && !c->in_tx && PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
 		/* An idle pooled connection has nothing to read unless the server is ending it (its
 		 * FATAL message, then EOF, may arrive in separate reads): replace it before use. */
 		struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN};
@@ -152,6 +156,8 @@ static struct conn *acquire(void)
 	}
 	if (c->pg && PQstatus(c->pg) != CONNECTION_OK)
 		drop(c);
+	if (!c->pg && c->in_tx)
+		return NULL;
 	if (!c->pg) {
 		long long t = now_ms();
 		if (t < __atomic_load_n(&next_attempt_ms, __ATOMIC_RELAXED))
@@ -243,6 +249,24 @@ int cm_db_exec(struct cm_stmt *st, const char *const *params, PGresult **res)
 	return e;
 }
 
+int cm_db_query(const char *what, const char *sql, int nparams, const char *const *params, PGresult **res)
+{
+	*res = NULL;
+	struct conn *c = acquire();
+	if (!c || !c->pg)
+		return -CM_EUNAVAIL;
+	PGresult *r = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) {
+		*res = r;
+		return 0;
+	}
+	int e = cm_db_error(c->pg, r, what);
+	PQclear(r);
+	drop_if_broken(c);
+	return e;
+}
+
 static int simple(const char *sql)
 {
 	struct conn *c = acquire();
@@ -260,17 +284,39 @@ static int simple(const char *sql)
 
 int cm_db_begin(void)
 {
-	return simple("BEGIN");
+	int e = simple("BEGIN");
+	if (e == 0)
+		tls_conn->in_tx = true;
+	return e;
 }
 
 int cm_db_commit(void)
 {
-	return simple("COMMIT");
+	struct conn *c = tls_conn;
+	bool open = c && c->in_tx;
+	if (c)
+		c->in_tx = false;
+	if (!open || !c->pg)
+		return -CM_EUNAVAIL; /* the connection, and the transaction with it, is gone */
+	PGresult *r = PQexec(c->pg, "COMMIT");
+	int e = 0;
+	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+		e = cm_db_error(c->pg, r, "COMMIT");
+		drop_if_broken(c);
+	} else if (strcmp(PQcmdStatus(r), "COMMIT")) {
+		/* COMMIT of a transaction that failed earlier answers ROLLBACK, not an error. */
+		cm_log_error("db: COMMIT rolled back a failed transaction");
+		e = -CM_EINTERNAL;
+	}
+	PQclear(r);
+	return e;
 }
 
 void cm_db_end_request(void)
 {
 	/* A handler that returned inside a transaction must not hand it to the next request. */
+	if (tls_conn)
+		tls_conn->in_tx = false;
 	if (tls_conn && tls_conn->pg && PQtransactionStatus(tls_conn->pg) != PQTRANS_IDLE) {
 		cm_db_rollback();
 		if (PQtransactionStatus(tls_conn->pg) != PQTRANS_IDLE)
@@ -282,4 +328,6 @@ void cm_db_rollback(void)
 {
 	if (tls_conn && tls_conn->pg && PQtransactionStatus(tls_conn->pg) != PQTRANS_IDLE)
 		(void)simple("ROLLBACK");
+	if (tls_conn)
+		tls_conn->in_tx = false;
 }

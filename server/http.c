@@ -7,6 +7,7 @@
  *   4. Last call: route -> authenticate -> handler -> one queued response with common headers.
  *   5. Completion callback: one access-log line, free the context. */
 #include "clawmesh/http.h"
+#include "clawmesh/api.h"
 #include "clawmesh/db.h"
 #include "clawmesh/hex.h"
 #include "clawmesh/json.h"
@@ -62,6 +63,60 @@ const char *cm_req_header(struct cm_request *req, const char *name)
 const char *cm_req_query(struct cm_request *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct query_all {
+	const char *name;
+	const char **out;
+	size_t max, n;
+	bool overflow;
+};
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	struct query_all *q = cls;
+	if (strcmp(key, q->name))
+		return MHD_YES;
+	if (q->n == q->max) {
+		q->overflow = true;
+		return MHD_NO;
+	}
+	q->out[q->n++] = value ? value : "";
+	return MHD_YES;
+}
+
+int cm_req_query_all(struct cm_request *req, const char *name, const char **out, size_t max)
+{
+	struct query_all q = {name, out, max, 0, false};
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
+	return q.overflow ? -CM_EBADREQ : (int)q.n;
+}
+
+int cm_req_limit(struct cm_request *req, unsigned def, unsigned max, unsigned *out)
+{
+	const char *s = cm_req_query(req, "limit");
+	if (!s) {
+		*out = def;
+		return 0;
+	}
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (!*s || *end || v < 1 || v > (long)max)
+		return -CM_EBADREQ;
+	*out = (unsigned)v;
+	return 0;
+}
+
+void cm_req_remote_addr(struct cm_request *req, char *out, size_t cap)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	out[0] = '\0';
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
 }
 
 static bool media_type_is(const char *header, const char *type)
@@ -188,6 +243,22 @@ static void preflight(struct cm_request *req, const char *allow)
 	}
 }
 
+/* Writes, token operations and every refusal of a token go to the audit log. A failure to
+ * record is logged, never turned into a failed request: the write itself has committed. */
+static void audit(struct cm_request *req)
+{
+	bool refused = req->status == MHD_HTTP_UNAUTHORIZED || req->status == MHD_HTTP_FORBIDDEN;
+	if (!req->route || (!(req->route->flags & CM_ROUTE_AUDIT) && !refused))
+		return;
+	if (!req->audit_target[0]) {
+		size_t n = 0;
+		for (size_t i = 0; i < req->nparams && n < sizeof req->audit_target - 1; i++)
+			n += (size_t)snprintf(req->audit_target + n, sizeof req->audit_target - n, "%s%s", i ? "/" : "",
+					      req->params[i]);
+	}
+	cm_api_audit_record(req);
+}
+
 static void dispatch(struct cm_request *req)
 {
 	struct cm_route_match m;
@@ -213,22 +284,22 @@ static void dispatch(struct cm_request *req)
 
 	if (!(m.route->flags & CM_ROUTE_PUBLIC)) {
 		e = cm_auth_identify(cm_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), &req->who);
-		if (e < 0) {
-			cm_reply_error(req, -e, NULL, NULL);
-			return;
-		}
-		req->authenticated = true;
-		if ((m.route->flags & CM_ROUTE_ADMIN) && !req->who.admin) {
+		req->authenticated = e == 0;
+		if (e == 0 && (m.route->flags & CM_ROUTE_ADMIN) && !req->who.admin) {
 			cm_reply_error(req, CM_EFORBIDDEN, "This needs an admin token.", NULL);
-			return;
+			goto out;
 		}
 	}
-	e = m.route->handler(req);
-	cm_db_end_request();
+	if (e == 0) {
+		e = m.route->handler(req);
+		cm_db_end_request();
+	}
 	if (e < 0)
 		cm_reply_error(req, -e, NULL, NULL);
 	else if (!req->response)
 		cm_reply_error(req, CM_EINTERNAL, NULL, NULL);
+out:
+	audit(req);
 }
 
 struct framing {

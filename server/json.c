@@ -47,28 +47,138 @@ bool cm_utf8_valid(const char *str, size_t len)
 	return true;
 }
 
-/* An escaped NUL (\u0000) in a string: cJSON would silently cut the string there. */
-static bool has_escaped_nul(const char *buf, size_t len)
+/* What cJSON lets through but RFC 8259 (and PostgreSQL, which stores the value) does not: an
+ * escaped NUL (cJSON would cut the string there), and numbers like 01, 1., -.5 or +1 (cJSON hands
+ * them to strtod). Numbers PostgreSQL's numeric cannot hold (1e-20000) are refused too, so a
+ * value that passes here is one the database accepts. One pass over the text, outside strings. */
+#define NUMERIC_MAX_INT_DIGITS 130000
+#define NUMERIC_MAX_SCALE 16000
+
+static bool digit(char c)
 {
-	for (const char *p = buf; (p = memmem(p, len - (size_t)(p - buf), "u0000", 5)); p++) {
-		size_t slashes = 0;
-		while (p - (ptrdiff_t)slashes > buf && p[-(ptrdiff_t)slashes - 1] == '\\')
-			slashes++;
-		if (slashes % 2 == 1)
-			return true;
+	return c >= '0' && c <= '9';
+}
+
+/* Checks the number starting at s[*i]; advances *i past it. */
+static bool number_strict(const char *s, size_t len, size_t *i)
+{
+	size_t p = *i, int_digits = 0, frac_digits = 0;
+	long exp = 0;
+	if (s[p] == '-')
+		p++;
+	if (p >= len || !digit(s[p]))
+		return false;
+	if (s[p] == '0')
+		p++, int_digits = 1;
+	else
+		while (p < len && digit(s[p]))
+			p++, int_digits++;
+	if (p < len && s[p] == '.') {
+		p++;
+		while (p < len && digit(s[p]))
+			p++, frac_digits++;
+		if (!frac_digits)
+			return false;
 	}
-	return false;
+	if (p < len && (s[p] == 'e' || s[p] == 'E')) {
+		p++;
+		bool neg = p < len && s[p] == '-';
+		if (p < len && (s[p] == '-' || s[p] == '+'))
+			p++;
+		if (p >= len || !digit(s[p]))
+			return false;
+		for (; p < len && digit(s[p]); p++)
+			if (exp < 1000000)
+				exp = exp * 10 + (s[p] - '0');
+		if (neg)
+			exp = -exp;
+	}
+	if (p < len && (digit(s[p]) || s[p] == '.' || s[p] == 'e' || s[p] == 'E' || s[p] == '+' || s[p] == '-'))
+		return false;
+	if ((long)int_digits + exp > NUMERIC_MAX_INT_DIGITS || (long)frac_digits - exp > NUMERIC_MAX_SCALE)
+		return false;
+	*i = p;
+	return true;
+}
+
+static bool lexically_strict(const char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		char c = s[i];
+		if (c == '"') {
+			for (i++; i < len && s[i] != '"'; i++) {
+				if (s[i] != '\\')
+					continue;
+				if (i + 5 < len && !memcmp(s + i + 1, "u0000", 5))
+					return false;
+				i++; /* the escaped character; cJSON checks the escape itself */
+			}
+			i++;
+		} else if (c == '-' || digit(c) || c == '+' || c == '.') {
+			if (!number_strict(s, len, &i))
+				return false;
+		} else {
+			i++;
+		}
+	}
+	return true;
+}
+
+static int dup_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Duplicate member names: cJSON would read the first, PostgreSQL keep the last. */
+static bool has_duplicate_names(const cJSON *item)
+{
+	for (const cJSON *c = item ? item->child : NULL; c; c = c->next)
+		if (has_duplicate_names(c))
+			return true;
+	if (!cJSON_IsObject(item) || !item->child || !item->child->next)
+		return false;
+	size_t n = 0;
+	for (const cJSON *c = item->child; c; c = c->next)
+		n++;
+	const char **names = malloc(n * sizeof *names);
+	if (!names)
+		return true; /* refuse rather than guess */
+	n = 0;
+	for (const cJSON *c = item->child; c; c = c->next)
+		names[n++] = c->string;
+	qsort(names, n, sizeof *names, dup_cmp);
+	bool dup = false;
+	for (size_t k = 1; k < n && !dup; k++)
+		dup = !strcmp(names[k - 1], names[k]);
+	free(names);
+	return dup;
+}
+
+int cm_json_depth(const cJSON *item)
+{
+	int deepest = 0;
+	for (const cJSON *c = item ? item->child : NULL; c; c = c->next) {
+		int d = cm_json_depth(c);
+		if (d > deepest)
+			deepest = d;
+	}
+	return cJSON_IsArray(item) || cJSON_IsObject(item) ? deepest + 1 : 0;
 }
 
 int cm_json_parse(const char *buf, size_t len, cJSON **out)
 {
 	*out = NULL;
-	if (len == 0 || memchr(buf, '\0', len) || !cm_utf8_valid(buf, len) || has_escaped_nul(buf, len))
+	if (len == 0 || memchr(buf, '\0', len) || !cm_utf8_valid(buf, len) || !lexically_strict(buf, len))
 		return -CM_EINVJSON;
 	/* len + 1 covers the terminating NUL, which cJSON requires to be the only thing left. */
 	cJSON *doc = cJSON_ParseWithLengthOpts(buf, len + 1, NULL, 1);
 	if (!doc)
 		return -CM_EINVJSON;
+	if (has_duplicate_names(doc)) {
+		cJSON_Delete(doc);
+		return -CM_EINVJSON;
+	}
 	*out = doc;
 	return 0;
 }

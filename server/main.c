@@ -31,6 +31,8 @@ static const struct option shared_opts[] = {
 	{"max-connections", required_argument, NULL, CM_OPT_MAX_CONNECTIONS},
 	{"access-log", required_argument, NULL, CM_OPT_ACCESS_LOG},
 	{"allow-insecure-http", no_argument, NULL, CM_OPT_ALLOW_INSECURE_HTTP},
+	{"max-value", required_argument, NULL, CM_OPT_MAX_VALUE},
+	{"secret-guard", required_argument, NULL, CM_OPT_SECRET_GUARD},
 	{"help", no_argument, NULL, OPT_HELP},
 	/* token create */
 	{"node", required_argument, NULL, OPT_NODE},
@@ -63,6 +65,10 @@ static const char usage[] =
 	"  --threads N                HTTP worker threads (one database connection each), default: cores [CLAWMESH_THREADS]\n"
 	"  --conn-timeout SECONDS     idle/slow connection timeout, default 30 [CLAWMESH_CONN_TIMEOUT]\n"
 	"  --max-connections N        concurrent connections, default 1024 [CLAWMESH_MAX_CONNECTIONS]\n"
+	"  --max-value SIZE           largest memory value (its stored JSON text), default 256KiB [CLAWMESH_MAX_VALUE]\n"
+	"  --secret-guard on|off|KINDS refuse values carrying credentials, default on; KINDS is a comma list of\n"
+	"                             private_key,aws_access_key_id,github_token,slack_token,api_key,jwt,\n"
+	"                             clawmesh_token [CLAWMESH_SECRET_GUARD]\n"
 	"  --access-log on|off        one line per request on stderr, default on [CLAWMESH_ACCESS_LOG]\n"
 	"  --allow-insecure-http      plain HTTP on a non-loopback address (behind a TLS proxy)\n"
 	"                             [CLAWMESH_ALLOW_INSECURE_HTTP=1]\n"

@@ -7,14 +7,22 @@
 #include <string.h>
 
 const struct cm_route cm_routes[] = {
-	{"GET", "/healthz", cm_api_healthz, CM_ROUTE_PUBLIC},
-	{"GET", "/readyz", cm_api_readyz, CM_ROUTE_PUBLIC},
-	{"GET", "/openapi.yaml", cm_api_openapi, CM_ROUTE_PUBLIC},
-	{"GET", "/v1/whoami", cm_api_whoami, 0},
-	{"GET", "/v1/tokens", cm_api_tokens_list, CM_ROUTE_ADMIN},
-	{"POST", "/v1/tokens", cm_api_tokens_create, CM_ROUTE_ADMIN},
-	{"GET", "/v1/tokens/{id}", cm_api_tokens_get, CM_ROUTE_ADMIN},
-	{"DELETE", "/v1/tokens/{id}", cm_api_tokens_revoke, CM_ROUTE_ADMIN},
+	{"GET", "/healthz", cm_api_healthz, CM_ROUTE_PUBLIC, "healthz"},
+	{"GET", "/readyz", cm_api_readyz, CM_ROUTE_PUBLIC, "readyz"},
+	{"GET", "/openapi.yaml", cm_api_openapi, CM_ROUTE_PUBLIC, "openapi"},
+	{"GET", "/v1/whoami", cm_api_whoami, 0, "whoami"},
+	{"GET", "/v1/tokens", cm_api_tokens_list, CM_ROUTE_ADMIN | CM_ROUTE_AUDIT, "token.list"},
+	{"POST", "/v1/tokens", cm_api_tokens_create, CM_ROUTE_ADMIN | CM_ROUTE_AUDIT, "token.create"},
+	{"GET", "/v1/tokens/{id}", cm_api_tokens_get, CM_ROUTE_ADMIN | CM_ROUTE_AUDIT, "token.get"},
+	{"DELETE", "/v1/tokens/{id}", cm_api_tokens_revoke, CM_ROUTE_ADMIN | CM_ROUTE_AUDIT, "token.revoke"},
+	{"GET", "/v1/memory", cm_api_memory_list, 0, "memory.list"},
+	{"GET", "/v1/memory/{scope}/{key}", cm_api_memory_get, 0, "memory.get"},
+	{"PUT", "/v1/memory/{scope}/{key}", cm_api_memory_put, CM_ROUTE_AUDIT, "memory.put"},
+	{"PATCH", "/v1/memory/{scope}/{key}", cm_api_memory_patch, CM_ROUTE_AUDIT, "memory.patch"},
+	{"DELETE", "/v1/memory/{scope}/{key}", cm_api_memory_delete, CM_ROUTE_AUDIT, "memory.delete"},
+	{"GET", "/v1/memory/{scope}/{key}/history", cm_api_memory_history, 0, "memory.history"},
+	{"POST", "/v1/batch", cm_api_batch, CM_ROUTE_AUDIT, "memory.batch"},
+	{"GET", "/v1/audit", cm_api_audit_list, CM_ROUTE_ADMIN, "audit.list"},
 };
 const size_t cm_routes_count = sizeof cm_routes / sizeof cm_routes[0];
 

@@ -16,4 +16,18 @@ int cm_api_tokens_list(struct cm_request *req);
 int cm_api_tokens_get(struct cm_request *req);
 int cm_api_tokens_revoke(struct cm_request *req);
 
+/* api_memory.c */
+int cm_api_memory_put(struct cm_request *req);
+int cm_api_memory_get(struct cm_request *req);
+int cm_api_memory_patch(struct cm_request *req);
+int cm_api_memory_delete(struct cm_request *req);
+int cm_api_memory_history(struct cm_request *req);
+int cm_api_memory_list(struct cm_request *req);
+int cm_api_batch(struct cm_request *req);
+
+/* api_audit.c */
+int cm_api_audit_list(struct cm_request *req);
+/* Writes one audit row for a finished request (http.c calls it for the requests it audits). */
+void cm_api_audit_record(struct cm_request *req);
+
 #endif

@@ -20,6 +20,8 @@ struct cm_config {
 	unsigned max_connections;
 	bool access_log;
 	bool allow_insecure_http;   /* plain HTTP on a non-loopback address */
+	size_t max_value;           /* bytes of one memory value, as stored */
+	unsigned secret_kinds;      /* secret guard: bit (1u << enum cm_secret_kind) per refused kind */
 };
 
 /* Option letters for long options that every subcommand shares; values >= 0x100. */
@@ -35,6 +37,8 @@ enum cm_config_opt {
 	CM_OPT_MAX_CONNECTIONS,
 	CM_OPT_ACCESS_LOG,
 	CM_OPT_ALLOW_INSECURE_HTTP, /* takes no value */
+	CM_OPT_MAX_VALUE,
+	CM_OPT_SECRET_GUARD,
 	CM_OPT_LAST
 };
 

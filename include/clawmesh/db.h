@@ -26,7 +26,12 @@ void cm_db_thread_release(void);
  * (caller PQclear()s), -CM_EUNAVAIL when the database cannot be reached, -CM_ECONFLICT on a
  * unique violation, -CM_EINTERNAL otherwise (logged). */
 int cm_db_exec(struct cm_stmt *st, const char *const *params, PGresult **res);
-/* BEGIN / COMMIT / ROLLBACK on this thread's connection. */
+/* A statement built at run time (listings with optional filters): parameterised like cm_db_exec,
+ * but parsed and planned on every call. what names it in logs. */
+int cm_db_query(const char *what, const char *sql, int nparams, const char *const *params, PGresult **res);
+/* BEGIN / COMMIT / ROLLBACK on this thread's connection. If the connection is lost inside the
+ * transaction, every statement fails with -CM_EUNAVAIL until ROLLBACK or the request's end, so
+ * nothing runs half outside it; COMMIT then reports -CM_EUNAVAIL. */
 int cm_db_begin(void);
 int cm_db_commit(void);
 void cm_db_rollback(void);

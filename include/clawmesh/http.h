@@ -14,6 +14,7 @@
 #define CM_MAX_PARAMS 4
 #define CM_PARAM_MAX 512
 #define CM_REQUEST_ID_MAX 64
+#define CM_AUDIT_TARGET_MAX 1024
 
 struct MHD_Connection;
 struct MHD_Response;
@@ -39,6 +40,7 @@ struct cm_request {
 	char params[CM_MAX_PARAMS][CM_PARAM_MAX + 1]; /* decoded path parameters */
 	bool authenticated;
 	struct cm_identity who;
+	char audit_target[CM_AUDIT_TARGET_MAX + 1]; /* what the audit log names; "" = the path parameters */
 
 	unsigned status;
 	struct MHD_Response *response;
@@ -52,6 +54,13 @@ void cm_http_stop(struct MHD_Daemon *d);
 /* Request accessors. */
 const char *cm_req_header(struct cm_request *req, const char *name);
 const char *cm_req_query(struct cm_request *req, const char *name);
+/* Every value of a repeatable query parameter, in order: the count, or -CM_EBADREQ when there
+ * are more than max. */
+int cm_req_query_all(struct cm_request *req, const char *name, const char **out, size_t max);
+/* The `limit` query parameter of a listing: 1..max, default def; -CM_EBADREQ otherwise. */
+int cm_req_limit(struct cm_request *req, unsigned def, unsigned max, unsigned *out);
+/* The client's address as text ("" when unknown). */
+void cm_req_remote_addr(struct cm_request *req, char *out, size_t cap);
 /* The body as one JSON document: -CM_EMEDIA unless Content-Type is application/json (or
  * `also_type`, when not NULL), -CM_EINVJSON unless it parses. Caller frees *out. */
 int cm_req_json(struct cm_request *req, const char *also_type, cJSON **out);

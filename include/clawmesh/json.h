@@ -8,10 +8,14 @@
 /* Valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF)? */
 bool cm_utf8_valid(const char *s, size_t len);
 
-/* Parses a whole body as one JSON document: UTF-8, no NUL, nothing after it.
+/* Parses a whole body as one JSON document, as strictly as RFC 8259 and PostgreSQL's jsonb: UTF-8,
+ * no NUL (raw or escaped), numbers by the JSON grammar and within numeric's range, no duplicate
+ * member names, nothing after it.
  * buf must have a NUL at buf[len]. 0 with *out (caller frees) or -CM_EINVJSON. */
 int cm_json_parse(const char *buf, size_t len, cJSON **out);
 
+/* Nesting depth: 0 for a scalar, 1 for a flat array or object. */
+int cm_json_depth(const cJSON *item);
 /* The error envelope {"error":{code,message,request_id,details?}}; takes details. Caller frees. */
 cJSON *cm_json_error(const char *code, const char *message, const char *request_id, cJSON *details);
 

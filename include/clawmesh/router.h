@@ -9,6 +9,7 @@ typedef int (*cm_handler)(struct cm_request *req);
 enum cm_route_flags {
 	CM_ROUTE_PUBLIC = 1, /* no token needed */
 	CM_ROUTE_ADMIN = 2,  /* an admin token needed */
+	CM_ROUTE_AUDIT = 4,  /* every call is written to the audit log (401/403 always are) */
 };
 
 struct cm_route {
@@ -16,6 +17,7 @@ struct cm_route {
 	const char *pattern;
 	cm_handler handler;
 	unsigned flags;
+	const char *action; /* the audit log's name for it: "memory.put" */
 };
 
 struct cm_route_match {

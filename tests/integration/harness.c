@@ -9,6 +9,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <signal.h>
+#include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,8 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *ud)
 	return add;
 }
 
+static pthread_mutex_t record_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void record(const char *method, const char *path, const struct http_resp *rs)
 {
 	const char *file = getenv("CM_TEST_RECORD");
@@ -77,11 +81,13 @@ static void record(const char *method, const char *path, const struct http_resp 
 	cJSON_AddStringToObject(r, "body", rs->body ? rs->body : "");
 	char *s = cJSON_PrintUnformatted(r);
 	cJSON_Delete(r);
+	pthread_mutex_lock(&record_lock); /* tests run requests from several threads */
 	FILE *f = fopen(file, "a");
 	if (f && s)
 		fprintf(f, "%s\n", s);
 	if (f)
 		fclose(f);
+	pthread_mutex_unlock(&record_lock);
 	free(s);
 }
 
@@ -391,4 +397,19 @@ void make_secret(char out[47])
 	for (int i = 0; i < 43; i++)
 		out[3 + i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
 	out[46] = '\0';
+}
+
+void expect_error(const struct http_resp *rs, long status, const char *code)
+{
+	char b[128];
+	ck_assert_msg(rs->status == status, "status %ld, wanted %ld: %s", rs->status, status, rs->body);
+	ck_assert_str_eq(resp_error_code(rs), code);
+	const cJSON *e = cJSON_GetObjectItem(rs->json, "error");
+	ck_assert(cJSON_IsString(cJSON_GetObjectItem(e, "message")));
+	const cJSON *rid = cJSON_GetObjectItem(e, "request_id");
+	ck_assert(cJSON_IsString(rid));
+	ck_assert_ptr_nonnull(resp_header(rs, "X-Request-Id", b, sizeof b));
+	ck_assert_str_eq(rid->valuestring, b);
+	ck_assert_ptr_nonnull(resp_header(rs, "Content-Type", b, sizeof b));
+	ck_assert_str_eq(b, "application/json; charset=utf-8");
 }

@@ -35,12 +35,17 @@ struct server {
 	bool tls;
 };
 
+#define REQ(...) (&(struct http_req){__VA_ARGS__})
+
 /* One request against srv; the response is recorded for the contract check. 0 = got an answer. */
 int http(const struct server *srv, const struct http_req *rq, struct http_resp *rs);
 const char *resp_header(const struct http_resp *rs, const char *name, char *buf, size_t cap);
 /* error.code of an error envelope, or "" */
 const char *resp_error_code(const struct http_resp *rs);
 void resp_free(struct http_resp *rs);
+/* Asserts an API.md error envelope: status, error.code, a message, the request id echoed in
+ * X-Request-Id, the JSON content type. */
+void expect_error(const struct http_resp *rs, long status, const char *code);
 
 int free_port(void);
 /* Sends raw bytes to srv and reads until the server closes or 3 s pass. Caller frees. */

@@ -66,23 +66,6 @@ static void test_down(void)
 	pg = NULL;
 }
 
-#define REQ(...) (&(struct http_req){__VA_ARGS__})
-
-static void expect_error(const struct http_resp *rs, long status, const char *code)
-{
-	char b[128];
-	ck_assert_msg(rs->status == status, "status %ld, wanted %ld: %s", rs->status, status, rs->body);
-	ck_assert_str_eq(resp_error_code(rs), code);
-	const cJSON *e = cJSON_GetObjectItem(rs->json, "error");
-	ck_assert(cJSON_IsString(cJSON_GetObjectItem(e, "message")));
-	const cJSON *rid = cJSON_GetObjectItem(e, "request_id");
-	ck_assert(cJSON_IsString(rid));
-	ck_assert_ptr_nonnull(resp_header(rs, "X-Request-Id", b, sizeof b));
-	ck_assert_str_eq(rid->valuestring, b);
-	ck_assert_ptr_nonnull(resp_header(rs, "Content-Type", b, sizeof b));
-	ck_assert_str_eq(b, "application/json; charset=utf-8");
-}
-
 /* Creates a token through the API; fills secret and id. */
 static void create_token(const char *body, char *secret, char *id)
 {
@@ -825,10 +808,13 @@ START_TEST(database_outage)
 }
 END_TEST
 
+TCase *memory_tcase(void);
+
 Suite *cm_test_suite(void);
 Suite *cm_test_suite(void)
 {
 	Suite *s = suite_create("integration");
+	suite_add_tcase(s, memory_tcase());
 	TCase *tc = tcase_create("api");
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, suite_up, suite_down);

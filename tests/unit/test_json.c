@@ -51,6 +51,42 @@ START_TEST(strict_parse)
 }
 END_TEST
 
+START_TEST(numbers_as_rfc8259_and_postgres)
+{
+	const char *ok[] = {"0", "-0", "1", "-12", "1.5", "1e5", "1E+5", "1e-5", "-0.25e3",
+			    "12345678901234567890123456789", "[1,2.5,-3e2]", "{\"a\":{\"b\":-1}}",
+			    "1e100000", "1e-16000", "\"01 +1 .5 1.\""};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		ck_assert_msg(parse(ok[i]) == 0, "refused %s", ok[i]);
+	const char *bad[] = {"01", "-01", "+1", "1.", "-.5", ".5", "1e", "1e+", "--1", "-", "[1.]",
+			     "{\"a\":01}", "1e200000", "1e-20000", "0.5e-16000", "[1,+2]"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_msg(parse(bad[i]) == -CM_EINVJSON, "accepted %s", bad[i]);
+}
+END_TEST
+
+START_TEST(duplicate_names)
+{
+	ck_assert_int_eq(parse("{\"a\":1,\"a\":2}"), -CM_EINVJSON);
+	ck_assert_int_eq(parse("{\"x\":[{\"b\":1,\"c\":2,\"b\":3}]}"), -CM_EINVJSON);
+	ck_assert_int_eq(parse("{\"a\":{\"a\":1},\"b\":{\"a\":2}}"), 0); /* same name, other objects */
+	ck_assert_int_eq(parse("{\"a\":1,\"A\":2}"), 0);
+}
+END_TEST
+
+START_TEST(depth)
+{
+	cJSON *doc = NULL;
+	ck_assert_int_eq(cm_json_parse("1", 1, &doc), 0);
+	ck_assert_int_eq(cm_json_depth(doc), 0);
+	cJSON_Delete(doc);
+	const char *s = "{\"a\":[1,{\"b\":[[]]}],\"c\":{}}";
+	ck_assert_int_eq(cm_json_parse(s, strlen(s), &doc), 0);
+	ck_assert_int_eq(cm_json_depth(doc), 5);
+	cJSON_Delete(doc);
+}
+END_TEST
+
 START_TEST(envelope)
 {
 	cJSON *details = cJSON_CreateObject();
@@ -104,6 +140,9 @@ Suite *cm_test_suite(void)
 	TCase *tc = tcase_create("json");
 	tcase_add_test(tc, utf8);
 	tcase_add_test(tc, strict_parse);
+	tcase_add_test(tc, numbers_as_rfc8259_and_postgres);
+	tcase_add_test(tc, duplicate_names);
+	tcase_add_test(tc, depth);
 	tcase_add_test(tc, envelope);
 	tcase_add_test(tc, error_table);
 	suite_add_tcase(s, tc);

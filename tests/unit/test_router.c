@@ -11,11 +11,11 @@ static int h_b(struct cm_request *r) { (void)r; return 0; }
 static int h_c(struct cm_request *r) { (void)r; return 0; }
 
 static const struct cm_route table[] = {
-	{"GET", "/v1/things", h_a, 0},
-	{"POST", "/v1/things", h_b, 0},
-	{"GET", "/v1/things/{scope}/{key}", h_c, 0},
-	{"DELETE", "/v1/things/{scope}/{key}", h_c, 0},
-	{"GET", "/v1/things/{scope}/{key}/history", h_a, 0},
+	{"GET", "/v1/things", h_a, 0, "t"},
+	{"POST", "/v1/things", h_b, 0, "t"},
+	{"GET", "/v1/things/{scope}/{key}", h_c, 0, "t"},
+	{"DELETE", "/v1/things/{scope}/{key}", h_c, 0, "t"},
+	{"GET", "/v1/things/{scope}/{key}/history", h_a, 0, "t"},
 };
 #define N (sizeof table / sizeof table[0])
 

@@ -81,6 +81,59 @@ START_TEST(skill_names)
 }
 END_TEST
 
+START_TEST(tags)
+{
+	ck_assert(cm_valid_tag("prefs"));
+	ck_assert(cm_valid_tag("project alpha"));
+	ck_assert(cm_valid_tag("caf\xc3\xa9"));
+	ck_assert(cm_valid_tag(repeat('t', 64)));
+	ck_assert(!cm_valid_tag(repeat('t', 65)));
+	/* 64 characters of two bytes each is still 64 characters. */
+	char wide[200] = "";
+	for (int i = 0; i < 64; i++)
+		strcat(wide, "\xc3\xa9");
+	ck_assert(cm_valid_tag(wide));
+	strcat(wide, "\xc3\xa9");
+	ck_assert(!cm_valid_tag(wide));
+	ck_assert(!cm_valid_tag(""));
+	ck_assert(!cm_valid_tag(NULL));
+	ck_assert(!cm_valid_tag("a\tb"));
+	ck_assert(!cm_valid_tag("a\nb"));
+	ck_assert(!cm_valid_tag("\x7f"));
+}
+END_TEST
+
+START_TEST(times)
+{
+	ck_assert(cm_valid_time("2026-02-01T10:00:00Z"));
+	ck_assert(cm_valid_time("2026-02-01T10:00:00.123Z"));
+	ck_assert(cm_valid_time("2026-02-01t10:00:00.123456789z"));
+	ck_assert(cm_valid_time("2026-02-01T10:00:00+02:00"));
+	ck_assert(cm_valid_time("2026-02-01T10:00:00.5-05:30"));
+	ck_assert(cm_valid_time("2024-02-29T00:00:00Z"));
+	ck_assert(cm_valid_time("2000-02-29T00:00:00Z"));
+	ck_assert(!cm_valid_time("1900-02-29T00:00:00Z"));
+	ck_assert(!cm_valid_time("2026-02-29T00:00:00Z"));
+	ck_assert(!cm_valid_time("2026-04-31T00:00:00Z"));
+	ck_assert(!cm_valid_time("2026-13-01T00:00:00Z"));
+	ck_assert(!cm_valid_time("2026-00-01T00:00:00Z"));
+	ck_assert(!cm_valid_time("2026-01-01T24:00:00Z"));
+	ck_assert(!cm_valid_time("2026-01-01T10:60:00Z"));
+	ck_assert(!cm_valid_time("2026-01-01T10:00:60Z"));
+	ck_assert(!cm_valid_time("2026-01-01T10:00:00"));     /* no offset */
+	ck_assert(!cm_valid_time("2026-01-01 10:00:00Z"));
+	ck_assert(!cm_valid_time("2026-01-01T10:00:00.Z"));
+	ck_assert(!cm_valid_time("2026-01-01T10:00:00.1234567890Z"));
+	ck_assert(!cm_valid_time("2026-01-01T10:00:00+0200"));
+	ck_assert(!cm_valid_time("2026-01-01T10:00:00+24:00"));
+	ck_assert(!cm_valid_time("2026-01-01T10:00:00Zjunk"));
+	ck_assert(!cm_valid_time("0000-01-01T10:00:00Z"));
+	ck_assert(!cm_valid_time("tomorrow"));
+	ck_assert(!cm_valid_time(""));
+	ck_assert(!cm_valid_time(NULL));
+}
+END_TEST
+
 Suite *cm_test_suite(void)
 {
 	Suite *s = suite_create("validate");
@@ -89,6 +142,8 @@ Suite *cm_test_suite(void)
 	tcase_add_test(tc, scopes);
 	tcase_add_test(tc, keys);
 	tcase_add_test(tc, skill_names);
+	tcase_add_test(tc, tags);
+	tcase_add_test(tc, times);
 	suite_add_tcase(s, tc);
 	return s;
 }

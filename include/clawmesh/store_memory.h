@@ -1,0 +1,69 @@
+/* SQL for memory: writes go through the database function cm_memory_write (one round trip,
+ * preconditions, history and change row in one statement); reads render entries in SQL so that
+ * values come back exactly as stored. Nothing here knows HTTP or grants. */
+#ifndef CLAWMESH_STORE_MEMORY_H
+#define CLAWMESH_STORE_MEMORY_H
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cm_memory_write {
+	const char *op;         /* "put" | "patch" | "delete" */
+	const char *scope, *key;
+	const char *doc;        /* JSON text: put reads doc.value, patch uses doc as the merge patch */
+	const char *tags;       /* JSON array of strings; NULL = none given */
+	long long ttl;          /* seconds; 0 = none */
+	const char *expires_at; /* RFC 3339, or NULL */
+	int if_match;           /* -1 = none, 0 = "*", n = must be at version n */
+	bool if_none_match;
+	const char *node;       /* provenance: the writing token's node, NULL for none */
+	size_t max_value;
+};
+
+/* What a write or read found. status: created | updated | unchanged | deleted | found, or the
+ * refusals already_exists | version_mismatch | not_found | too_large | expired. */
+struct cm_memory_result {
+	char status[20];
+	int version;  /* the current version, -1 when there is none */
+	char *entry;  /* the entry as JSON text, or NULL; caller frees */
+};
+
+int cm_store_memory_write(const struct cm_memory_write *w, struct cm_memory_result *out);
+/* The live entry: 0 with out->status "found", or -CM_ENOTFOUND (absent, deleted or expired). */
+int cm_store_memory_get(const char *scope, const char *key, struct cm_memory_result *out);
+
+/* History items of a key, newest first, with version < before (0 = from the newest), appended to
+ * items as raw JSON; *next is the version to continue below, 0 when none is left.
+ * -CM_ENOTFOUND when the key has never been written. */
+int cm_store_memory_history(const char *scope, const char *key, int before, unsigned limit, cJSON *items,
+			    int *next);
+
+enum cm_memory_order { CM_ORDER_KEY, CM_ORDER_RECENT, CM_ORDER_RANK };
+
+struct cm_memory_filter {
+	/* Which scopes: the ones asked for, else all the token reads (all_readable), else the
+	 * token's readable exact scopes and scope prefixes. JSON arrays of strings. */
+	const char *scopes;
+	bool all_readable;
+	const char *readable, *readable_prefixes;
+	const char *prefix, *node, *q, *updated_after;
+	const char *tags; /* JSON array: entries carrying every one */
+	enum cm_memory_order order;
+	const cJSON *after; /* the position a cursor carried, or NULL */
+	unsigned limit;
+};
+
+/* Live entries matching f, appended to items as raw JSON; *next is the position after the last
+ * one (caller frees) when more follow, else NULL. -CM_EBADREQ when f->after is not a position of
+ * f->order. */
+int cm_store_memory_list(const struct cm_memory_filter *f, cJSON *items, cJSON **next);
+
+/* Runs a validated batch ({"ops":[…]} as text) in one transaction: results[i] for each op run.
+ * When an op is refused the transaction is rolled back and *failed is its index; else -1. *n is
+ * how many results were filled. */
+int cm_store_memory_batch(const char *body, const char *node, size_t max_value, struct cm_memory_result *results,
+			  size_t cap, size_t *n, int *failed);
+
+void cm_memory_result_clear(struct cm_memory_result *r);
+
+#endif

@@ -1,0 +1,754 @@
+/* /v1/memory and /v1/batch: parse and validate the request, check the grant on the scope (before
+ * the database is asked anything, so a refusal says nothing about what exists), run the secret
+ * guard, call the store, render. Values are never re-encoded here: the store takes the request's
+ * JSON text and returns entries rendered by PostgreSQL. */
+#include "clawmesh/api.h"
+#include "clawmesh/cursor.h"
+#include "clawmesh/json.h"
+#include "clawmesh/secrets.h"
+#include "clawmesh/store_memory.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+#define MAX_TAGS 32
+#define MAX_FILTER_VALUES 32
+#define MAX_VALUE_DEPTH 100   /* the merge patch recurses in PL/pgSQL; 100 levels fit its stack */
+#define MAX_TTL 315360000LL   /* ten years */
+#define MAX_QUERY_TEXT 256
+#define BATCH_MAX 100
+
+/* Where a validation failure points: "value", or "ops[3].value" inside a batch. */
+struct place {
+	int index; /* -1 outside a batch */
+};
+
+static void field_name(const struct place *at, const char *field, char *out, size_t cap)
+{
+	if (at->index < 0)
+		snprintf(out, cap, "%s", field);
+	else
+		snprintf(out, cap, "ops[%d]%s%s", at->index, field[0] ? "." : "", field);
+}
+
+static cJSON *details_at(const struct place *at, const char *field)
+{
+	cJSON *d = cJSON_CreateObject();
+	if (!d)
+		return NULL;
+	if (field) {
+		char name[64];
+		field_name(at, field, name, sizeof name);
+		cJSON_AddStringToObject(d, "field", name);
+	}
+	if (at->index >= 0)
+		cJSON_AddNumberToObject(d, "index", at->index);
+	return d;
+}
+
+static int invalid(struct cm_request *req, const struct place *at, const char *field, const char *msg)
+{
+	return cm_reply_error(req, CM_EVALIDATION, msg, details_at(at, field));
+}
+
+static int bad_request(struct cm_request *req, const char *msg)
+{
+	return cm_reply_error(req, CM_EBADREQ, msg, NULL);
+}
+
+/* bad_request() for code that returns 1 once it has answered. */
+static int refused(struct cm_request *req, const char *msg)
+{
+	int e = bad_request(req, msg);
+	return e < 0 ? e : 1;
+}
+
+/* 403 unless the token may do `need` on scope. 1 = refused (answered), 0 = allowed. */
+static int refuse_scope(struct cm_request *req, const struct place *at, const char *scope, enum cm_access need)
+{
+	if (cm_grant_allows(&req->who, scope, need))
+		return 0;
+	char msg[160];
+	snprintf(msg, sizeof msg, "This token may not %s scope %s.", need == CM_ACCESS_RW ? "write" : "read", scope);
+	cm_reply_error(req, CM_EFORBIDDEN, msg, at->index >= 0 ? details_at(at, NULL) : NULL);
+	return 1;
+}
+
+/* The scope and key of the path, checked against API.md's grammar. 1 = refused (answered). */
+static int path_target(struct cm_request *req, const char **scope, const char **key)
+{
+	*scope = req->params[0];
+	*key = req->params[1];
+	if (!cm_valid_scope(*scope)) {
+		bad_request(req, "The scope must be mesh, node:<id>, user:<id> or project:<id>.");
+		return 1;
+	}
+	if (!cm_valid_key(*key)) {
+		bad_request(req, "The key must be 1-256 characters of A-Z a-z 0-9 . _ : @ -, not starting with a dot.");
+		return 1;
+	}
+	return 0;
+}
+
+/* A version as If-Match / if_match carry it: "3", 3, "\"3\"" or "*" (0). -1 when malformed. */
+static int parse_version(const char *s)
+{
+	if (!strcmp(s, "*"))
+		return 0;
+	size_t n = strlen(s);
+	if (n >= 2 && s[0] == '"' && s[n - 1] == '"')
+		s++, n -= 2;
+	if (n == 0 || n > 9 || strspn(s, "0123456789") != n || s[0] == '0')
+		return -1;
+	return atoi(s);
+}
+
+/* The If-Match header: -1 none, 0 "*", n. 1 = refused (answered). */
+static int if_match_header(struct cm_request *req, int *out)
+{
+	const char *h = cm_req_header(req, "If-Match");
+	*out = -1;
+	if (!h)
+		return 0;
+	while (*h == ' ')
+		h++;
+	*out = parse_version(h);
+	if (*out < 0) {
+		bad_request(req, "If-Match must be an ETag this server gave out (\"3\") or *.");
+		return 1;
+	}
+	return 0;
+}
+
+/* Does If-None-Match (a list of ETags, or *) name the current version? */
+static bool etag_listed(const char *h, int version)
+{
+	char want[16];
+	snprintf(want, sizeof want, "\"%d\"", version);
+	size_t wl = strlen(want);
+	for (const char *p = h; *p;) {
+		p += strspn(p, " ,");
+		if (!strncmp(p, "W/", 2))
+			p += 2;
+		size_t n = strcspn(p, " ,");
+		if ((n == 1 && *p == '*') || (n == wl && !strncmp(p, want, n)))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+static int reply_entry(struct cm_request *req, unsigned status, const struct cm_memory_result *r)
+{
+	cJSON *raw = cJSON_CreateRaw(r->entry);
+	int e = raw ? cm_reply_json(req, status, raw) : -CM_EINTERNAL;
+	if (e == 0) {
+		char etag[16];
+		snprintf(etag, sizeof etag, "\"%d\"", r->version);
+		cm_reply_header(req, "ETag", etag);
+	}
+	return e;
+}
+
+static cJSON *current_version(const struct cm_memory_result *r, const struct place *at)
+{
+	cJSON *d = details_at(at, NULL);
+	if (d && r->version > 0)
+		cJSON_AddNumberToObject(d, "current_version", r->version);
+	else if (d)
+		cJSON_AddNullToObject(d, "current_version");
+	return d;
+}
+
+/* The answer for a store refusal (status other than a success). */
+static int reply_refusal(struct cm_request *req, const struct cm_memory_result *r, const struct place *at,
+			 const struct cm_config *cfg)
+{
+	bool batch = at->index >= 0;
+	if (!strcmp(r->status, "version_mismatch"))
+		return cm_reply_error(req, batch ? CM_ECONFLICT : CM_EVERSION,
+				      "The entry is not at the expected version.", current_version(r, at));
+	if (!strcmp(r->status, "already_exists"))
+		return cm_reply_error(req, batch ? CM_ECONFLICT : CM_EEXISTS, "The entry exists already.",
+				      current_version(r, at));
+	if (!strcmp(r->status, "not_found"))
+		return cm_reply_error(req, CM_ENOTFOUND, "No such entry.", batch ? details_at(at, NULL) : NULL);
+	if (!strcmp(r->status, "too_large")) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "The value is larger than the limit of %zu bytes.", cfg->max_value);
+		cJSON *d = details_at(at, "value");
+		if (d)
+			cJSON_AddNumberToObject(d, "limit", (double)cfg->max_value);
+		return cm_reply_error(req, CM_ETOOLARGE, msg, d);
+	}
+	if (!strcmp(r->status, "expired"))
+		return invalid(req, at, "expires_at", "The expiry time is not in the future.");
+	return -CM_EINTERNAL;
+}
+
+/* 422 secret_detected when item carries a credential the guard refuses. 1 = refused. */
+static int refuse_secret(struct cm_request *req, const struct place *at, const char *field, const cJSON *item,
+			 const char *text)
+{
+	unsigned kinds = req->cfg->secret_kinds;
+	if (!kinds)
+		return 0;
+	enum cm_secret_kind k = item ? cm_secret_scan_json(item, kinds) : cm_secret_scan(text, strlen(text), kinds);
+	if (k == CM_SECRET_NONE)
+		return 0;
+	if (k == CM_SECRET_KIND_COUNT) /* the scan ran out of memory: refuse, never pass unscanned */
+		return -CM_EINTERNAL;
+	char msg[160];
+	snprintf(msg, sizeof msg, "The %s carries what looks like a credential (%s); secrets stay node-local.", field,
+		 cm_secret_kind_name(k));
+	cJSON *d = details_at(at, field);
+	if (d)
+		cJSON_AddStringToObject(d, "kind", cm_secret_kind_name(k));
+	cm_reply_error(req, CM_ESECRET, msg, d);
+	return 1;
+}
+
+/* The fields of a write, from a PUT body, a PATCH body or a batch op, validated. */
+struct write_fields {
+	const cJSON *value; /* the value (put) or the merge patch (patch) */
+	const cJSON *tags;  /* NULL = none given */
+	char *tags_text;    /* owned */
+	long long ttl;
+	const char *expires_at;
+	int if_match;
+	bool if_none_match;
+};
+
+static int check_value(struct cm_request *req, const struct place *at, const char *field, const cJSON *v)
+{
+	if (cm_json_depth(v) > MAX_VALUE_DEPTH)
+		return invalid(req, at, field, "The value nests deeper than 100 levels."), 1;
+	return refuse_secret(req, at, field, v, NULL);
+}
+
+static int check_tags(struct cm_request *req, const struct place *at, const cJSON *tags, char **text)
+{
+	if (!cJSON_IsArray(tags))
+		return invalid(req, at, "tags", "tags must be an array of strings."), 1;
+	if (cJSON_GetArraySize(tags) > MAX_TAGS)
+		return invalid(req, at, "tags", "At most 32 tags."), 1;
+	const cJSON *t;
+	cJSON_ArrayForEach(t, tags)
+	{
+		if (!cJSON_IsString(t) || !cm_valid_tag(t->valuestring))
+			return invalid(req, at, "tags", "Each tag is a string of 1-64 characters, no control characters."), 1;
+	}
+	if (refuse_secret(req, at, "tags", tags, NULL))
+		return 1;
+	*text = cm_json_render(tags, NULL);
+	return *text ? 0 : -CM_EINTERNAL;
+}
+
+/* Put-only fields: ttl and expires_at, never both. */
+static int check_expiry(struct cm_request *req, const struct place *at, const cJSON *ttl, const cJSON *exp,
+			struct write_fields *w)
+{
+	if (ttl && exp)
+		return invalid(req, at, "ttl", "Give ttl or expires_at, not both."), 1;
+	if (ttl) {
+		double d = cJSON_IsNumber(ttl) ? ttl->valuedouble : 0;
+		if (d < 1 || d > (double)MAX_TTL || d != (double)(long long)d)
+			return invalid(req, at, "ttl", "ttl is a whole number of seconds from 1 to 315360000."), 1;
+		w->ttl = (long long)d;
+	}
+	if (exp) {
+		if (!cJSON_IsString(exp) || !cm_valid_time(exp->valuestring))
+			return invalid(req, at, "expires_at", "expires_at must be an RFC 3339 time."), 1;
+		w->expires_at = exp->valuestring;
+	}
+	return 0;
+}
+
+static const char *const put_fields[] = {"value", "tags", "ttl", "expires_at", NULL};
+static const char *const op_fields[] = {"op",  "scope",    "key",      "value",         "tags",
+					"ttl", "expires_at", "if_match", "if_none_match", NULL};
+
+static bool known(const char *name, const char *const *fields)
+{
+	for (size_t i = 0; fields[i]; i++)
+		if (!strcmp(name, fields[i]))
+			return true;
+	return false;
+}
+
+/* A PUT body or a put/patch op: fields, value, tags, expiry. 0, 1 = refused (answered), <0. */
+static int parse_write(struct cm_request *req, const struct place *at, const cJSON *obj, const char *op,
+		       const char *const *fields, struct write_fields *w)
+{
+	const cJSON *f;
+	cJSON_ArrayForEach(f, obj)
+	{
+		if (!known(f->string, fields)) {
+			char msg[128];
+			snprintf(msg, sizeof msg, "Unknown field %.64s.", f->string);
+			return invalid(req, at, f->string, msg), 1;
+		}
+	}
+	bool put = !strcmp(op, "put");
+	if (!strcmp(op, "delete") || !strcmp(op, "get")) {
+		if (cJSON_GetObjectItemCaseSensitive(obj, "value") || cJSON_GetObjectItemCaseSensitive(obj, "tags") ||
+		    cJSON_GetObjectItemCaseSensitive(obj, "ttl") || cJSON_GetObjectItemCaseSensitive(obj, "expires_at"))
+			return invalid(req, at, "op", "A delete or get op takes no value, tags or expiry."), 1;
+		return 0;
+	}
+	w->value = cJSON_GetObjectItemCaseSensitive(obj, "value");
+	if (!w->value)
+		return invalid(req, at, "value", "value is required."), 1;
+	int e = check_value(req, at, "value", w->value);
+	if (e)
+		return e;
+	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(obj, "tags");
+	const cJSON *ttl = cJSON_GetObjectItemCaseSensitive(obj, "ttl");
+	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(obj, "expires_at");
+	if (!put && (tags || ttl || exp))
+		return invalid(req, at, tags ? "tags" : ttl ? "ttl" : "expires_at",
+			       "A patch changes the value only; use put for tags and expiry."),
+		       1;
+	if (tags && (e = check_tags(req, at, tags, &w->tags_text)))
+		return e;
+	w->tags = tags;
+	return check_expiry(req, at, ttl, exp, w);
+}
+
+static int write_one(struct cm_request *req, const char *op, const char *doc, const struct write_fields *w)
+{
+	const char *scope, *key;
+	struct place at = {-1};
+	struct cm_memory_write mw = {
+		.op = op,
+		.doc = doc,
+		.tags = w->tags_text,
+		.ttl = w->ttl,
+		.expires_at = w->expires_at,
+		.if_match = w->if_match,
+		.if_none_match = w->if_none_match,
+		.node = req->who.node[0] ? req->who.node : NULL,
+		.max_value = req->cfg->max_value,
+	};
+	path_target(req, &scope, &key); /* checked by the caller */
+	mw.scope = scope;
+	mw.key = key;
+	struct cm_memory_result r = {.version = -1};
+	int e = cm_store_memory_write(&mw, &r);
+	if (e == 0) {
+		if (!strcmp(r.status, "created") || !strcmp(r.status, "updated") || !strcmp(r.status, "unchanged")) {
+			bool created = !strcmp(r.status, "created");
+			e = reply_entry(req, created ? 201 : 200, &r);
+			if (e == 0 && created) {
+				char loc[CM_PARAM_MAX * 2 + 16];
+				snprintf(loc, sizeof loc, "/v1/memory/%s/%s", scope, key);
+				cm_reply_header(req, "Location", loc);
+			}
+		} else if (!strcmp(r.status, "deleted")) {
+			e = cm_reply_empty(req, 204);
+		} else {
+			e = reply_refusal(req, &r, &at, req->cfg);
+		}
+	}
+	cm_memory_result_clear(&r);
+	return e;
+}
+
+/* Path, grant and key checks every write starts with. 1 = refused (answered). */
+static int write_target(struct cm_request *req, const struct place *at)
+{
+	const char *scope, *key;
+	if (path_target(req, &scope, &key) || refuse_scope(req, at, scope, CM_ACCESS_RW))
+		return 1;
+	return refuse_secret(req, at, "key", NULL, key);
+}
+
+int cm_api_memory_put(struct cm_request *req)
+{
+	struct place at = {-1};
+	struct write_fields w = {.if_match = -1};
+	if (write_target(req, &at) || if_match_header(req, &w.if_match))
+		return 0;
+	const char *inm = cm_req_header(req, "If-None-Match");
+	if (inm) {
+		if (strcmp(inm, "*"))
+			return bad_request(req, "On a write, If-None-Match can only be *.");
+		w.if_none_match = true;
+	}
+	cJSON *body;
+	int e = cm_req_json(req, NULL, &body);
+	if (e < 0)
+		return e;
+	if (!cJSON_IsObject(body))
+		e = invalid(req, &at, "value", "The body is an object: {\"value\": …, \"tags\"?, \"ttl\"? | \"expires_at\"?}.");
+	else if ((e = parse_write(req, &at, body, "put", put_fields, &w)) == 0)
+		e = write_one(req, "put", req->body, &w);
+	free(w.tags_text);
+	cJSON_Delete(body);
+	return e < 0 ? e : 0;
+}
+
+int cm_api_memory_patch(struct cm_request *req)
+{
+	struct place at = {-1};
+	struct write_fields w = {.if_match = -1};
+	if (write_target(req, &at) || if_match_header(req, &w.if_match))
+		return 0;
+	cJSON *patch;
+	int e = cm_req_json(req, "application/merge-patch+json", &patch);
+	if (e < 0)
+		return e;
+	if ((e = check_value(req, &at, "value", patch)) == 0)
+		e = write_one(req, "patch", req->body, &w);
+	cJSON_Delete(patch);
+	return e < 0 ? e : 0;
+}
+
+int cm_api_memory_delete(struct cm_request *req)
+{
+	struct place at = {-1};
+	struct write_fields w = {.if_match = -1};
+	if (write_target(req, &at) || if_match_header(req, &w.if_match))
+		return 0;
+	return write_one(req, "delete", NULL, &w);
+}
+
+int cm_api_memory_get(struct cm_request *req)
+{
+	const char *scope, *key;
+	struct place at = {-1};
+	if (path_target(req, &scope, &key) || refuse_scope(req, &at, scope, CM_ACCESS_R))
+		return 0;
+	struct cm_memory_result r = {.version = -1};
+	int e = cm_store_memory_get(scope, key, &r);
+	if (e == 0) {
+		const char *inm = cm_req_header(req, "If-None-Match");
+		if (inm && etag_listed(inm, r.version)) {
+			char etag[16];
+			snprintf(etag, sizeof etag, "\"%d\"", r.version);
+			e = cm_reply_empty(req, 304);
+			cm_reply_header(req, "ETag", etag);
+		} else {
+			e = reply_entry(req, 200, &r);
+		}
+	} else if (e == -CM_ENOTFOUND) {
+		e = cm_reply_error(req, CM_ENOTFOUND, "No such entry.", NULL);
+	}
+	cm_memory_result_clear(&r);
+	return e;
+}
+
+/* The `cursor` query parameter: NULL when absent; 1 = refused (answered). Caller frees *out. */
+static int query_cursor(struct cm_request *req, cJSON **out)
+{
+	*out = NULL;
+	const char *c = cm_req_query(req, "cursor");
+	if (!c)
+		return 0;
+	*out = cm_cursor_decode(c);
+	if (!*out)
+		return bad_request(req, "cursor is not one this server gave out."), 1;
+	return 0;
+}
+
+/* {"items": items, "next_cursor": cursor of next or null}; takes items and next. */
+static int reply_page(struct cm_request *req, cJSON *items, cJSON *next)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *cursor = next ? cm_cursor_encode(next) : NULL;
+	cJSON_Delete(next);
+	if (!o || (next && !cursor)) {
+		cJSON_Delete(o);
+		cJSON_Delete(items);
+		free(cursor);
+		return -CM_EINTERNAL;
+	}
+	cJSON_AddItemToObject(o, "items", items);
+	bool ok = cm_json_add_string_or_null(o, "next_cursor", cursor);
+	free(cursor);
+	if (!ok) {
+		cJSON_Delete(o);
+		return -CM_EINTERNAL;
+	}
+	return cm_reply_json(req, 200, o);
+}
+
+int cm_api_memory_history(struct cm_request *req)
+{
+	const char *scope, *key;
+	struct place at = {-1};
+	unsigned limit;
+	if (path_target(req, &scope, &key) || refuse_scope(req, &at, scope, CM_ACCESS_R))
+		return 0;
+	if (cm_req_limit(req, LIST_DEFAULT, LIST_MAX, &limit) < 0)
+		return bad_request(req, "limit must be a whole number from 1 to 1000.");
+	cJSON *cur;
+	if (query_cursor(req, &cur))
+		return 0;
+	int before = 0;
+	if (cur) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(cur, "v");
+		before = cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 1e9 ? (int)v->valuedouble : -1;
+		cJSON_Delete(cur);
+		if (before < 1)
+			return bad_request(req, "cursor is not one this server gave out.");
+	}
+	cJSON *items = cJSON_CreateArray();
+	int next = 0;
+	int e = items ? cm_store_memory_history(scope, key, before, limit, items, &next) : -CM_EINTERNAL;
+	if (e < 0) {
+		cJSON_Delete(items);
+		return e == -CM_ENOTFOUND ? cm_reply_error(req, CM_ENOTFOUND, "This key has never been written.", NULL) : e;
+	}
+	cJSON *pos = NULL;
+	if (next && (!(pos = cJSON_CreateObject()) || !cJSON_AddNumberToObject(pos, "v", next))) {
+		cJSON_Delete(pos);
+		cJSON_Delete(items);
+		return -CM_EINTERNAL;
+	}
+	return reply_page(req, items, pos);
+}
+
+/* The scopes this token reads, as the listing filters them: exact scopes and scope prefixes. */
+static int readable_scopes(const struct cm_identity *who, bool *all, char **exact, char **prefixes)
+{
+	*all = false;
+	*exact = *prefixes = NULL;
+	struct cm_grant g[CM_MAX_GRANTS + 2];
+	size_t n = cm_effective_grants(who, g, sizeof g / sizeof g[0]);
+	cJSON *ex = cJSON_CreateArray(), *pre = cJSON_CreateArray();
+	int e = ex && pre ? 0 : -CM_EINTERNAL;
+	for (size_t i = 0; e == 0 && i < n; i++) {
+		if (g[i].access < CM_ACCESS_R)
+			continue;
+		size_t len = strlen(g[i].pattern);
+		if (!strcmp(g[i].pattern, "*"))
+			*all = true;
+		else if (len && g[i].pattern[len - 1] == '*')
+			g[i].pattern[len - 1] = '\0', cJSON_AddItemToArray(pre, cJSON_CreateString(g[i].pattern));
+		else
+			cJSON_AddItemToArray(ex, cJSON_CreateString(g[i].pattern));
+	}
+	if (e == 0 && !*all && (!(*exact = cm_json_render(ex, NULL)) || !(*prefixes = cm_json_render(pre, NULL))))
+		e = -CM_EINTERNAL;
+	cJSON_Delete(ex);
+	cJSON_Delete(pre);
+	return e;
+}
+
+static bool valid_key_prefix(const char *s)
+{
+	size_t n = strlen(s);
+	return n >= 1 && n <= CM_KEY_MAX &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@-") == n;
+}
+
+/* A repeatable parameter as a JSON array text (NULL when absent); check() validates each.
+ * 1 = refused (answered). */
+static int query_list(struct cm_request *req, const char *name, bool (*check)(const char *), const char *what,
+		      char **out)
+{
+	const char *v[MAX_FILTER_VALUES];
+	*out = NULL;
+	int n = cm_req_query_all(req, name, v, MAX_FILTER_VALUES);
+	char msg[128];
+	if (n < 0) {
+		snprintf(msg, sizeof msg, "At most %d %s parameters.", MAX_FILTER_VALUES, name);
+		return bad_request(req, msg), 1;
+	}
+	if (n == 0)
+		return 0;
+	cJSON *arr = cJSON_CreateArray();
+	for (int i = 0; arr && i < n; i++) {
+		if (!check(v[i])) {
+			cJSON_Delete(arr);
+			snprintf(msg, sizeof msg, "%s is not %s.", name, what);
+			return bad_request(req, msg), 1;
+		}
+		cJSON_AddItemToArray(arr, cJSON_CreateString(v[i]));
+	}
+	*out = arr ? cm_json_render(arr, NULL) : NULL;
+	cJSON_Delete(arr);
+	return *out ? 0 : -CM_EINTERNAL;
+}
+
+int cm_api_memory_list(struct cm_request *req)
+{
+	struct cm_memory_filter f = {.order = CM_ORDER_KEY};
+	char *scopes = NULL, *tags = NULL, *exact = NULL, *prefixes = NULL;
+	cJSON *cur = NULL, *items = NULL, *next = NULL;
+	struct place at = {-1};
+	int e = 0;
+	if ((e = query_list(req, "scope", cm_valid_scope, "mesh, node:<id>, user:<id> or project:<id>", &scopes)) ||
+	    (e = query_list(req, "tag", cm_valid_tag, "a tag of 1-64 characters", &tags)))
+		goto out;
+	if (scopes) {
+		/* Asking for a scope the token may not read is refused, not silently emptied. */
+		const char *v[MAX_FILTER_VALUES];
+		int n = cm_req_query_all(req, "scope", v, MAX_FILTER_VALUES);
+		for (int i = 0; i < n; i++)
+			if ((e = refuse_scope(req, &at, v[i], CM_ACCESS_R)))
+				goto out;
+	} else if ((e = readable_scopes(&req->who, &f.all_readable, &exact, &prefixes)) < 0) {
+		goto out;
+	}
+	f.scopes = scopes;
+	f.tags = tags;
+	f.readable = exact;
+	f.readable_prefixes = prefixes;
+	f.prefix = cm_req_query(req, "prefix");
+	f.node = cm_req_query(req, "node");
+	f.q = cm_req_query(req, "q");
+	f.updated_after = cm_req_query(req, "updated_after");
+	const char *order = cm_req_query(req, "order");
+	if (f.prefix && !valid_key_prefix(f.prefix))
+		e = refused(req, "prefix is 1-256 characters of a key.");
+	else if (f.node && !cm_valid_id(f.node))
+		e = refused(req, "node is not a node id.");
+	else if (f.q && (!f.q[0] || strlen(f.q) > MAX_QUERY_TEXT))
+		e = refused(req, "q is 1-256 bytes of search text.");
+	else if (f.updated_after && !cm_valid_time(f.updated_after))
+		e = refused(req, "updated_after must be an RFC 3339 time.");
+	else if (order && strcmp(order, "key") && strcmp(order, "recent"))
+		e = refused(req, "order is key or recent.");
+	else if (cm_req_limit(req, LIST_DEFAULT, LIST_MAX, &f.limit) < 0)
+		e = refused(req, "limit must be a whole number from 1 to 1000.");
+	else if (f.q && refuse_secret(req, &at, "q", NULL, f.q))
+		e = 1;
+	if (e || (e = query_cursor(req, &cur)))
+		goto out;
+	f.order = order ? (!strcmp(order, "key") ? CM_ORDER_KEY : CM_ORDER_RECENT) : f.q ? CM_ORDER_RANK : CM_ORDER_KEY;
+	f.after = cur;
+	items = cJSON_CreateArray();
+	e = items ? cm_store_memory_list(&f, items, &next) : -CM_EINTERNAL;
+	if (e == -CM_EBADREQ) {
+		e = refused(req, "cursor is not one this server gave out for this order.");
+	} else if (e == 0) {
+		e = reply_page(req, items, next);
+		items = NULL;
+	}
+out:
+	cJSON_Delete(items);
+	cJSON_Delete(cur);
+	free(scopes);
+	free(tags);
+	free(exact);
+	free(prefixes);
+	return e < 0 ? e : 0;
+}
+
+/* One op of a batch, checked before anything runs. 0, 1 = refused (answered), <0. */
+static int check_op(struct cm_request *req, const struct place *at, const cJSON *op)
+{
+	if (!cJSON_IsObject(op))
+		return invalid(req, at, "", "Each op is an object."), 1;
+	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(op, "op");
+	const cJSON *scope = cJSON_GetObjectItemCaseSensitive(op, "scope");
+	const cJSON *key = cJSON_GetObjectItemCaseSensitive(op, "key");
+	const char *k = cJSON_IsString(kind) ? kind->valuestring : "";
+	bool get = !strcmp(k, "get");
+	if (!get && strcmp(k, "put") && strcmp(k, "patch") && strcmp(k, "delete"))
+		return invalid(req, at, "op", "op is put, patch, delete or get."), 1;
+	if (!cJSON_IsString(scope) || !cm_valid_scope(scope->valuestring))
+		return invalid(req, at, "scope", "scope must be mesh, node:<id>, user:<id> or project:<id>."), 1;
+	if (!cJSON_IsString(key) || !cm_valid_key(key->valuestring))
+		return invalid(req, at, "key", "key must be 1-256 characters of A-Z a-z 0-9 . _ : @ -, not starting with a dot."),
+		       1;
+	if (refuse_scope(req, at, scope->valuestring, get ? CM_ACCESS_R : CM_ACCESS_RW))
+		return 1;
+	if (!get && refuse_secret(req, at, "key", NULL, key->valuestring))
+		return 1;
+	struct write_fields w = {.if_match = -1};
+	const cJSON *im = cJSON_GetObjectItemCaseSensitive(op, "if_match");
+	const cJSON *inm = cJSON_GetObjectItemCaseSensitive(op, "if_none_match");
+	if (im && (get || (cJSON_IsNumber(im) ? !(im->valuedouble >= 1 && im->valuedouble < 1e9 &&
+						   im->valuedouble == (double)(int)im->valuedouble)
+					     : !cJSON_IsString(im) || parse_version(im->valuestring) < 0)))
+		return invalid(req, at, "if_match", "if_match is a version (3, \"3\") or \"*\", on a write."), 1;
+	if (inm && (strcmp(k, "put") || !cJSON_IsString(inm) || strcmp(inm->valuestring, "*")))
+		return invalid(req, at, "if_none_match", "if_none_match can only be \"*\", on a put."), 1;
+	int e = parse_write(req, at, op, k, op_fields, &w);
+	free(w.tags_text);
+	return e;
+}
+
+static int batch_op_status(const char *s)
+{
+	return !strcmp(s, "created") ? 201 : !strcmp(s, "deleted") ? 204 : 200;
+}
+
+int cm_api_batch(struct cm_request *req)
+{
+	struct place at = {-1};
+	cJSON *body;
+	int e = cm_req_json(req, NULL, &body);
+	if (e < 0)
+		return e;
+	const cJSON *ops = cJSON_IsObject(body) ? cJSON_GetObjectItemCaseSensitive(body, "ops") : NULL;
+	int n = cJSON_GetArraySize(ops);
+	struct cm_memory_result *res = NULL;
+	if (!cJSON_IsArray(ops) || n < 1 || n > BATCH_MAX) {
+		e = invalid(req, &at, "ops", "ops is an array of 1 to 100 operations.");
+		goto out;
+	}
+	const cJSON *f;
+	cJSON_ArrayForEach(f, body)
+	{
+		if (strcmp(f->string, "ops")) {
+			e = invalid(req, &at, f->string, "Unknown field; the body is {\"ops\": […]}.");
+			goto out;
+		}
+	}
+	int i = 0;
+	const cJSON *op;
+	cJSON_ArrayForEach(op, ops)
+	{
+		struct place here = {i++};
+		if ((e = check_op(req, &here, op)))
+			goto out;
+	}
+	res = calloc((size_t)n, sizeof *res);
+	size_t got = 0;
+	int failed = -1;
+	e = res ? cm_store_memory_batch(req->body, req->who.node[0] ? req->who.node : NULL, req->cfg->max_value, res,
+					(size_t)n, &got, &failed)
+		: -CM_EINTERNAL;
+	if (e < 0)
+		goto out;
+	if (failed >= 0) {
+		struct place here = {failed};
+		e = reply_refusal(req, &res[got - 1], &here, req->cfg);
+		goto out;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON *results = cJSON_AddArrayToObject(o, "results");
+	i = 0;
+	cJSON_ArrayForEach(op, ops)
+	{
+		if (!results || (size_t)i >= got)
+			break;
+		cJSON *r = cJSON_CreateObject();
+		cJSON_AddItemToArray(results, r);
+		cJSON_AddStringToObject(r, "op", cJSON_GetObjectItemCaseSensitive(op, "op")->valuestring);
+		cJSON_AddNumberToObject(r, "status", batch_op_status(res[i].status));
+		if (res[i].entry && strcmp(res[i].status, "deleted"))
+			cJSON_AddItemToObject(r, "entry", cJSON_CreateRaw(res[i].entry));
+		i++;
+	}
+	if (!results || (size_t)i != got) {
+		cJSON_Delete(o);
+		e = -CM_EINTERNAL;
+		goto out;
+	}
+	snprintf(req->audit_target, sizeof req->audit_target, "%d ops", n);
+	e = cm_reply_json(req, 200, o);
+out:
+	for (int k = 0; res && k < n; k++)
+		cm_memory_result_clear(&res[k]);
+	free(res);
+	cJSON_Delete(body);
+	return e < 0 ? e : 0;
+}

@@ -1,0 +1,317 @@
+/* SQL for memory. Writes are one call of the database function cm_memory_write (see
+ * migrations/0002_memory.sql): it takes the write lock, checks the preconditions, writes the
+ * entry, its history row and its change row, and renders the entry, in one round trip. Values
+ * travel as the request's own JSON text and are rendered by PostgreSQL, so no number is ever
+ * rounded through a C double. */
+#include "clawmesh/store_memory.h"
+#include "clawmesh/db.h"
+#include "clawmesh/err.h"
+#include "clawmesh/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+CM_STMT(stmt_write, 11,
+	"SELECT o_status, o_version, o_entry FROM cm_memory_write($1, $2, $3,"
+	" CASE WHEN $1 = 'put' THEN ($4::jsonb) -> 'value' ELSE $4::jsonb END,"
+	" CASE WHEN $5::jsonb IS NOT NULL THEN cm_tags($5::jsonb) END, $6::bigint, $7::timestamptz,"
+	" $8::integer, $9::boolean, $10, $11::integer)");
+CM_STMT(stmt_get, 2,
+	"SELECT m.version, cm_memory_entry(m) FROM memory m WHERE m.scope = $1 AND m.key = $2"
+	" AND NOT m.deleted AND (m.expires_at IS NULL OR m.expires_at > now())");
+CM_STMT(stmt_history, 4,
+	"SELECT h.version, json_build_object('version', h.version, 'op', h.op, 'value', h.value,"
+	"  'tags', h.tags, 'node', h.node, 'at', cm_ts(h.at), 'revision', h.revision)::text"
+	" FROM memory_history h WHERE h.scope = $1 AND h.key = $2 AND ($3::integer = 0 OR h.version < $3::integer)"
+	" ORDER BY h.version DESC LIMIT $4::integer");
+CM_STMT(stmt_history_exists, 2, "SELECT 1 FROM memory_history WHERE scope = $1 AND key = $2 LIMIT 1");
+CM_STMT(stmt_batch, 3,
+	"SELECT o_index, o_status, o_version, o_entry FROM cm_memory_batch(($1::jsonb) -> 'ops', $2, $3::integer)");
+
+void cm_memory_result_clear(struct cm_memory_result *r)
+{
+	free(r->entry);
+	memset(r, 0, sizeof *r);
+	r->version = -1;
+}
+
+static int result_from_row(const PGresult *r, int row, int col, struct cm_memory_result *out)
+{
+	cm_memory_result_clear(out);
+	snprintf(out->status, sizeof out->status, "%s", PQgetvalue(r, row, col));
+	out->version = PQgetisnull(r, row, col + 1) ? -1 : atoi(PQgetvalue(r, row, col + 1));
+	if (!PQgetisnull(r, row, col + 2) && !(out->entry = strdup(PQgetvalue(r, row, col + 2))))
+		return -CM_EINTERNAL;
+	return 0;
+}
+
+int cm_store_memory_write(const struct cm_memory_write *w, struct cm_memory_result *out)
+{
+	char ttl[24], if_match[16], max[24];
+	snprintf(ttl, sizeof ttl, "%lld", w->ttl);
+	snprintf(if_match, sizeof if_match, "%d", w->if_match);
+	snprintf(max, sizeof max, "%zu", w->max_value);
+	const char *p[] = {w->op, w->scope, w->key, w->doc, w->tags, w->ttl > 0 ? ttl : NULL, w->expires_at,
+			   w->if_match >= 0 ? if_match : NULL, w->if_none_match ? "true" : "false", w->node, max};
+	PGresult *r;
+	int e = cm_db_exec(&stmt_write, p, &r);
+	if (e < 0)
+		return e;
+	e = PQntuples(r) == 1 ? result_from_row(r, 0, 0, out) : -CM_EINTERNAL;
+	PQclear(r);
+	return e;
+}
+
+int cm_store_memory_get(const char *scope, const char *key, struct cm_memory_result *out)
+{
+	const char *p[] = {scope, key};
+	PGresult *r;
+	int e = cm_db_exec(&stmt_get, p, &r);
+	if (e < 0)
+		return e;
+	cm_memory_result_clear(out);
+	if (PQntuples(r) != 1) {
+		e = -CM_ENOTFOUND;
+	} else {
+		snprintf(out->status, sizeof out->status, "found");
+		out->version = atoi(PQgetvalue(r, 0, 0));
+		out->entry = strdup(PQgetvalue(r, 0, 1));
+		e = out->entry ? 0 : -CM_EINTERNAL;
+	}
+	PQclear(r);
+	return e;
+}
+
+/* Appends column col of every row to items as raw JSON. */
+static int append_raw(const PGresult *r, int rows, int col, cJSON *items)
+{
+	for (int i = 0; i < rows; i++) {
+		cJSON *raw = cJSON_CreateRaw(PQgetvalue(r, i, col));
+		if (!raw)
+			return -CM_EINTERNAL;
+		cJSON_AddItemToArray(items, raw);
+	}
+	return 0;
+}
+
+int cm_store_memory_history(const char *scope, const char *key, int before, unsigned limit, cJSON *items,
+			    int *next)
+{
+	char b[16], lim[16];
+	snprintf(b, sizeof b, "%d", before);
+	snprintf(lim, sizeof lim, "%u", limit + 1);
+	const char *p[] = {scope, key, b, lim};
+	PGresult *r;
+	int e = cm_db_exec(&stmt_history, p, &r);
+	if (e < 0)
+		return e;
+	int n = PQntuples(r);
+	*next = 0;
+	if (n == 0 && before == 0) {
+		e = -CM_ENOTFOUND;
+	} else if (n == 0) {
+		/* A page below the oldest version: fine if the key exists at all. */
+		PQclear(r);
+		const char *q[] = {scope, key};
+		e = cm_db_exec(&stmt_history_exists, q, &r);
+		if (e < 0)
+			return e;
+		e = PQntuples(r) ? 0 : -CM_ENOTFOUND;
+	} else {
+		int shown = n > (int)limit ? (int)limit : n;
+		e = append_raw(r, shown, 1, items);
+		if (n > (int)limit)
+			*next = atoi(PQgetvalue(r, shown - 1, 0));
+	}
+	PQclear(r);
+	return e;
+}
+
+/* A listing query assembled from fixed fragments; every value is a parameter. */
+struct query {
+	char sql[3072];
+	size_t len;
+	const char *params[16];
+	int n;
+	bool overflow;
+};
+
+static void add(struct query *q, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int w = vsnprintf(q->sql + q->len, sizeof q->sql - q->len, fmt, ap);
+	va_end(ap);
+	if (w < 0 || (size_t)w >= sizeof q->sql - q->len)
+		q->overflow = true;
+	else
+		q->len += (size_t)w;
+}
+
+/* Adds a parameter; its number for the SQL text. */
+static int param(struct query *q, const char *value)
+{
+	if (q->n == (int)(sizeof q->params / sizeof q->params[0])) {
+		q->overflow = true;
+		return 1;
+	}
+	q->params[q->n++] = value;
+	return q->n;
+}
+
+#define JSON_TEXTS(n) "ARRAY(SELECT jsonb_array_elements_text($%d::jsonb))", n
+#define RANK "ts_rank_cd(m.search, websearch_to_tsquery('english', $%d))"
+
+/* The cursor's fields for order o, or -CM_EBADREQ. */
+static int cursor_fields(const cJSON *after, enum cm_memory_order o, const char **s, const char **k,
+			 const char **num)
+{
+	static const char *const tag[] = {"key", "recent", "rank"};
+	const cJSON *ord = cJSON_GetObjectItemCaseSensitive(after, "o");
+	if (!cJSON_IsString(ord) || strcmp(ord->valuestring, tag[o]))
+		return -CM_EBADREQ;
+	const cJSON *js = cJSON_GetObjectItemCaseSensitive(after, "s");
+	const cJSON *jk = cJSON_GetObjectItemCaseSensitive(after, "k");
+	const cJSON *jn = cJSON_GetObjectItemCaseSensitive(after, "n");
+	*s = cJSON_IsString(js) ? js->valuestring : NULL;
+	*k = cJSON_IsString(jk) ? jk->valuestring : NULL;
+	*num = cJSON_IsString(jn) ? jn->valuestring : NULL;
+	if (o != CM_ORDER_RECENT && (!*s || !*k))
+		return -CM_EBADREQ;
+	if (o != CM_ORDER_KEY) {
+		/* A revision or a rank, as this server printed it. */
+		if (!*num || !**num || strlen(*num) > 32 || strspn(*num, "0123456789.e-+") != strlen(*num))
+			return -CM_EBADREQ;
+	}
+	return 0;
+}
+
+int cm_store_memory_list(const struct cm_memory_filter *f, cJSON *items, cJSON **next)
+{
+	*next = NULL;
+	struct query q = {.len = 0, .n = 0, .overflow = false};
+	const char *cs = NULL, *ck = NULL, *cn = NULL;
+	if (f->after && cursor_fields(f->after, f->order, &cs, &ck, &cn) < 0)
+		return -CM_EBADREQ;
+	int qp = f->q ? param(&q, f->q) : 0;
+	add(&q, "SELECT cm_memory_entry(m), m.scope, m.key, m.revision::text, ");
+	if (qp)
+		add(&q, RANK "::text", qp);
+	else
+		add(&q, "''");
+	add(&q, " FROM memory m WHERE NOT m.deleted AND (m.expires_at IS NULL OR m.expires_at > now())");
+	if (f->scopes) {
+		add(&q, " AND m.scope = ANY(" JSON_TEXTS(param(&q, f->scopes)));
+		add(&q, ")");
+	} else if (!f->all_readable) {
+		add(&q, " AND (m.scope = ANY(" JSON_TEXTS(param(&q, f->readable)));
+		add(&q, ") OR EXISTS (SELECT 1 FROM jsonb_array_elements_text($%d::jsonb) p"
+			" WHERE starts_with(m.scope, p)))", param(&q, f->readable_prefixes));
+	}
+	char like[2 * 256 + 2];
+	if (f->prefix) {
+		size_t o = 0;
+		for (const char *c = f->prefix; *c && o < sizeof like - 3; c++) {
+			if (*c == '_' || *c == '%' || *c == '\\')
+				like[o++] = '\\';
+			like[o++] = *c;
+		}
+		like[o++] = '%';
+		like[o] = '\0';
+		add(&q, " AND m.key LIKE $%d", param(&q, like));
+	}
+	if (f->node)
+		add(&q, " AND m.node = $%d", param(&q, f->node));
+	if (f->tags)
+		add(&q, " AND m.tags @> " JSON_TEXTS(param(&q, f->tags)));
+	if (f->updated_after)
+		add(&q, " AND m.updated_at > $%d::timestamptz", param(&q, f->updated_after));
+	if (qp)
+		add(&q, " AND m.search @@ websearch_to_tsquery('english', $%d)", qp);
+	if (f->after) {
+		if (f->order == CM_ORDER_KEY) {
+			int a = param(&q, cs);
+			add(&q, " AND (m.scope, m.key) > ($%d, $%d)", a, param(&q, ck));
+		} else if (f->order == CM_ORDER_RECENT) {
+			add(&q, " AND m.revision < $%d::bigint", param(&q, cn));
+		} else {
+			int a = param(&q, cn), b = param(&q, cs), c = param(&q, ck);
+			add(&q, " AND (" RANK " < $%d::real OR (" RANK " = $%d::real AND (m.scope, m.key) > ($%d, $%d)))", qp, a,
+			    qp, a, b, c);
+		}
+	}
+	if (f->order == CM_ORDER_KEY)
+		add(&q, " ORDER BY m.scope, m.key");
+	else if (f->order == CM_ORDER_RECENT)
+		add(&q, " ORDER BY m.revision DESC");
+	else
+		add(&q, " ORDER BY " RANK " DESC, m.scope, m.key", qp);
+	char lim[16];
+	snprintf(lim, sizeof lim, "%u", f->limit + 1);
+	add(&q, " LIMIT $%d::integer", param(&q, lim));
+	if (q.overflow) {
+		cm_log_error("store: memory listing query too long");
+		return -CM_EINTERNAL;
+	}
+
+	PGresult *r;
+	int e = cm_db_query("memory list", q.sql, q.n, q.params, &r);
+	if (e < 0)
+		return e;
+	int n = PQntuples(r);
+	int shown = n > (int)f->limit ? (int)f->limit : n;
+	e = append_raw(r, shown, 0, items);
+	if (e == 0 && n > (int)f->limit) {
+		static const char *const tag[] = {"key", "recent", "rank"};
+		cJSON *pos = cJSON_CreateObject();
+		int last = shown - 1;
+		if (!pos || !cJSON_AddStringToObject(pos, "o", tag[f->order]) ||
+		    (f->order != CM_ORDER_RECENT && (!cJSON_AddStringToObject(pos, "s", PQgetvalue(r, last, 1)) ||
+						     !cJSON_AddStringToObject(pos, "k", PQgetvalue(r, last, 2)))) ||
+		    (f->order != CM_ORDER_KEY &&
+		     !cJSON_AddStringToObject(pos, "n", PQgetvalue(r, last, f->order == CM_ORDER_RECENT ? 3 : 4)))) {
+			cJSON_Delete(pos);
+			e = -CM_EINTERNAL;
+		} else {
+			*next = pos;
+		}
+	}
+	PQclear(r);
+	return e;
+}
+
+int cm_store_memory_batch(const char *body, const char *node, size_t max_value, struct cm_memory_result *results,
+			  size_t cap, size_t *n, int *failed)
+{
+	*n = 0;
+	*failed = -1;
+	char max[24];
+	snprintf(max, sizeof max, "%zu", max_value);
+	const char *p[] = {body, node, max};
+	int e = cm_db_begin();
+	if (e < 0)
+		return e;
+	PGresult *r;
+	e = cm_db_exec(&stmt_batch, p, &r);
+	if (e < 0) {
+		cm_db_rollback();
+		return e;
+	}
+	int rows = PQntuples(r);
+	for (int i = 0; e == 0 && i < rows && (size_t)i < cap; i++) {
+		e = result_from_row(r, i, 1, &results[i]);
+		*n = (size_t)i + 1;
+		const char *st = results[i].status;
+		if (strcmp(st, "created") && strcmp(st, "updated") && strcmp(st, "unchanged") && strcmp(st, "deleted") &&
+		    strcmp(st, "found"))
+			*failed = atoi(PQgetvalue(r, i, 0));
+	}
+	PQclear(r);
+	if (e < 0 || *failed >= 0) {
+		cm_db_rollback();
+		return e;
+	}
+	return cm_db_commit();
+}
