@@ -244,7 +244,7 @@ END_TEST
 START_TEST(history_pages)
 {
 	struct http_resp rs;
-	char body[64], path[256];
+	char body[64], path[512];
 	for (int i = 1; i <= 5; i++) {
 		snprintf(body, sizeof body, "{\"value\":%d}", i);
 		ck_assert_int_eq(put(tok[T_CEO], "/v1/memory/node:ceo/counter.pages", body, &rs), i == 1 ? 201 : 200);
@@ -746,7 +746,7 @@ START_TEST(listing_filters_and_pages)
 		resp_free(&rs);
 	}
 	/* Pages by key: every entry once, in order. */
-	char path[512], cursor[1100] = "", prev[300] = "";
+	char path[1700], cursor[1100] = "", prev[300] = "";
 	int total = 0, pages = 0;
 	do {
 		snprintf(path, sizeof path, "/v1/memory?scope=mesh&scope=user:alice&prefix=list.&limit=100%s%s",
@@ -972,6 +972,45 @@ START_TEST(audit_log)
 }
 END_TEST
 
+/* The mechanism behind the feed's promise, shown deterministically: while one writer's
+ * transaction is open, another writer waits, so revisions commit in the order they are drawn.
+ * Readers do not wait. */
+START_TEST(writes_commit_in_revision_order)
+{
+	PGconn *a = db_connect(NULL), *b = db_connect(NULL);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	PQclear(PQexec(a, "BEGIN"));
+	PGresult *r = PQexec(a, "SELECT o_status, (o_entry::jsonb ->> 'revision')::bigint FROM cm_memory_write('put', 'mesh',"
+				"'order.first', '1', NULL, NULL, NULL, NULL, false, 'ceo', 262144)");
+	ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+	ck_assert_str_eq(PQgetvalue(r, 0, 0), "created");
+	long long first = atoll(PQgetvalue(r, 0, 1));
+	PQclear(r);
+	ck_assert_int_eq(PQsendQuery(b, "SELECT (o_entry::jsonb ->> 'revision')::bigint FROM cm_memory_write('put', 'mesh',"
+				     "'order.second', '2', NULL, NULL, NULL, NULL, false, 'sec', 262144)"),
+			 1);
+	/* An HTTP read meanwhile is served at once; the HTTP write waits like b. */
+	struct http_resp rs;
+	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?prefix=order.", .token = admin), &rs), 0);
+	ck_assert_int_eq(rs.status, 200);
+	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 0); /* the first write is not committed */
+	resp_free(&rs);
+	usleep(300 * 1000);
+	ck_assert_int_eq(PQconsumeInput(b), 1);
+	ck_assert_msg(PQisBusy(b), "a second writer went ahead while the first held its revision uncommitted");
+	PQclear(PQexec(a, "COMMIT"));
+	r = PQgetResult(b);
+	ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+	ck_assert_int_gt(atoll(PQgetvalue(r, 0, 0)), first);
+	PQclear(r);
+	while ((r = PQgetResult(b)))
+		PQclear(r);
+	PQfinish(a);
+	PQfinish(b);
+}
+END_TEST
+
 TCase *memory_tcase(void);
 TCase *memory_tcase(void)
 {
@@ -983,6 +1022,7 @@ TCase *memory_tcase(void)
 	tcase_add_test(tc, history_pages);
 	tcase_add_test(tc, access_matrix);
 	tcase_add_test(tc, concurrent_increments_lose_nothing);
+	tcase_add_test(tc, writes_commit_in_revision_order);
 	tcase_add_test(tc, bad_inputs_change_nothing);
 	tcase_add_test(tc, batches);
 	tcase_add_test(tc, listing_filters_and_pages);
