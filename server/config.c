@@ -180,6 +180,17 @@ static int set_bounded(const char *name, const char *value, unsigned long long l
 	return 0;
 }
 
+static int set_size(const char *name, const char *value, size_t *out, char *err, size_t errlen)
+{
+	size_t v;
+	if (cm_parse_size(value, &v) < 0 || v < MAX_BODY_FLOOR || v > MAX_BODY_CEIL) {
+		snprintf(err, errlen, "%s: '%s' is not a size from 1KiB to 64MiB", name, value);
+		return -CM_EBADREQ;
+	}
+	*out = v;
+	return 0;
+}
+
 int cm_config_set(struct cm_config *cfg, int opt, const char *value, char *err, size_t errlen)
 {
 	switch (opt) {
@@ -207,15 +218,8 @@ int cm_config_set(struct cm_config *cfg, int opt, const char *value, char *err, 
 		return set_string(&cfg->tls_key, value);
 	case CM_OPT_CORS_ORIGIN:
 		return add_origins(cfg, value, err, errlen);
-	case CM_OPT_MAX_BODY: {
-		size_t v;
-		if (cm_parse_size(value, &v) < 0 || v < MAX_BODY_FLOOR || v > MAX_BODY_CEIL) {
-			snprintf(err, errlen, "--max-body: '%s' is not a size from 1KiB to 64MiB", value);
-			return -CM_EBADREQ;
-		}
-		cfg->max_body = v;
-		return 0;
-	}
+	case CM_OPT_MAX_BODY:
+		return set_size("--max-body", value, &cfg->max_body, err, errlen);
 	case CM_OPT_THREADS:
 		return set_bounded("--threads", value, 1, 256, &cfg->threads, err, errlen);
 	case CM_OPT_CONN_TIMEOUT:
@@ -232,15 +236,8 @@ int cm_config_set(struct cm_config *cfg, int opt, const char *value, char *err, 
 		}
 		cfg->allow_insecure_http = true;
 		return 0;
-	case CM_OPT_MAX_VALUE: {
-		size_t v;
-		if (cm_parse_size(value, &v) < 0 || v < MAX_BODY_FLOOR || v > MAX_BODY_CEIL) {
-			snprintf(err, errlen, "--max-value: '%s' is not a size from 1KiB to 64MiB", value);
-			return -CM_EBADREQ;
-		}
-		cfg->max_value = v;
-		return 0;
-	}
+	case CM_OPT_MAX_VALUE:
+		return set_size("--max-value", value, &cfg->max_value, err, errlen);
 	case CM_OPT_SECRET_GUARD:
 		if (cm_secret_kinds_parse(value, &cfg->secret_kinds) < 0) {
 			snprintf(err, errlen, "--secret-guard: '%s' is not on, off or a list of kinds", value);

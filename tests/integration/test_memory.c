@@ -1011,6 +1011,52 @@ START_TEST(writes_commit_in_revision_order)
 }
 END_TEST
 
+/* The guard and the value limit follow the configuration. */
+START_TEST(configured_guard_and_limit)
+{
+	struct server other;
+	const char *args[] = {"--secret-guard", "jwt", "--max-value", "1KiB", NULL};
+	ck_assert_int_eq(server_start(&other, admin, args), 0);
+	struct http_resp rs;
+	ck_assert_int_eq(http(&other, REQ(.method = "PUT", .path = "/v1/memory/mesh/guard.aws", .token = admin,
+					  .body = "{\"value\":\"AKIAIOSFODNN7EXAMPLE\"}"), &rs), 0);
+	ck_assert_int_eq(rs.status, 201); /* not a kind this server refuses */
+	resp_free(&rs);
+	ck_assert_int_eq(http(&other, REQ(.method = "PUT", .path = "/v1/memory/mesh/guard.jwt", .token = admin,
+					  .body = "{\"value\":\"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl\"}"), &rs), 0);
+	expect_error(&rs, 422, "secret_detected");
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(rs.json, "error"), "details"), "kind")->valuestring,
+			 "jwt");
+	resp_free(&rs);
+	static char body[2048];
+	snprintf(body, sizeof body, "{\"value\":\"%01500d\"}", 7);
+	ck_assert_int_eq(http(&other, REQ(.method = "PUT", .path = "/v1/memory/mesh/guard.big", .token = admin, .body = body), &rs), 0);
+	expect_error(&rs, 413, "payload_too_large");
+	resp_free(&rs);
+	/* A patch that makes the value too large is refused as well, and changes nothing. */
+	ck_assert_int_eq(http(&other, REQ(.method = "PUT", .path = "/v1/memory/mesh/guard.grow", .token = admin,
+					  .body = "{\"value\":{\"a\":1}}"), &rs), 0);
+	ck_assert_int_eq(rs.status, 201);
+	resp_free(&rs);
+	snprintf(body, sizeof body, "{\"b\":\"%01000d\"}", 7);
+	ck_assert_int_eq(http(&other, REQ(.method = "PATCH", .path = "/v1/memory/mesh/guard.grow", .token = admin, .body = body,
+					  .content_type = "application/merge-patch+json"), &rs), 0);
+	ck_assert_int_eq(rs.status, 200);
+	resp_free(&rs);
+	ck_assert_int_eq(http(&other, REQ(.method = "PATCH", .path = "/v1/memory/mesh/guard.grow", .token = admin, .body = body,
+					  .content_type = "application/merge-patch+json"), &rs), 0);
+	ck_assert_int_eq(rs.status, 200); /* the same patch again: a no-op */
+	resp_free(&rs);
+	snprintf(body, sizeof body, "{\"c\":\"%0100d\"}", 7);
+	ck_assert_int_eq(http(&other, REQ(.method = "PATCH", .path = "/v1/memory/mesh/guard.grow", .token = admin, .body = body,
+					  .content_type = "application/merge-patch+json"), &rs), 0);
+	expect_error(&rs, 413, "payload_too_large");
+	resp_free(&rs);
+	ck_assert_int_eq(db_count(pg, "SELECT count(*) FROM memory_history WHERE key = 'guard.grow'"), 2);
+	ck_assert_int_eq(server_stop(&other), 0);
+}
+END_TEST
+
 TCase *memory_tcase(void);
 TCase *memory_tcase(void)
 {
@@ -1029,5 +1075,6 @@ TCase *memory_tcase(void)
 	tcase_add_test(tc, search_ranks_the_phrase_first);
 	tcase_add_test(tc, ttl_expires);
 	tcase_add_test(tc, audit_log);
+	tcase_add_test(tc, configured_guard_and_limit);
 	return tc;
 }

@@ -1,5 +1,6 @@
 /* Configuration values: sizes, durations, listen addresses, environment and flag errors. */
 #include "clawmesh/config.h"
+#include "clawmesh/secrets.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -105,7 +106,32 @@ START_TEST(env_and_flags)
 	ck_assert_str_eq(cfg.listen_host, "127.0.0.1");
 	ck_assert_uint_eq(cfg.listen_port, 8080);
 	ck_assert_uint_eq(cfg.max_body, 1024 * 1024);
+	ck_assert_uint_eq(cfg.max_value, 256 * 1024);
+	ck_assert_uint_eq(cfg.secret_kinds, CM_SECRET_ALL);
 	cm_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(memory_limits_and_secret_guard)
+{
+	struct cm_config cfg;
+	char err[256];
+	setenv("CLAWMESH_MAX_VALUE", "64KiB", 1);
+	setenv("CLAWMESH_SECRET_GUARD", "off", 1);
+	ck_assert_int_eq(cm_config_init(&cfg, err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.max_value, 64 * 1024);
+	ck_assert_uint_eq(cfg.secret_kinds, 0);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_SECRET_GUARD, "jwt,private_key", err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.secret_kinds, (1u << CM_SECRET_JWT) | (1u << CM_SECRET_PRIVATE_KEY));
+	ck_assert_int_lt(cm_config_set(&cfg, CM_OPT_SECRET_GUARD, "passwords", err, sizeof err), 0);
+	ck_assert(strstr(err, "--secret-guard"));
+	ck_assert_uint_eq(cfg.secret_kinds, (1u << CM_SECRET_JWT) | (1u << CM_SECRET_PRIVATE_KEY));
+	ck_assert_int_lt(cm_config_set(&cfg, CM_OPT_MAX_VALUE, "100", err, sizeof err), 0);
+	ck_assert(strstr(err, "--max-value"));
+	ck_assert_int_lt(cm_config_set(&cfg, CM_OPT_MAX_VALUE, "1GiB", err, sizeof err), 0);
+	cm_config_free(&cfg);
+	unsetenv("CLAWMESH_MAX_VALUE");
+	unsetenv("CLAWMESH_SECRET_GUARD");
 }
 END_TEST
 
@@ -148,6 +174,7 @@ Suite *cm_test_suite(void)
 	tcase_add_test(tc, durations);
 	tcase_add_test(tc, listen);
 	tcase_add_test(tc, env_and_flags);
+	tcase_add_test(tc, memory_limits_and_secret_guard);
 	tcase_add_test(tc, combinations);
 	suite_add_tcase(s, tc);
 	return s;
