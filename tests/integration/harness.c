@@ -413,3 +413,13 @@ void expect_error(const struct http_resp *rs, long status, const char *code)
 	ck_assert_ptr_nonnull(resp_header(rs, "Content-Type", b, sizeof b));
 	ck_assert_str_eq(b, "application/json; charset=utf-8");
 }
+
+void create_token(const struct server *srv, const char *admin, const char *body, char *secret, char *id)
+{
+	struct http_resp rs;
+	ck_assert_int_eq(http(srv, REQ(.method = "POST", .path = "/v1/tokens", .token = admin, .body = body), &rs), 0);
+	ck_assert_msg(rs.status == 201, "%ld %s", rs.status, rs.body);
+	snprintf(secret, 47, "%s", cJSON_GetObjectItem(rs.json, "token")->valuestring);
+	snprintf(id, 29, "%s", cJSON_GetObjectItem(rs.json, "id")->valuestring);
+	resp_free(&rs);
+}

@@ -46,6 +46,8 @@ void resp_free(struct http_resp *rs);
 /* Asserts an API.md error envelope: status, error.code, a message, the request id echoed in
  * X-Request-Id, the JSON content type. */
 void expect_error(const struct http_resp *rs, long status, const char *code);
+/* POST /v1/tokens with body as admin; asserts 201 and fills secret (47 bytes) and id (29 bytes). */
+void create_token(const struct server *srv, const char *admin, const char *body, char *secret, char *id);
 
 int free_port(void);
 /* Sends raw bytes to srv and reads until the server closes or 3 s pass. Caller frees. */

@@ -66,16 +66,6 @@ static void test_down(void)
 	pg = NULL;
 }
 
-/* Creates a token through the API; fills secret and id. */
-static void create_token(const char *body, char *secret, char *id)
-{
-	struct http_resp rs;
-	ck_assert_int_eq(http(&srv, REQ(.method = "POST", .path = "/v1/tokens", .token = admin, .body = body), &rs), 0);
-	ck_assert_msg(rs.status == 201, "%ld %s", rs.status, rs.body);
-	snprintf(secret, 47, "%s", cJSON_GetObjectItem(rs.json, "token")->valuestring);
-	snprintf(id, 29, "%s", cJSON_GetObjectItem(rs.json, "id")->valuestring);
-	resp_free(&rs);
-}
 
 static const cJSON *find_grant(const cJSON *grants, const char *scope)
 {
@@ -335,7 +325,7 @@ START_TEST(token_grants_and_expiry)
 {
 	char secret[47], id[29];
 	struct http_resp rs;
-	create_token("{\"label\":\"dashboard\",\"grants\":[{\"scope\":\"*\",\"access\":\"r\"}],\"expires_in\":\"1h\"}", secret, id);
+	create_token(&srv, admin, "{\"label\":\"dashboard\",\"grants\":[{\"scope\":\"*\",\"access\":\"r\"}],\"expires_in\":\"1h\"}", secret, id);
 	const char *p[] = {id};
 	char *secs = db_value(pg, "SELECT round(extract(epoch FROM expires_at - created_at)) FROM tokens WHERE id = $1", 1, p);
 	ck_assert_str_eq(secs, "3600");
@@ -354,7 +344,7 @@ START_TEST(token_grants_and_expiry)
 	resp_free(&rs);
 
 	/* A node token with grants given keeps exactly those (plus its own node). */
-	create_token("{\"node\":\"ceo\",\"grants\":[{\"scope\":\"project:*\",\"access\":\"r\"}],\"expires_in\":60}", secret, id);
+	create_token(&srv, admin, "{\"node\":\"ceo\",\"grants\":[{\"scope\":\"project:*\",\"access\":\"r\"}],\"expires_in\":60}", secret, id);
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/whoami", .token = secret), &rs), 0);
 	const cJSON *g = cJSON_GetObjectItem(rs.json, "grants");
 	ck_assert_ptr_null(find_grant(g, "mesh"));
@@ -452,7 +442,7 @@ START_TEST(token_listing)
 {
 	char secret[47], id[29];
 	for (int i = 0; i < 3; i++)
-		create_token("{\"label\":\"page\"}", secret, id);
+		create_token(&srv, admin, "{\"label\":\"page\"}", secret, id);
 	long total = db_count(pg, "SELECT count(*) FROM tokens");
 	struct http_resp rs;
 	char path[128] = "/v1/tokens?limit=2";
@@ -761,7 +751,7 @@ static long now_ms(void)
 START_TEST(database_outage)
 {
 	char secret[47], id[29];
-	create_token("{\"node\":\"ceo\"}", secret, id);
+	create_token(&srv, admin, "{\"node\":\"ceo\"}", secret, id);
 	long tokens = db_count(pg, "SELECT count(*) FROM tokens");
 	PQfinish(pg);
 	pg = NULL;

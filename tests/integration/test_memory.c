@@ -18,26 +18,17 @@ enum { T_CEO, T_SEC, T_PROJ, T_DASH, T_ADMIN, NTOK };
 static char tok[NTOK][47], tok_id[NTOK][29];
 static const char *const tok_name[NTOK] = {"ceo", "sec", "project-reader", "dashboard", "admin"};
 
-static void create_token(const char *body, char *secret, char *id)
-{
-	struct http_resp rs;
-	ck_assert_int_eq(http(&srv, REQ(.method = "POST", .path = "/v1/tokens", .token = admin, .body = body), &rs), 0);
-	ck_assert_msg(rs.status == 201, "%ld %s", rs.status, rs.body);
-	snprintf(secret, 47, "%s", cJSON_GetObjectItem(rs.json, "token")->valuestring);
-	snprintf(id, 29, "%s", cJSON_GetObjectItem(rs.json, "id")->valuestring);
-	resp_free(&rs);
-}
 
 static void memory_up(void)
 {
 	make_secret(admin);
 	ck_assert_int_eq(server_start(&srv, admin, NULL), 0);
-	create_token("{\"label\":\"ceo\",\"node\":\"ceo\"}", tok[T_CEO], tok_id[T_CEO]);
-	create_token("{\"label\":\"sec\",\"node\":\"sec\"}", tok[T_SEC], tok_id[T_SEC]);
-	create_token("{\"label\":\"project reader\",\"grants\":[{\"scope\":\"project:*\",\"access\":\"r\"}]}", tok[T_PROJ],
+	create_token(&srv, admin, "{\"label\":\"ceo\",\"node\":\"ceo\"}", tok[T_CEO], tok_id[T_CEO]);
+	create_token(&srv, admin, "{\"label\":\"sec\",\"node\":\"sec\"}", tok[T_SEC], tok_id[T_SEC]);
+	create_token(&srv, admin, "{\"label\":\"project reader\",\"grants\":[{\"scope\":\"project:*\",\"access\":\"r\"}]}", tok[T_PROJ],
 		     tok_id[T_PROJ]);
-	create_token("{\"label\":\"dashboard\",\"grants\":[{\"scope\":\"*\",\"access\":\"r\"}]}", tok[T_DASH], tok_id[T_DASH]);
-	create_token("{\"label\":\"second admin\",\"admin\":true}", tok[T_ADMIN], tok_id[T_ADMIN]);
+	create_token(&srv, admin, "{\"label\":\"dashboard\",\"grants\":[{\"scope\":\"*\",\"access\":\"r\"}]}", tok[T_DASH], tok_id[T_DASH]);
+	create_token(&srv, admin, "{\"label\":\"second admin\",\"admin\":true}", tok[T_ADMIN], tok_id[T_ADMIN]);
 }
 
 static void memory_down(void)
@@ -960,7 +951,7 @@ START_TEST(audit_log)
 	resp_free(&rs);
 	/* Token operations are audited too. */
 	char secret[47], id[29];
-	create_token("{\"label\":\"audited\"}", secret, id);
+	create_token(&srv, admin, "{\"label\":\"audited\"}", secret, id);
 	snprintf(path, sizeof path, "/v1/tokens/%s", id);
 	ck_assert_int_eq(status_of(REQ(.method = "DELETE", .path = path, .token = admin)), 204);
 	char *n = db_value(pg, "SELECT count(*) FROM audit WHERE action IN ('token.create', 'token.revoke') AND status IN (201, 204)"
