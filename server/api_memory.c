@@ -318,12 +318,14 @@ static int parse_write(struct cm_request *req, const struct place *at, const cJS
 	return check_expiry(req, at, ttl, exp, w);
 }
 
-static int write_one(struct cm_request *req, const char *op, const char *doc, const struct write_fields *w)
+static int write_one(struct cm_request *req, const char *op, const char *scope, const char *key, const char *doc,
+		     const struct write_fields *w)
 {
-	const char *scope, *key;
 	struct place at = {-1};
 	struct cm_memory_write mw = {
 		.op = op,
+		.scope = scope,
+		.key = key,
 		.doc = doc,
 		.tags = w->tags_text,
 		.ttl = w->ttl,
@@ -333,9 +335,6 @@ static int write_one(struct cm_request *req, const char *op, const char *doc, co
 		.node = req->who.node[0] ? req->who.node : NULL,
 		.max_value = req->cfg->max_value,
 	};
-	path_target(req, &scope, &key); /* checked by the caller */
-	mw.scope = scope;
-	mw.key = key;
 	struct cm_memory_result r = {.version = -1};
 	int e = cm_store_memory_write(&mw, &r);
 	if (e == 0) {
@@ -358,19 +357,19 @@ static int write_one(struct cm_request *req, const char *op, const char *doc, co
 }
 
 /* Path, grant and key checks every write starts with. 1 = refused (answered). */
-static int write_target(struct cm_request *req, const struct place *at)
+static int write_target(struct cm_request *req, const struct place *at, const char **scope, const char **key)
 {
-	const char *scope, *key;
-	if (path_target(req, &scope, &key) || refuse_scope(req, at, scope, CM_ACCESS_RW))
+	if (path_target(req, scope, key) || refuse_scope(req, at, *scope, CM_ACCESS_RW))
 		return 1;
-	return refuse_secret(req, at, "key", NULL, key);
+	return refuse_secret(req, at, "key", NULL, *key);
 }
 
 int cm_api_memory_put(struct cm_request *req)
 {
 	struct place at = {-1};
 	struct write_fields w = {.if_match = -1};
-	if (write_target(req, &at) || if_match_header(req, &w.if_match))
+	const char *scope, *key;
+	if (write_target(req, &at, &scope, &key) || if_match_header(req, &w.if_match))
 		return 0;
 	const char *inm = cm_req_header(req, "If-None-Match");
 	if (inm) {
@@ -385,7 +384,7 @@ int cm_api_memory_put(struct cm_request *req)
 	if (!cJSON_IsObject(body))
 		e = invalid(req, &at, "value", "The body is an object: {\"value\": …, \"tags\"?, \"ttl\"? | \"expires_at\"?}.");
 	else if ((e = parse_write(req, &at, body, "put", put_fields, &w)) == 0)
-		e = write_one(req, "put", req->body, &w);
+		e = write_one(req, "put", scope, key, req->body, &w);
 	free(w.tags_text);
 	cJSON_Delete(body);
 	return e < 0 ? e : 0;
@@ -395,14 +394,15 @@ int cm_api_memory_patch(struct cm_request *req)
 {
 	struct place at = {-1};
 	struct write_fields w = {.if_match = -1};
-	if (write_target(req, &at) || if_match_header(req, &w.if_match))
+	const char *scope, *key;
+	if (write_target(req, &at, &scope, &key) || if_match_header(req, &w.if_match))
 		return 0;
 	cJSON *patch;
 	int e = cm_req_json(req, "application/merge-patch+json", &patch);
 	if (e < 0)
 		return e;
 	if ((e = check_value(req, &at, "value", patch)) == 0)
-		e = write_one(req, "patch", req->body, &w);
+		e = write_one(req, "patch", scope, key, req->body, &w);
 	cJSON_Delete(patch);
 	return e < 0 ? e : 0;
 }
@@ -411,9 +411,10 @@ int cm_api_memory_delete(struct cm_request *req)
 {
 	struct place at = {-1};
 	struct write_fields w = {.if_match = -1};
-	if (write_target(req, &at) || if_match_header(req, &w.if_match))
+	const char *scope, *key;
+	if (write_target(req, &at, &scope, &key) || if_match_header(req, &w.if_match))
 		return 0;
-	return write_one(req, "delete", NULL, &w);
+	return write_one(req, "delete", scope, key, NULL, &w);
 }
 
 int cm_api_memory_get(struct cm_request *req)
@@ -549,11 +550,10 @@ static bool valid_key_prefix(const char *s)
 /* A repeatable parameter as a JSON array text (NULL when absent); check() validates each.
  * 1 = refused (answered). */
 static int query_list(struct cm_request *req, const char *name, bool (*check)(const char *), const char *what,
-		      char **out)
+		      char **out, const char **v, int *count)
 {
-	const char *v[MAX_FILTER_VALUES];
 	*out = NULL;
-	int n = cm_req_query_all(req, name, v, MAX_FILTER_VALUES);
+	int n = *count = cm_req_query_all(req, name, v, MAX_FILTER_VALUES);
 	char msg[128];
 	if (n < 0) {
 		snprintf(msg, sizeof msg, "At most %d %s parameters.", MAX_FILTER_VALUES, name);
@@ -582,15 +582,16 @@ int cm_api_memory_list(struct cm_request *req)
 	cJSON *cur = NULL, *items = NULL, *next = NULL;
 	struct place at = {-1};
 	int e = 0;
-	if ((e = query_list(req, "scope", cm_valid_scope, "mesh, node:<id>, user:<id> or project:<id>", &scopes)) ||
-	    (e = query_list(req, "tag", cm_valid_tag, "a tag of 1-64 characters", &tags)))
+	const char *scope_v[MAX_FILTER_VALUES], *tag_v[MAX_FILTER_VALUES];
+	int nscopes, ntags;
+	if ((e = query_list(req, "scope", cm_valid_scope, "mesh, node:<id>, user:<id> or project:<id>", &scopes, scope_v,
+			    &nscopes)) ||
+	    (e = query_list(req, "tag", cm_valid_tag, "a tag of 1-64 characters", &tags, tag_v, &ntags)))
 		goto out;
 	if (scopes) {
 		/* Asking for a scope the token may not read is refused, not silently emptied. */
-		const char *v[MAX_FILTER_VALUES];
-		int n = cm_req_query_all(req, "scope", v, MAX_FILTER_VALUES);
-		for (int i = 0; i < n; i++)
-			if ((e = refuse_scope(req, &at, v[i], CM_ACCESS_R)))
+		for (int i = 0; i < nscopes; i++)
+			if ((e = refuse_scope(req, &at, scope_v[i], CM_ACCESS_R)))
 				goto out;
 	} else if ((e = readable_scopes(&req->who, &f.all_readable, &exact, &prefixes)) < 0) {
 		goto out;
