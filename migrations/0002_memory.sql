@@ -134,7 +134,7 @@ $$;
 -- One write: put, patch (p_value is the merge patch) or delete, with its preconditions.
 -- p_if_match: NULL = none, 0 = "*" (must exist), n = must be at version n.
 -- o_status: created | updated | unchanged | deleted  (done), or
---           already_exists | version_mismatch | not_found | too_large | expired (refused;
+--           already_exists | version_mismatch | not_found | too_large | bad_expiry (refused;
 --           nothing written). o_version is the current version where there is one.
 CREATE FUNCTION cm_memory_write(p_op text, p_scope text, p_key text, p_value jsonb, p_tags text[],
     p_ttl bigint, p_expires_at timestamptz, p_if_match integer, p_if_none_match boolean,
@@ -167,8 +167,9 @@ BEGIN
         val := p_value;
         tg := coalesce(p_tags, '{}');
         exp := CASE WHEN p_ttl IS NOT NULL THEN t + make_interval(secs => p_ttl) ELSE p_expires_at END;
-        IF exp <= t THEN
-            RETURN QUERY SELECT 'expired'::text, CASE WHEN live THEN cur.version END, NULL::text;
+        -- In the future, and within the ttl's ten years (so it always prints as a 4-digit year).
+        IF exp <= t OR exp > t + interval '3650 days' THEN
+            RETURN QUERY SELECT 'bad_expiry'::text, CASE WHEN live THEN cur.version END, NULL::text;
             RETURN;
         END IF;
     ELSIF NOT live THEN
@@ -216,7 +217,7 @@ END $$;
 
 -- A batch, already validated op by op by the server: runs the ops in order and stops at the
 -- first one refused (its row is the last returned). The caller commits only if none was.
--- if_match arrives as a number or as a string ("3", "\"3\"", "*").
+-- if_match arrives as a number or as a string ("3", "\"3\"", "*"); numbers may be written 3.0.
 CREATE FUNCTION cm_memory_batch(p_ops jsonb, p_node text, p_max_size integer)
 RETURNS TABLE (o_index integer, o_status text, o_version integer, o_entry text)
 LANGUAGE plpgsql AS $$
@@ -243,8 +244,8 @@ BEGIN
         im := btrim(op ->> 'if_match', '"');
         SELECT * INTO r FROM cm_memory_write(op ->> 'op', op ->> 'scope', op ->> 'key', op -> 'value',
             CASE WHEN op ? 'tags' THEN cm_tags(op -> 'tags') END,
-            (op ->> 'ttl')::bigint, (op ->> 'expires_at')::timestamptz,
-            CASE WHEN im = '*' THEN 0 ELSE im::integer END,
+            (op ->> 'ttl')::numeric::bigint, (op ->> 'expires_at')::timestamptz,
+            CASE WHEN im = '*' THEN 0 ELSE im::numeric::integer END,
             coalesce(op ->> 'if_none_match' = '*', false), p_node, p_max_size);
         o_status := r.o_status;
         o_version := r.o_version;

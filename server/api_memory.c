@@ -184,8 +184,8 @@ static int reply_refusal(struct cm_request *req, const struct cm_memory_result *
 			cJSON_AddNumberToObject(d, "limit", (double)cfg->max_value);
 		return cm_reply_error(req, CM_ETOOLARGE, msg, d);
 	}
-	if (!strcmp(r->status, "expired"))
-		return invalid(req, at, "expires_at", "The expiry time is not in the future.");
+	if (!strcmp(r->status, "bad_expiry"))
+		return invalid(req, at, "expires_at", "The expiry must be in the future and at most ten years ahead.");
 	return -CM_EINTERNAL;
 }
 
@@ -617,8 +617,6 @@ int cm_api_memory_list(struct cm_request *req)
 		e = refused(req, "order is key or recent.");
 	else if (cm_req_limit(req, LIST_DEFAULT, LIST_MAX, &f.limit) < 0)
 		e = refused(req, "limit must be a whole number from 1 to 1000.");
-	else if (f.q && refuse_secret(req, &at, "q", NULL, f.q))
-		e = 1;
 	if (e || (e = query_cursor(req, &cur)))
 		goto out;
 	f.order = order ? (!strcmp(order, "key") ? CM_ORDER_KEY : CM_ORDER_RECENT) : f.q ? CM_ORDER_RANK : CM_ORDER_KEY;

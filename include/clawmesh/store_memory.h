@@ -21,7 +21,7 @@ struct cm_memory_write {
 };
 
 /* What a write or read found. status: created | updated | unchanged | deleted | found, or the
- * refusals already_exists | version_mismatch | not_found | too_large | expired. */
+ * refusals already_exists | version_mismatch | not_found | too_large | bad_expiry. */
 struct cm_memory_result {
 	char status[20];
 	int version;  /* the current version, -1 when there is none */

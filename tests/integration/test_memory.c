@@ -561,12 +561,17 @@ START_TEST(bad_inputs_change_nothing)
 		{"PUT", "/v1/memory/mesh/k", NULL, "{\"value\":1,\"ttl\":0}", NULL, 422, "validation_failed", "ttl"},
 		{"PUT", "/v1/memory/mesh/k", NULL, "{\"value\":1,\"ttl\":1.5}", NULL, 422, "validation_failed", "ttl"},
 		{"PUT", "/v1/memory/mesh/k", NULL, "{\"value\":1,\"ttl\":\"60\"}", NULL, 422, "validation_failed", "ttl"},
-		{"PUT", "/v1/memory/mesh/k", NULL, "{\"value\":1,\"ttl\":60,\"expires_at\":\"2099-01-01T00:00:00Z\"}", NULL, 422,
+		{"PUT", "/v1/memory/mesh/k", NULL, "{\"value\":1,\"ttl\":60,\"expires_at\":\"2030-01-01T00:00:00Z\"}", NULL, 422,
 		 "validation_failed", "ttl"},
 		{"PUT", "/v1/memory/mesh/k", NULL, "{\"value\":1,\"expires_at\":\"tomorrow\"}", NULL, 422, "validation_failed",
 		 "expires_at"},
 		{"PUT", "/v1/memory/mesh/k", NULL, "{\"value\":1,\"expires_at\":\"2001-01-01T00:00:00Z\"}", NULL, 422,
 		 "validation_failed", "expires_at"},
+		{"PUT", "/v1/memory/mesh/k", NULL, "{\"value\":1,\"expires_at\":\"9999-12-31T23:59:59-05:00\"}", NULL, 422,
+		 "validation_failed", "expires_at"},
+		{"POST", "/v1/batch", NULL,
+		 "{\"ops\":[{\"op\":\"put\",\"scope\":\"mesh\",\"key\":\"b1\",\"value\":1,\"expires_at\":\"2001-01-01T00:00:00Z\"}]}",
+		 NULL, 422, "validation_failed", "ops[0].expires_at"},
 		{"PUT", "/v1/memory/mesh/k", NULL, deep, NULL, 422, "validation_failed", "value"},
 		{"PUT", "/v1/memory/mesh/k", NULL, big, NULL, 413, "payload_too_large", "value"},
 		/* secrets: named by kind, never echoed */
@@ -675,13 +680,14 @@ START_TEST(batches)
 		"{\"op\":\"patch\",\"scope\":\"project:beta\",\"key\":\"plan\",\"value\":{\"owner\":\"ceo\"},\"if_match\":\"1\"},"
 		"{\"op\":\"get\",\"scope\":\"project:beta\",\"key\":\"plan\"},"
 		"{\"op\":\"put\",\"scope\":\"project:beta\",\"key\":\"tmp\",\"value\":1,\"if_none_match\":\"*\"},"
-		"{\"op\":\"delete\",\"scope\":\"project:beta\",\"key\":\"tmp\",\"if_match\":1}]}";
+		"{\"op\":\"delete\",\"scope\":\"project:beta\",\"key\":\"tmp\",\"if_match\":1.0},"
+		"{\"op\":\"put\",\"scope\":\"project:beta\",\"key\":\"brief\",\"value\":1,\"ttl\":60.0}]}";
 	ck_assert_int_eq(http(&srv, REQ(.method = "POST", .path = "/v1/batch", .token = admin, .body = body), &rs), 0);
 	ck_assert_msg(rs.status == 200, "%s", rs.body);
 	const cJSON *res = field(&rs, "results");
-	ck_assert_int_eq(cJSON_GetArraySize(res), 5);
-	const long want[] = {201, 200, 200, 201, 204};
-	for (int i = 0; i < 5; i++)
+	ck_assert_int_eq(cJSON_GetArraySize(res), 6);
+	const long want[] = {201, 200, 200, 201, 204, 201};
+	for (int i = 0; i < 6; i++)
 		ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(res, i), "status")->valueint, want[i]);
 	const cJSON *got = cJSON_GetObjectItem(cJSON_GetArrayItem(res, 2), "entry");
 	ck_assert_int_eq(cJSON_GetObjectItem(got, "version")->valueint, 2);
@@ -689,7 +695,7 @@ START_TEST(batches)
 	ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetArrayItem(res, 4), "entry"));
 	resp_free(&rs);
 	/* Each write its own revision, in op order. */
-	ck_assert_int_eq(db_count(pg, "SELECT count(*) FROM changes WHERE scope = 'project:beta'"), 4);
+	ck_assert_int_eq(db_count(pg, "SELECT count(*) FROM changes WHERE scope = 'project:beta'"), 5);
 	ck_assert_int_eq(db_count(pg, "SELECT count(*) FROM (SELECT revision, row_number() OVER (ORDER BY revision) rn,"
 				      " row_number() OVER (ORDER BY name, version) FROM changes WHERE scope = 'project:beta'"
 				      " AND name = 'plan') t"),
@@ -889,8 +895,15 @@ START_TEST(ttl_expires)
 	ck_assert_int_eq(put(tok[T_CEO], "/v1/memory/mesh/short.lived", "{\"value\":\"soon gone\",\"ttl\":1}", &rs), 201);
 	ck_assert(cJSON_IsString(field(&rs, "expires_at")));
 	resp_free(&rs);
-	ck_assert_int_eq(put(tok[T_CEO], "/v1/memory/mesh/dated", "{\"value\":1,\"expires_at\":\"2099-01-01T00:00:00+01:00\"}", &rs), 201);
-	ck_assert_str_eq(field(&rs, "expires_at")->valuestring, "2098-12-31T23:00:00.000Z");
+	/* An offset is honoured; the answer is UTC with milliseconds. */
+	time_t at = time(NULL) + 400 * 86400;
+	time_t wall = at + 3600;
+	char body[128], want[40];
+	strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S.000Z", gmtime(&at));
+	int n = (int)strftime(body, sizeof body, "{\"value\":1,\"expires_at\":\"%Y-%m-%dT%H:%M:%S", gmtime(&wall));
+	snprintf(body + n, sizeof body - (size_t)n, "+01:00\"}");
+	ck_assert_int_eq(put(tok[T_CEO], "/v1/memory/mesh/dated", body, &rs), 201);
+	ck_assert_str_eq(field(&rs, "expires_at")->valuestring, want);
 	resp_free(&rs);
 	ck_assert_int_eq(status_of(REQ(.path = "/v1/memory/mesh/short.lived", .token = tok[T_CEO])), 200);
 	usleep(1300 * 1000);
