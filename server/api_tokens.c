@@ -73,25 +73,10 @@ out:
 	return e;
 }
 
-/* Listing limits and cursors, as every listing parses them. */
-static int parse_limit(const char *s, unsigned *out)
-{
-	if (!s) {
-		*out = LIST_DEFAULT;
-		return 0;
-	}
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (!*s || *end || v < 1 || v > LIST_MAX)
-		return -CM_EBADREQ;
-	*out = (unsigned)v;
-	return 0;
-}
-
 int cm_api_tokens_list(struct cm_request *req)
 {
 	unsigned limit;
-	if (parse_limit(cm_req_query(req, "limit"), &limit) < 0)
+	if (cm_req_limit(req, LIST_DEFAULT, LIST_MAX, &limit) < 0)
 		return cm_reply_error(req, CM_EBADREQ, "limit must be a whole number from 1 to 1000.", NULL);
 	/* The cursor is the last id of the previous page; it must look like one. */
 	const char *cursor = cm_req_query(req, "cursor");

@@ -203,6 +203,20 @@ int cm_db_error(PGconn *pg, const PGresult *res, const char *what)
 	return -CM_EINTERNAL;
 }
 
+/* A statement's result: 0 with *res, or the mapped error (the connection dropped if broken). */
+static int finish(struct conn *c, PGresult *r, const char *what, PGresult **res)
+{
+	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) {
+		*res = r;
+		return 0;
+	}
+	int e = cm_db_error(c->pg, r, what);
+	PQclear(r);
+	drop_if_broken(c);
+	return e;
+}
+
 int cm_db_exec(struct cm_stmt *st, const char *const *params, PGresult **res)
 {
 	*res = NULL;
@@ -237,16 +251,7 @@ int cm_db_exec(struct cm_stmt *st, const char *const *params, PGresult **res)
 		PQclear(p);
 		c->prepared[slot / 64] |= bit;
 	}
-	PGresult *r = PQexecPrepared(c->pg, name, st->nparams, params, NULL, NULL, 0);
-	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-	if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) {
-		*res = r;
-		return 0;
-	}
-	int e = cm_db_error(c->pg, r, st->name);
-	PQclear(r);
-	drop_if_broken(c);
-	return e;
+	return finish(c, PQexecPrepared(c->pg, name, st->nparams, params, NULL, NULL, 0), st->name, res);
 }
 
 int cm_db_query(const char *what, const char *sql, int nparams, const char *const *params, PGresult **res)
@@ -255,16 +260,7 @@ int cm_db_query(const char *what, const char *sql, int nparams, const char *cons
 	struct conn *c = acquire();
 	if (!c || !c->pg)
 		return -CM_EUNAVAIL;
-	PGresult *r = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
-	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-	if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) {
-		*res = r;
-		return 0;
-	}
-	int e = cm_db_error(c->pg, r, what);
-	PQclear(r);
-	drop_if_broken(c);
-	return e;
+	return finish(c, PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0), what, res);
 }
 
 static int simple(const char *sql)
