@@ -229,6 +229,16 @@ START_TEST(crud_etags_and_history)
 				      " WHERE c.kind = 'memory' AND c.scope = h.scope AND c.name = h.key AND c.version = h.version"),
 			 db_count(pg, "SELECT count(*) FROM changes"));
 	ck_assert_int_eq(db_count(pg, "SELECT count(*) FROM memory_history"), db_count(pg, "SELECT count(*) FROM changes"));
+
+	/* The history is append-only, even for someone with SQL access. */
+	const char *tamper[] = {"UPDATE memory_history SET value = '1'", "DELETE FROM memory_history",
+				"TRUNCATE memory_history"};
+	for (size_t i = 0; i < 3; i++) {
+		PGresult *r = PQexec(pg, tamper[i]);
+		ck_assert_msg(PQresultStatus(r) == PGRES_FATAL_ERROR, "%s was allowed", tamper[i]);
+		ck_assert_ptr_nonnull(strstr(PQresultErrorMessage(r), "append-only"));
+		PQclear(r);
+	}
 }
 END_TEST
 
@@ -794,6 +804,16 @@ START_TEST(listing_filters_and_pages)
 	resp_free(&rs);
 	ck_assert_int_eq(http(&srv, REQ(.path = path, .token = admin), &rs), 0);
 	expect_error(&rs, 400, "bad_request");
+	resp_free(&rs);
+
+	/* A prefix is literal: '_' is no wildcard. */
+	ck_assert_int_eq(put(admin, "/v1/memory/mesh/under_score", "{\"value\":1}", &rs), 201);
+	resp_free(&rs);
+	ck_assert_int_eq(put(admin, "/v1/memory/mesh/underXscore", "{\"value\":1}", &rs), 201);
+	resp_free(&rs);
+	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?prefix=under_", .token = admin), &rs), 0);
+	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 1);
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(field(&rs, "items"), 0), "key")->valuestring, "under_score");
 	resp_free(&rs);
 
 	/* Filters: scope, tag (each given must be carried), node, updated_after. */
