@@ -25,6 +25,7 @@ CREATE TABLE memory (
                 CHECK (scope ~ '^(mesh|(node|user|project):[a-z0-9][a-z0-9._-]{0,63})$'),
     key         text COLLATE "C" NOT NULL CHECK (key ~ '^[A-Za-z0-9_:@-][A-Za-z0-9._:@-]{0,255}$'),
     value       jsonb,              -- NULL once deleted
+    size        integer NOT NULL,   -- bytes of the value's JSON text (listings cap a page by it)
     tags        text[] NOT NULL DEFAULT '{}' CHECK (cardinality(tags) <= 32),
     version     integer NOT NULL CHECK (version > 0),
     revision    bigint NOT NULL,
@@ -47,6 +48,7 @@ CREATE TABLE memory_history (
     version     integer NOT NULL,
     op          text NOT NULL CHECK (op IN ('put', 'patch', 'delete')),
     value       jsonb,              -- NULL for a delete; the value before it is the previous version
+    size        integer NOT NULL,
     tags        text[] NOT NULL,
     expires_at  timestamptz,
     node        text,
@@ -101,26 +103,22 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- RFC 7386 JSON merge patch. Done here rather than in C so that numbers keep every digit they
--- were written with (jsonb keeps numerics exact; a C double would not).
+-- were written with (jsonb keeps numerics exact; a C double would not). One pass per level: the
+-- members to drop go in one "-", the rest in one "||", so a patch of n members costs O(n), not
+-- a copy of the object per member.
 CREATE FUNCTION cm_merge_patch(target jsonb, patch jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
-    k text;
-    v jsonb;
-    result jsonb;
+    base jsonb;
 BEGIN
     IF jsonb_typeof(patch) IS DISTINCT FROM 'object' THEN
         RETURN patch;
     END IF;
-    result := CASE WHEN jsonb_typeof(target) = 'object' THEN target ELSE '{}'::jsonb END;
-    FOR k, v IN SELECT e.key, e.value FROM jsonb_each(patch) e LOOP
-        IF jsonb_typeof(v) = 'null' THEN
-            result := result - k;
-        ELSE
-            result := result || jsonb_build_object(k, cm_merge_patch(result -> k, v));
-        END IF;
-    END LOOP;
-    RETURN result;
+    base := CASE WHEN jsonb_typeof(target) = 'object' THEN target ELSE '{}'::jsonb END;
+    RETURN (base - ARRAY(SELECT e.key FROM jsonb_each(patch) e WHERE jsonb_typeof(e.value) = 'null'))
+        || coalesce((SELECT jsonb_object_agg(e.key, CASE WHEN jsonb_typeof(e.value) = 'object'
+                                                    THEN cm_merge_patch(base -> e.key, e.value) ELSE e.value END)
+                     FROM jsonb_each(patch) e WHERE jsonb_typeof(e.value) <> 'null'), '{}'::jsonb);
 END $$;
 
 -- Tags from a JSON array of strings: duplicates dropped, first occurrence's order kept.
@@ -132,12 +130,15 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- One write: put, patch (p_value is the merge patch) or delete, with its preconditions.
--- p_if_match: NULL = none, 0 = "*" (must exist), n = must be at version n.
+-- p_if_match: NULL = none; else the versions If-Match names, 0 standing for "*" (must exist);
+-- an empty array can never match.
 -- o_status: created | updated | unchanged | deleted  (done), or
 --           already_exists | version_mismatch | not_found | too_large | bad_expiry (refused;
 --           nothing written). o_version is the current version where there is one.
+-- What needs no current state (the size of a put's value or of a patch) is checked before the
+-- write lock is taken, so no writer waits behind an oversized request.
 CREATE FUNCTION cm_memory_write(p_op text, p_scope text, p_key text, p_value jsonb, p_tags text[],
-    p_ttl bigint, p_expires_at timestamptz, p_if_match integer, p_if_none_match boolean,
+    p_ttl bigint, p_expires_at timestamptz, p_if_match integer[], p_if_none_match boolean,
     p_node text, p_max_size integer)
 RETURNS TABLE (o_status text, o_version integer, o_entry text)
 LANGUAGE plpgsql AS $$
@@ -147,10 +148,16 @@ DECLARE
     live boolean;
     t timestamptz;
     val jsonb;
+    sz integer;
     tg text[];
     exp timestamptz;
     rev bigint;
 BEGIN
+    sz := CASE WHEN p_op IN ('put', 'patch') THEN octet_length(p_value::text) END;
+    IF sz > p_max_size THEN
+        RETURN QUERY SELECT 'too_large'::text, NULL::integer, NULL::text;
+        RETURN;
+    END IF;
     PERFORM cm_write_lock();
     t := clock_timestamp();
     SELECT * INTO cur FROM memory m WHERE m.scope = p_scope AND m.key = p_key FOR UPDATE;
@@ -159,7 +166,7 @@ BEGIN
         RETURN QUERY SELECT 'already_exists'::text, cur.version, NULL::text;
         RETURN;
     END IF;
-    IF p_if_match IS NOT NULL AND NOT (live AND p_if_match IN (0, cur.version)) THEN
+    IF p_if_match IS NOT NULL AND NOT (live AND (0 = ANY(p_if_match) OR cur.version = ANY(p_if_match))) THEN
         RETURN QUERY SELECT 'version_mismatch'::text, CASE WHEN live THEN cur.version END, NULL::text;
         RETURN;
     END IF;
@@ -184,31 +191,32 @@ BEGIN
         tg := cur.tags;
         exp := NULL;
     END IF;
-    IF octet_length(val::text) > p_max_size THEN
-        RETURN QUERY SELECT 'too_large'::text, CASE WHEN live THEN cur.version END, NULL::text;
+    sz := CASE WHEN p_op = 'put' THEN sz ELSE coalesce(octet_length(val::text), 0) END;
+    IF sz > p_max_size THEN
+        RETURN QUERY SELECT 'too_large'::text, cur.version, NULL::text;
         RETURN;
     END IF;
-    -- Writing what is already there changes nothing: no version, no revision, no change row.
-    IF p_op <> 'delete' AND live AND cur.value = val AND cur.tags @> tg AND tg @> cur.tags
+    -- Writing exactly what is there changes nothing: no version, no revision, no change row.
+    IF p_op <> 'delete' AND live AND cur.value = val AND cur.tags = tg
             AND cur.expires_at IS NOT DISTINCT FROM exp THEN
         RETURN QUERY SELECT 'unchanged'::text, cur.version, cm_memory_entry(cur);
         RETURN;
     END IF;
 
     rev := nextval('cm_revision');
-    INSERT INTO memory AS m (scope, key, value, tags, version, revision, node, created_at,
+    INSERT INTO memory AS m (scope, key, value, size, tags, version, revision, node, created_at,
                              updated_at, expires_at, deleted)
-    VALUES (p_scope, p_key, val, tg, coalesce(cur.version, 0) + 1, rev, p_node, t, t, exp,
+    VALUES (p_scope, p_key, val, sz, tg, coalesce(cur.version, 0) + 1, rev, p_node, t, t, exp,
             p_op = 'delete')
     ON CONFLICT (scope, key) DO UPDATE SET
-        value = EXCLUDED.value, tags = EXCLUDED.tags, version = EXCLUDED.version,
-        revision = EXCLUDED.revision, node = EXCLUDED.node,
+        value = EXCLUDED.value, size = EXCLUDED.size, tags = EXCLUDED.tags,
+        version = EXCLUDED.version, revision = EXCLUDED.revision, node = EXCLUDED.node,
         created_at = CASE WHEN live THEN m.created_at ELSE EXCLUDED.created_at END,
         updated_at = EXCLUDED.updated_at, expires_at = EXCLUDED.expires_at,
         deleted = EXCLUDED.deleted
     RETURNING * INTO written;
-    INSERT INTO memory_history (scope, key, version, op, value, tags, expires_at, node, at, revision)
-    VALUES (p_scope, p_key, written.version, p_op, val, tg, exp, p_node, t, rev);
+    INSERT INTO memory_history (scope, key, version, op, value, size, tags, expires_at, node, at, revision)
+    VALUES (p_scope, p_key, written.version, p_op, val, sz, tg, exp, p_node, t, rev);
     INSERT INTO changes (revision, kind, op, scope, name, version, node, at)
     VALUES (rev, 'memory', p_op, p_scope, p_key, written.version, p_node, t);
     RETURN QUERY SELECT CASE WHEN p_op = 'delete' THEN 'deleted' WHEN live THEN 'updated'
@@ -245,7 +253,7 @@ BEGIN
         SELECT * INTO r FROM cm_memory_write(op ->> 'op', op ->> 'scope', op ->> 'key', op -> 'value',
             CASE WHEN op ? 'tags' THEN cm_tags(op -> 'tags') END,
             (op ->> 'ttl')::numeric::bigint, (op ->> 'expires_at')::timestamptz,
-            CASE WHEN im = '*' THEN 0 ELSE im::numeric::integer END,
+            CASE WHEN im IS NULL THEN NULL WHEN im = '*' THEN ARRAY[0] ELSE ARRAY[im::numeric::integer] END,
             coalesce(op ->> 'if_none_match' = '*', false), p_node, p_max_size);
         o_status := r.o_status;
         o_version := r.o_version;

@@ -66,6 +66,20 @@ static int refused(struct cm_request *req, const char *msg)
 	return e < 0 ? e : 1;
 }
 
+/* 422 for a field we do not know. Its name is the client's text: echoed only when it is short
+ * printable ASCII with nothing credential-shaped in it. Returns 1 (answered) or <0. */
+static int unknown_field(struct cm_request *req, const struct place *at, const char *name)
+{
+	size_t n = strlen(name);
+	bool echo = n >= 1 && n <= 40 && cm_secret_scan(name, n, CM_SECRET_ALL) == CM_SECRET_NONE;
+	for (size_t i = 0; echo && i < n; i++)
+		echo = name[i] > 0x20 && name[i] < 0x7f;
+	char msg[96];
+	snprintf(msg, sizeof msg, "Unknown field%s%s.", echo ? " " : "", echo ? name : "");
+	int e = invalid(req, at, echo ? name : "(unknown field)", msg);
+	return e < 0 ? e : 1;
+}
+
 /* 403 unless the token may do `need` on scope. 1 = refused (answered), 0 = allowed. */
 static int refuse_scope(struct cm_request *req, const struct place *at, const char *scope, enum cm_access need)
 {
@@ -106,20 +120,53 @@ static int parse_version(const char *s)
 	return atoi(s);
 }
 
-/* The If-Match header: -1 none, 0 "*", n. 1 = refused (answered). */
-static int if_match_header(struct cm_request *req, int *out)
+#define IF_MATCH_MAX_TAGS 16
+#define IF_MATCH_TEXT (IF_MATCH_MAX_TAGS * 11 + 3)
+
+/* The If-Match header as the versions it names, a PostgreSQL array literal into out: "" when
+ * absent, "{0}" for *, "{3,5}" for "3", "5". Weak ETags (If-Match compares strongly) and strong
+ * ones that are no version of ours can never match and are left out, so they give 412; only a
+ * malformed header is refused, 400. 1 = refused (answered). */
+static int if_match_header(struct cm_request *req, char *out)
 {
 	const char *h = cm_req_header(req, "If-Match");
-	*out = -1;
+	out[0] = '\0';
 	if (!h)
 		return 0;
-	while (*h == ' ')
-		h++;
-	*out = parse_version(h);
-	if (*out < 0) {
-		bad_request(req, "If-Match must be an ETag this server gave out (\"3\") or *.");
-		return 1;
+	size_t o = 0, tags = 0;
+	out[o++] = '{';
+	for (const char *p = h;;) {
+		p += strspn(p, " \t");
+		size_t n = strcspn(p, ",");
+		while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		bool weak = n > 2 && !strncmp(p, "W/", 2);
+		const char *t = weak ? p + 2 : p;
+		size_t tn = weak ? n - 2 : n;
+		bool quoted = tn >= 2 && t[0] == '"' && t[tn - 1] == '"';
+		bool star = n == 1 && *p == '*';
+		if (!n || ++tags > IF_MATCH_MAX_TAGS || (!quoted && !star && strspn(p, "0123456789") != n) ||
+		    (quoted && memchr(t + 1, '"', tn - 2))) {
+			bad_request(req, "If-Match must be * or ETags (\"3\") this server gave out.");
+			return 1;
+		}
+		if (quoted)
+			t++, tn -= 2;
+		else
+			t = p, tn = n;
+		if (star) {
+			o += (size_t)snprintf(out + o, IF_MATCH_TEXT - o, "%s0", o > 1 ? "," : "");
+		} else if (!weak && tn >= 1 && tn <= 10 && t[0] != '0' && strspn(t, "0123456789") >= tn) {
+			long long v = strtoll(t, NULL, 10);
+			if (v <= 2147483647LL)
+				o += (size_t)snprintf(out + o, IF_MATCH_TEXT - o, "%s%lld", o > 1 ? "," : "", v);
+		}
+		p += strcspn(p, ",");
+		if (!*p)
+			break;
+		p++;
 	}
+	snprintf(out + o, IF_MATCH_TEXT - o, "}");
 	return 0;
 }
 
@@ -218,7 +265,7 @@ struct write_fields {
 	char *tags_text;    /* owned */
 	long long ttl;
 	const char *expires_at;
-	int if_match;
+	char if_match[IF_MATCH_TEXT]; /* "" = none; see if_match_header() */
 	bool if_none_match;
 };
 
@@ -286,11 +333,8 @@ static int parse_write(struct cm_request *req, const struct place *at, const cJS
 	const cJSON *f;
 	cJSON_ArrayForEach(f, obj)
 	{
-		if (!known(f->string, fields)) {
-			char msg[128];
-			snprintf(msg, sizeof msg, "Unknown field %.64s.", f->string);
-			return invalid(req, at, f->string, msg), 1;
-		}
+		if (!known(f->string, fields))
+			return unknown_field(req, at, f->string);
 	}
 	bool put = !strcmp(op, "put");
 	if (!strcmp(op, "delete") || !strcmp(op, "get")) {
@@ -330,7 +374,7 @@ static int write_one(struct cm_request *req, const char *op, const char *scope, 
 		.tags = w->tags_text,
 		.ttl = w->ttl,
 		.expires_at = w->expires_at,
-		.if_match = w->if_match,
+		.if_match = w->if_match[0] ? w->if_match : NULL,
 		.if_none_match = w->if_none_match,
 		.node = req->who.node[0] ? req->who.node : NULL,
 		.max_value = req->cfg->max_value,
@@ -367,9 +411,9 @@ static int write_target(struct cm_request *req, const struct place *at, const ch
 int cm_api_memory_put(struct cm_request *req)
 {
 	struct place at = {-1};
-	struct write_fields w = {.if_match = -1};
+	struct write_fields w = {.if_none_match = false};
 	const char *scope, *key;
-	if (write_target(req, &at, &scope, &key) || if_match_header(req, &w.if_match))
+	if (write_target(req, &at, &scope, &key) || if_match_header(req, w.if_match))
 		return 0;
 	const char *inm = cm_req_header(req, "If-None-Match");
 	if (inm) {
@@ -393,9 +437,9 @@ int cm_api_memory_put(struct cm_request *req)
 int cm_api_memory_patch(struct cm_request *req)
 {
 	struct place at = {-1};
-	struct write_fields w = {.if_match = -1};
+	struct write_fields w = {.if_none_match = false};
 	const char *scope, *key;
-	if (write_target(req, &at, &scope, &key) || if_match_header(req, &w.if_match))
+	if (write_target(req, &at, &scope, &key) || if_match_header(req, w.if_match))
 		return 0;
 	cJSON *patch;
 	int e = cm_req_json(req, "application/merge-patch+json", &patch);
@@ -410,9 +454,9 @@ int cm_api_memory_patch(struct cm_request *req)
 int cm_api_memory_delete(struct cm_request *req)
 {
 	struct place at = {-1};
-	struct write_fields w = {.if_match = -1};
+	struct write_fields w = {.if_none_match = false};
 	const char *scope, *key;
-	if (write_target(req, &at, &scope, &key) || if_match_header(req, &w.if_match))
+	if (write_target(req, &at, &scope, &key) || if_match_header(req, w.if_match))
 		return 0;
 	return write_one(req, "delete", scope, key, NULL, &w);
 }
@@ -660,7 +704,7 @@ static int check_op(struct cm_request *req, const struct place *at, const cJSON 
 		return 1;
 	if (!get && refuse_secret(req, at, "key", NULL, key->valuestring))
 		return 1;
-	struct write_fields w = {.if_match = -1};
+	struct write_fields w = {.if_none_match = false};
 	const cJSON *im = cJSON_GetObjectItemCaseSensitive(op, "if_match");
 	const cJSON *inm = cJSON_GetObjectItemCaseSensitive(op, "if_none_match");
 	if (im && (get || (cJSON_IsNumber(im) ? !(im->valuedouble >= 1 && im->valuedouble < 1e9 &&
@@ -697,7 +741,7 @@ int cm_api_batch(struct cm_request *req)
 	cJSON_ArrayForEach(f, body)
 	{
 		if (strcmp(f->string, "ops")) {
-			e = invalid(req, &at, f->string, "Unknown field; the body is {\"ops\": […]}.");
+			e = unknown_field(req, &at, f->string);
 			goto out;
 		}
 	}

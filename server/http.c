@@ -13,6 +13,7 @@
 #include "clawmesh/json.h"
 #include "clawmesh/log.h"
 #include "clawmesh/router.h"
+#include "clawmesh/secrets.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -243,6 +244,30 @@ static void preflight(struct cm_request *req, const char *allow)
 	}
 }
 
+static enum MHD_Result check_utf8(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	bool *ok = cls;
+	*ok = cm_utf8_valid(key, strlen(key)) && (!value || cm_utf8_valid(value, strlen(value)));
+	return *ok ? MHD_YES : MHD_NO;
+}
+
+/* Every query parameter, decoded, must be UTF-8: they reach SQL as text. */
+static bool query_is_utf8(struct cm_request *req)
+{
+	bool ok = true;
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, check_utf8, &ok);
+	return ok;
+}
+
+/* A path can carry a credential (a memory key that is a token): the access log and the audit
+ * log name it by kind instead. Empty when the text is clean. */
+static const char *secret_in(const char *s)
+{
+	enum cm_secret_kind k = cm_secret_scan(s, strlen(s), CM_SECRET_ALL);
+	return k == CM_SECRET_NONE ? "" : k == CM_SECRET_KIND_COUNT ? "unknown" : cm_secret_kind_name(k);
+}
+
 /* Writes, token operations and every refusal of a token go to the audit log. A failure to
  * record is logged, never turned into a failed request: the write itself has committed. */
 static void audit(struct cm_request *req)
@@ -255,6 +280,9 @@ static void audit(struct cm_request *req)
 		for (size_t i = 0; i < req->nparams && n < sizeof req->audit_target - 1; i++)
 			n += (size_t)snprintf(req->audit_target + n, sizeof req->audit_target - n, "%s%s", i ? "/" : "",
 					      req->params[i]);
+		const char *kind = secret_in(req->audit_target);
+		if (*kind)
+			snprintf(req->audit_target, sizeof req->audit_target, "(withheld: a %s)", kind);
 	}
 	cm_api_audit_record(req);
 }
@@ -274,8 +302,14 @@ static void dispatch(struct cm_request *req)
 		return;
 	}
 	if (e < 0) {
-		cm_reply_error(req, -e, e == -CM_EBADREQ ? "The path has a bad percent-encoding or a segment too long." : NULL,
+		cm_reply_error(req, -e,
+			       e == -CM_EBADREQ ? "The path has a bad percent-encoding, a segment that is not UTF-8, or one too long."
+						: NULL,
 			       NULL);
+		return;
+	}
+	if (!query_is_utf8(req)) {
+		cm_reply_error(req, CM_EBADREQ, "Query parameters must be UTF-8.", NULL);
 		return;
 	}
 	req->route = m.route;
@@ -451,6 +485,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		if (req->path && strlen(req->path) > n)
 			path[n++] = '.', path[n++] = '.', path[n++] = '.';
 		path[n] = '\0';
+		const char *kind = req->path ? secret_in(req->path) : "";
+		if (*kind)
+			snprintf(path, sizeof path, "(path withheld: it holds a %s)", kind);
 		cm_log_info("access %s %s %u %.0fus %s%s", req->method, path,
 			    req->queued ? req->status : 0, elapsed_us(&req->started), req->request_id,
 			    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");

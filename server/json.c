@@ -48,26 +48,34 @@ bool cm_utf8_valid(const char *str, size_t len)
 }
 
 /* What cJSON lets through but RFC 8259 (and PostgreSQL, which stores the value) does not: an
- * escaped NUL (cJSON would cut the string there), and numbers like 01, 1., -.5 or +1 (cJSON hands
- * them to strtod). Numbers PostgreSQL's numeric cannot hold (1e-20000) are refused too, so a
- * value that passes here is one the database accepts. One pass over the text, outside strings. */
+ * escaped NUL (cJSON would cut the string there), control characters (raw in a string, or as
+ * "whitespace" other than space, tab, CR, LF), and numbers like 01, 1., -.5 or +1 (cJSON hands
+ * them to strtod). Numbers PostgreSQL's numeric cannot hold (1e-20000) are refused too, so a value
+ * that passes here is one the database accepts. One pass over the text.
+ *
+ * PostgreSQL prints numbers in full (1e5 as 100000), so a few bytes of exponent can become
+ * 130,000 digits in every answer, size check and index; a document whose numbers would grow by
+ * more than NUMBER_GROWTH_MAX bytes written out is refused as too large. */
 #define NUMERIC_MAX_INT_DIGITS 130000
 #define NUMERIC_MAX_SCALE 16000
+#define NUMBER_GROWTH_MAX (1024 * 1024)
 
 static bool digit(char c)
 {
 	return c >= '0' && c <= '9';
 }
 
-/* Checks the number starting at s[*i]; advances *i past it. */
-static bool number_strict(const char *s, size_t len, size_t *i)
+/* Checks the number starting at s[*i] and advances *i past it: its length written out in full
+ * (as PostgreSQL prints it), or -1 when it is not a JSON number PostgreSQL can hold. */
+static long number_strict(const char *s, size_t len, size_t *i)
 {
 	size_t p = *i, int_digits = 0, frac_digits = 0;
 	long exp = 0;
-	if (s[p] == '-')
+	bool minus = s[p] == '-';
+	if (minus)
 		p++;
 	if (p >= len || !digit(s[p]))
-		return false;
+		return -1;
 	if (s[p] == '0')
 		p++, int_digits = 1;
 	else
@@ -78,7 +86,7 @@ static bool number_strict(const char *s, size_t len, size_t *i)
 		while (p < len && digit(s[p]))
 			p++, frac_digits++;
 		if (!frac_digits)
-			return false;
+			return -1;
 	}
 	if (p < len && (s[p] == 'e' || s[p] == 'E')) {
 		p++;
@@ -86,7 +94,7 @@ static bool number_strict(const char *s, size_t len, size_t *i)
 		if (p < len && (s[p] == '-' || s[p] == '+'))
 			p++;
 		if (p >= len || !digit(s[p]))
-			return false;
+			return -1;
 		for (; p < len && digit(s[p]); p++)
 			if (exp < 1000000)
 				exp = exp * 10 + (s[p] - '0');
@@ -94,35 +102,46 @@ static bool number_strict(const char *s, size_t len, size_t *i)
 			exp = -exp;
 	}
 	if (p < len && (digit(s[p]) || s[p] == '.' || s[p] == 'e' || s[p] == 'E' || s[p] == '+' || s[p] == '-'))
-		return false;
-	if ((long)int_digits + exp > NUMERIC_MAX_INT_DIGITS || (long)frac_digits - exp > NUMERIC_MAX_SCALE)
-		return false;
+		return -1;
+	long whole = (long)int_digits + exp, scale = (long)frac_digits - exp;
+	if (whole > NUMERIC_MAX_INT_DIGITS || scale > NUMERIC_MAX_SCALE)
+		return -1;
 	*i = p;
-	return true;
+	return minus + (whole > 1 ? whole : 1) + (scale > 0 ? 1 + scale : 0);
 }
 
-static bool lexically_strict(const char *s, size_t len)
+/* 0, -CM_EINVJSON, or -CM_ETOOLARGE when the numbers written out would grow too much. */
+static int lexically_strict(const char *s, size_t len)
 {
 	size_t i = 0;
+	long growth = 0;
 	while (i < len) {
-		char c = s[i];
+		unsigned char c = (unsigned char)s[i];
 		if (c == '"') {
 			for (i++; i < len && s[i] != '"'; i++) {
+				if ((unsigned char)s[i] < 0x20)
+					return -CM_EINVJSON;
 				if (s[i] != '\\')
 					continue;
 				if (i + 5 < len && !memcmp(s + i + 1, "u0000", 5))
-					return false;
+					return -CM_EINVJSON;
 				i++; /* the escaped character; cJSON checks the escape itself */
 			}
 			i++;
-		} else if (c == '-' || digit(c) || c == '+' || c == '.') {
-			if (!number_strict(s, len, &i))
-				return false;
+		} else if (c == '-' || digit((char)c) || c == '+' || c == '.') {
+			size_t start = i;
+			long full = number_strict(s, len, &i);
+			if (full < 0)
+				return -CM_EINVJSON;
+			if (full > (long)(i - start) && (growth += full - (long)(i - start)) > NUMBER_GROWTH_MAX)
+				return -CM_ETOOLARGE;
+		} else if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+			return -CM_EINVJSON;
 		} else {
 			i++;
 		}
 	}
-	return true;
+	return 0;
 }
 
 static int dup_cmp(const void *a, const void *b)
@@ -169,8 +188,11 @@ int cm_json_depth(const cJSON *item)
 int cm_json_parse(const char *buf, size_t len, cJSON **out)
 {
 	*out = NULL;
-	if (len == 0 || memchr(buf, '\0', len) || !cm_utf8_valid(buf, len) || !lexically_strict(buf, len))
+	if (len == 0 || memchr(buf, '\0', len) || !cm_utf8_valid(buf, len))
 		return -CM_EINVJSON;
+	int e = lexically_strict(buf, len);
+	if (e < 0)
+		return e;
 	/* len + 1 covers the terminating NUL, which cJSON requires to be the only thing left. */
 	cJSON *doc = cJSON_ParseWithLengthOpts(buf, len + 1, NULL, 1);
 	if (!doc)

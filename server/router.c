@@ -2,6 +2,7 @@
  * decodes each parameter on its own, so an encoded '/' (%2F) can never split or join segments. */
 #include "clawmesh/router.h"
 #include "clawmesh/api.h"
+#include "clawmesh/json.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -56,7 +57,7 @@ int cm_percent_decode(const char *src, size_t len, char *dst, size_t cap)
 		dst[o++] = c;
 	}
 	dst[o] = '\0';
-	return 0;
+	return cm_utf8_valid(dst, o) ? 0 : -CM_EBADREQ; /* parameters reach SQL as text */
 }
 
 /* Does path match pattern? Fills params when m is given. 1 = yes, 0 = no, <0 = bad segment. */

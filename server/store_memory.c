@@ -8,6 +8,8 @@
 #include "clawmesh/err.h"
 #include "clawmesh/log.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,15 +19,24 @@ CM_STMT(stmt_write, 11,
 	"SELECT o_status, o_version, o_entry FROM cm_memory_write($1, $2, $3,"
 	" CASE WHEN $1 = 'put' THEN ($4::jsonb) -> 'value' ELSE $4::jsonb END,"
 	" CASE WHEN $5::jsonb IS NOT NULL THEN cm_tags($5::jsonb) END, $6::bigint, $7::timestamptz,"
-	" $8::integer, $9::boolean, $10, $11::integer)");
+	" $8::integer[], $9::boolean, $10, $11::integer)");
 CM_STMT(stmt_get, 2,
 	"SELECT m.version, cm_memory_entry(m) FROM memory m WHERE m.scope = $1 AND m.key = $2"
 	" AND NOT m.deleted AND (m.expires_at IS NULL OR m.expires_at > now())");
+/* A page holds at most `limit` rows and, past its first row, at most CM_PAGE_BYTES of values:
+ * the rows are chosen first, then cut where the running sum of their stored sizes passes the
+ * cap, and only the rows kept are rendered. `total` (the rows before the cut) tells whether
+ * another page follows. */
+#define PAGE_BYTES "4194304"
+
 CM_STMT(stmt_history, 4,
-	"SELECT h.version, json_build_object('version', h.version, 'op', h.op, 'value', h.value,"
-	"  'tags', h.tags, 'node', h.node, 'at', cm_ts(h.at), 'revision', h.revision)::text"
-	" FROM memory_history h WHERE h.scope = $1 AND h.key = $2 AND ($3::integer = 0 OR h.version < $3::integer)"
-	" ORDER BY h.version DESC LIMIT $4::integer");
+	"SELECT t.version, json_build_object('version', t.version, 'op', t.op, 'value', t.value,"
+	"  'tags', t.tags, 'node', t.node, 'at', cm_ts(t.at), 'revision', t.revision)::text, t.total"
+	" FROM (SELECT h.*, sum(h.size) OVER w - h.size AS before, count(*) OVER () AS total"
+	"  FROM (SELECT * FROM memory_history h WHERE h.scope = $1 AND h.key = $2"
+	"   AND ($3::integer = 0 OR h.version < $3::integer) ORDER BY h.version DESC LIMIT $4::integer) h"
+	"  WINDOW w AS (ORDER BY h.version DESC ROWS UNBOUNDED PRECEDING)) t"
+	" WHERE t.before < " PAGE_BYTES " ORDER BY t.version DESC");
 CM_STMT(stmt_history_exists, 2, "SELECT 1 FROM memory_history WHERE scope = $1 AND key = $2 LIMIT 1");
 CM_STMT(stmt_batch, 3,
 	"SELECT o_index, o_status, o_version, o_entry FROM cm_memory_batch(($1::jsonb) -> 'ops', $2, $3::integer)");
@@ -49,12 +60,11 @@ static int result_from_row(const PGresult *r, int row, int col, struct cm_memory
 
 int cm_store_memory_write(const struct cm_memory_write *w, struct cm_memory_result *out)
 {
-	char ttl[24], if_match[16], max[24];
+	char ttl[24], max[24];
 	snprintf(ttl, sizeof ttl, "%lld", w->ttl);
-	snprintf(if_match, sizeof if_match, "%d", w->if_match);
 	snprintf(max, sizeof max, "%zu", w->max_value);
 	const char *p[] = {w->op, w->scope, w->key, w->doc, w->tags, w->ttl > 0 ? ttl : NULL, w->expires_at,
-			   w->if_match >= 0 ? if_match : NULL, w->if_none_match ? "true" : "false", w->node, max};
+			   w->if_match, w->if_none_match ? "true" : "false", w->node, max};
 	PGresult *r;
 	int e = cm_db_exec(&stmt_write, p, &r);
 	if (e < 0)
@@ -122,7 +132,7 @@ int cm_store_memory_history(const char *scope, const char *key, int before, unsi
 	} else {
 		int shown = n > (int)limit ? (int)limit : n;
 		e = append_raw(r, shown, 1, items);
-		if (n > (int)limit)
+		if (atoi(PQgetvalue(r, 0, 2)) > shown)
 			*next = atoi(PQgetvalue(r, shown - 1, 0));
 	}
 	PQclear(r);
@@ -164,9 +174,11 @@ static int param(struct query *q, const char *value)
 #define JSON_TEXTS(n) "ARRAY(SELECT jsonb_array_elements_text($%d::jsonb))", n
 #define RANK "ts_rank_cd(m.search, websearch_to_tsquery('english', $%d))"
 
-/* The cursor's fields for order o, or -CM_EBADREQ. */
+/* The cursor's fields for order o, or -CM_EBADREQ. A cursor comes from the client: its number
+ * is re-printed here (a revision as an integer, a rank as a finite float) so that what reaches
+ * SQL is always something PostgreSQL parses. */
 static int cursor_fields(const cJSON *after, enum cm_memory_order o, const char **s, const char **k,
-			 const char **num)
+			 char *num, size_t cap)
 {
 	static const char *const tag[] = {"key", "recent", "rank"};
 	const cJSON *ord = cJSON_GetObjectItemCaseSensitive(after, "o");
@@ -177,13 +189,21 @@ static int cursor_fields(const cJSON *after, enum cm_memory_order o, const char 
 	const cJSON *jn = cJSON_GetObjectItemCaseSensitive(after, "n");
 	*s = cJSON_IsString(js) ? js->valuestring : NULL;
 	*k = cJSON_IsString(jk) ? jk->valuestring : NULL;
-	*num = cJSON_IsString(jn) ? jn->valuestring : NULL;
+	const char *n = cJSON_IsString(jn) ? jn->valuestring : NULL;
 	if (o != CM_ORDER_RECENT && (!*s || !*k))
 		return -CM_EBADREQ;
-	if (o != CM_ORDER_KEY) {
-		/* A revision or a rank, as this server printed it. */
-		if (!*num || !**num || strlen(*num) > 32 || strspn(*num, "0123456789.e-+") != strlen(*num))
+	if (o == CM_ORDER_RECENT) {
+		size_t len = n ? strlen(n) : 0;
+		if (len < 1 || len > 18 || strspn(n, "0123456789") != len)
 			return -CM_EBADREQ;
+		snprintf(num, cap, "%lld", atoll(n));
+	} else if (o == CM_ORDER_RANK) {
+		char *end;
+		errno = 0;
+		float v = n ? strtof(n, &end) : -1.0f;
+		if (!n || !*n || *end || errno || !isfinite(v) || v < 0)
+			return -CM_EBADREQ;
+		snprintf(num, cap, "%.9g", (double)v);
 	}
 	return 0;
 }
@@ -192,15 +212,20 @@ int cm_store_memory_list(const struct cm_memory_filter *f, cJSON *items, cJSON *
 {
 	*next = NULL;
 	struct query q = {.len = 0, .n = 0, .overflow = false};
-	const char *cs = NULL, *ck = NULL, *cn = NULL;
-	if (f->after && cursor_fields(f->after, f->order, &cs, &ck, &cn) < 0)
+	const char *cs = NULL, *ck = NULL;
+	char cn[40] = "";
+	if (f->after && cursor_fields(f->after, f->order, &cs, &ck, cn, sizeof cn) < 0)
 		return -CM_EBADREQ;
 	int qp = f->q ? param(&q, f->q) : 0;
-	add(&q, "SELECT cm_memory_entry(m), m.scope, m.key, m.revision::text, ");
+	/* The rows of the page first (inner), then the byte cap over them, then render (outer). */
+	static const char *const order_by[] = {"scope, key", "revision DESC", "rk DESC, scope, key"};
+	add(&q, "SELECT cm_memory_entry(t.m), t.scope, t.key, t.revision::text, t.rk::text, t.total FROM"
+		" (SELECT u.*, sum(u.size) OVER w - u.size AS before, count(*) OVER () AS total FROM"
+		" (SELECT m, m.scope, m.key, m.revision, m.size, ");
 	if (qp)
-		add(&q, RANK "::text", qp);
+		add(&q, RANK " AS rk", qp);
 	else
-		add(&q, "''");
+		add(&q, "0::real AS rk");
 	add(&q, " FROM memory m WHERE NOT m.deleted AND (m.expires_at IS NULL OR m.expires_at > now())");
 	if (f->scopes) {
 		add(&q, " AND m.scope = ANY(" JSON_TEXTS(param(&q, f->scopes)));
@@ -242,15 +267,11 @@ int cm_store_memory_list(const struct cm_memory_filter *f, cJSON *items, cJSON *
 			    qp, a, b, c);
 		}
 	}
-	if (f->order == CM_ORDER_KEY)
-		add(&q, " ORDER BY m.scope, m.key");
-	else if (f->order == CM_ORDER_RECENT)
-		add(&q, " ORDER BY m.revision DESC");
-	else
-		add(&q, " ORDER BY " RANK " DESC, m.scope, m.key", qp);
 	char lim[16];
 	snprintf(lim, sizeof lim, "%u", f->limit + 1);
-	add(&q, " LIMIT $%d::integer", param(&q, lim));
+	add(&q, " ORDER BY %s LIMIT $%d::integer) u WINDOW w AS (ORDER BY %s ROWS UNBOUNDED PRECEDING)) t"
+		" WHERE t.before < " PAGE_BYTES " ORDER BY %s",
+	    order_by[f->order], param(&q, lim), order_by[f->order], order_by[f->order]);
 	if (q.overflow) {
 		cm_log_error("store: memory listing query too long");
 		return -CM_EINTERNAL;
@@ -263,7 +284,7 @@ int cm_store_memory_list(const struct cm_memory_filter *f, cJSON *items, cJSON *
 	int n = PQntuples(r);
 	int shown = n > (int)f->limit ? (int)f->limit : n;
 	e = append_raw(r, shown, 0, items);
-	if (e == 0 && n > (int)f->limit) {
+	if (e == 0 && n > 0 && atoi(PQgetvalue(r, 0, 5)) > shown) {
 		static const char *const tag[] = {"key", "recent", "rank"};
 		cJSON *pos = cJSON_CreateObject();
 		int last = shown - 1;

@@ -1,6 +1,7 @@
 /* API.md's grammar for ids, scopes, memory keys and skill names, checked by hand-written loops
  * (no regex engine on the hot path) and unit-tested in tests/unit/test_validate.c. */
 #include "clawmesh/validate.h"
+#include "clawmesh/json.h"
 
 #include <string.h>
 
@@ -69,10 +70,10 @@ bool cm_valid_skill_name(const char *s)
 	return true;
 }
 
-/* 1..CM_TAG_MAX characters (code points), none of them a control character; s is valid UTF-8. */
+/* 1..CM_TAG_MAX characters (code points) of valid UTF-8, none of them a control character. */
 bool cm_valid_tag(const char *s)
 {
-	if (!s || !s[0])
+	if (!s || !s[0] || !cm_utf8_valid(s, strlen(s)))
 		return false;
 	size_t chars = 0;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -119,5 +120,5 @@ bool cm_valid_time(const char *s)
 	if ((*p == 'Z' || *p == 'z') && !p[1])
 		return true;
 	return (*p == '+' || *p == '-') && strlen(p) == 6 && digits(p + 1, 2, &oh) && p[3] == ':' &&
-	       digits(p + 4, 2, &om) && oh <= 23 && om <= 59;
+	       digits(p + 4, 2, &om) && oh <= 15 && om <= 59; /* PostgreSQL takes offsets to ±15:59 */
 }

@@ -10,8 +10,9 @@ bool cm_utf8_valid(const char *s, size_t len);
 
 /* Parses a whole body as one JSON document, as strictly as RFC 8259 and PostgreSQL's jsonb: UTF-8,
  * no NUL (raw or escaped), numbers by the JSON grammar and within numeric's range, no duplicate
- * member names, nothing after it.
- * buf must have a NUL at buf[len]. 0 with *out (caller frees) or -CM_EINVJSON. */
+ * member names, no control characters but JSON's whitespace, nothing after it.
+ * buf must have a NUL at buf[len]. 0 with *out (caller frees), -CM_EINVJSON, or -CM_ETOOLARGE
+ * when its numbers written out in full (as PostgreSQL prints them) would add over 1 MiB. */
 int cm_json_parse(const char *buf, size_t len, cJSON **out);
 
 /* Nesting depth: 0 for a scalar, 1 for a flat array or object. */

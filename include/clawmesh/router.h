@@ -36,7 +36,8 @@ extern const size_t cm_routes_count;
 int cm_router_match(const struct cm_route *routes, size_t n, const char *method, const char *path,
 		    struct cm_route_match *m, char *allow, size_t allow_len);
 
-/* Percent-decodes src into dst (cap bytes incl. NUL); -CM_EBADREQ for bad escapes, NUL or '/'. */
+/* Percent-decodes src into dst (cap bytes incl. NUL); -CM_EBADREQ for bad escapes, NUL, '/' or
+ * a result that is not UTF-8. */
 int cm_percent_decode(const char *src, size_t len, char *dst, size_t cap);
 
 #endif

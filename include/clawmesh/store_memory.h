@@ -14,7 +14,8 @@ struct cm_memory_write {
 	const char *tags;       /* JSON array of strings; NULL = none given */
 	long long ttl;          /* seconds; 0 = none */
 	const char *expires_at; /* RFC 3339, or NULL */
-	int if_match;           /* -1 = none, 0 = "*", n = must be at version n */
+	const char *if_match;   /* NULL = none, else a PostgreSQL integer array literal of the versions
+				 * If-Match names ("{3}", "{0}" for "*", "{}" for none of ours) */
 	bool if_none_match;
 	const char *node;       /* provenance: the writing token's node, NULL for none */
 	size_t max_value;

@@ -112,11 +112,12 @@ START_TEST(crud_etags_and_history)
 	ck_assert_str_eq(v, "12345678901234567890123456789");
 	free(v);
 
-	/* The identical write again (tags reordered): 200, same version, no history, no change row. */
+	/* The identical write again (members in another order, the same value): 200, same version,
+	 * no history, no change row. */
 	char *before = db_state();
 	ck_assert_int_eq(put(tok[T_SEC], "/v1/memory/mesh/user.preferences",
 			     "{\"value\":{\"pi\":3.14159265358979323846,\"short\":true,\"id\":12345678901234567890123456789},"
-			     "\"tags\":[\"user\",\"prefs\"]}",
+			     "\"tags\":[\"prefs\",\"user\"]}",
 			     &rs),
 			 200);
 	ck_assert_int_eq(field(&rs, "version")->valueint, 1);
@@ -126,6 +127,29 @@ START_TEST(crud_etags_and_history)
 	ck_assert_str_eq(before, after);
 	free(before);
 	free(after);
+
+	/* Tags are kept as given: the same tags in another order are a change (version 2), and
+	 * the original order back is another (version 3). */
+	ck_assert_int_eq(put(tok[T_CEO], "/v1/memory/node:ceo/tag.order", "{\"value\":1,\"tags\":[\"x\",\"y\"]}", &rs), 201);
+	resp_free(&rs);
+	ck_assert_int_eq(put(tok[T_CEO], "/v1/memory/node:ceo/tag.order", "{\"value\":1,\"tags\":[\"y\",\"x\"]}", &rs), 200);
+	ck_assert_int_eq(field(&rs, "version")->valueint, 2);
+	ck_assert_str_eq(cJSON_GetArrayItem(field(&rs, "tags"), 0)->valuestring, "y");
+	resp_free(&rs);
+
+	/* If-Match compares strongly: a weak ETag, or one that is no version of ours, never
+	 * matches (412); a list matches if any of its ETags does. */
+	const char *never[] = {"If-Match: W/\"2\"", "If-Match: \"0\"", "If-Match: \"99999999999\"", "If-Match: \"abc\""};
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(http(&srv, REQ(.method = "PUT", .path = "/v1/memory/node:ceo/tag.order", .token = tok[T_CEO],
+						.body = "{\"value\":2}", .headers = {never[i]}), &rs), 0);
+		expect_error(&rs, 412, "version_mismatch");
+		resp_free(&rs);
+	}
+	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/memory/node:ceo/tag.order", .token = tok[T_CEO],
+				       .body = "{\"value\":2}", .headers = {"If-Match: \"7\", W/\"2\", \"2\" "})), 200);
+	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/memory/node:ceo/tag.order", .token = tok[T_CEO],
+				       .body = "{\"value\":3}", .headers = {"If-Match: 3"})), 200);
 
 	/* GET with the ETag: 304; without: 200 with the ETag. */
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory/mesh/user.preferences", .token = tok[T_SEC],
@@ -557,6 +581,15 @@ START_TEST(bad_inputs_change_nothing)
 		{"PUT", "/v1/memory/mesh/k", NULL, "{\"value\":1,\"value\":2}", NULL, 400, "invalid_json", NULL},
 		{"PUT", "/v1/memory/mesh/k", NULL, "{\"value\":\"a\\u0000b\"}", NULL, 400, "invalid_json", NULL},
 		{"PUT", "/v1/memory/mesh/k", NULL, "{\"value\":1e999999}", NULL, 400, "invalid_json", NULL},
+		{"PUT", "/v1/memory/mesh/k", NULL, "{\"value\":\"a\nb\"}", NULL, 400, "invalid_json", NULL},
+		{"PUT", "/v1/memory/mesh/k", NULL, "{\"value\":\x0c1}", NULL, 400, "invalid_json", NULL},
+		{"PUT", "/v1/memory/mesh/k", NULL, "{\"value\":[1e129999,1e129999,1e129999,1e129999,1e129999,1e129999,1e129999,1e129999,1e129999]}",
+		 NULL, 413, "payload_too_large", NULL},
+		{"PUT", "/v1/memory/mesh/k", NULL, "{\"value\":1,\"cm_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ\":1}", NULL, 422,
+		 "validation_failed", "(unknown field)"},
+		{"PUT", "/v1/memory/mesh/k", NULL, "{\"value\":1,\"expires_at\":\"2027-01-01T00:00:00+16:00\"}", NULL, 422,
+		 "validation_failed", "expires_at"},
+		{"PUT", "/v1/memory/mesh/k%FF", NULL, "{\"value\":1}", NULL, 400, "bad_request", NULL},
 		{"PUT", "/v1/memory/mesh/k", "text/plain", "{\"value\":1}", NULL, 415, "unsupported_media_type", NULL},
 		{"PUT", "/v1/memory/mesh/k", NULL, "{}", NULL, 422, "validation_failed", "value"},
 		{"PUT", "/v1/memory/mesh/k", NULL, "[1]", NULL, 422, "validation_failed", "value"},
@@ -598,7 +631,8 @@ START_TEST(bad_inputs_change_nothing)
 		 "secret_detected", "key"},
 		/* preconditions */
 		{"PUT", "/v1/memory/mesh/exists", NULL, "{\"value\":2}", "If-Match: yes", 400, "bad_request", NULL},
-		{"PUT", "/v1/memory/mesh/exists", NULL, "{\"value\":2}", "If-Match: \"0\"", 400, "bad_request", NULL},
+		{"PUT", "/v1/memory/mesh/exists", NULL, "{\"value\":2}", "If-Match: \"1", 400, "bad_request", NULL},
+		{"PUT", "/v1/memory/mesh/exists", NULL, "{\"value\":2}", "If-Match: \"1\",,\"2\"", 400, "bad_request", NULL},
 		{"PUT", "/v1/memory/mesh/exists", NULL, "{\"value\":2}", "If-None-Match: \"1\"", 400, "bad_request", NULL},
 		{"PUT", "/v1/memory/mesh/exists", NULL, "{\"value\":2}", "If-Match: \"2\"", 412, "version_mismatch", NULL},
 		{"PUT", "/v1/memory/mesh/exists", NULL, "{\"value\":2}", "If-None-Match: *", 412, "already_exists", NULL},
@@ -617,6 +651,16 @@ START_TEST(bad_inputs_change_nothing)
 		{"GET", "/v1/memory?order=random", NULL, NULL, NULL, 400, "bad_request", NULL},
 		{"GET", "/v1/memory?cursor=bm90IG91cnM", NULL, NULL, NULL, 400, "bad_request", NULL},
 		{"GET", "/v1/memory?cursor=!!", NULL, NULL, NULL, 400, "bad_request", NULL},
+		{"GET", "/v1/memory?q=x&cursor=eyJvIjoicmFuayIsInMiOiJtZXNoIiwiayI6ImsxIiwibiI6IjFlMzA5In0", NULL, NULL, NULL, 400,
+		 "bad_request", NULL},
+		{"GET", "/v1/memory?q=x&cursor=eyJvIjoicmFuayIsInMiOiJtZXNoIiwiayI6ImsxIiwibiI6Ii0xIn0", NULL, NULL, NULL, 400,
+		 "bad_request", NULL},
+		{"GET", "/v1/memory?order=recent&cursor=eyJvIjoicmVjZW50IiwibiI6IjEuNSJ9", NULL, NULL, NULL, 400, "bad_request", NULL},
+		{"GET", "/v1/memory?order=recent&cursor=eyJvIjoicmVjZW50IiwibiI6Ijk5OTk5OTk5OTk5OTk5OTk5OTk5In0", NULL, NULL, NULL,
+		 400, "bad_request", NULL},
+		{"GET", "/v1/memory?q=%FF", NULL, NULL, NULL, 400, "bad_request", NULL},
+		{"GET", "/v1/memory?tag=caf%C3", NULL, NULL, NULL, 400, "bad_request", NULL},
+		{"GET", "/v1/memory?updated_after=2020-01-01T00:00:00%2B16:00", NULL, NULL, NULL, 400, "bad_request", NULL},
 		{"GET", "/v1/memory?updated_after=yesterday", NULL, NULL, NULL, 400, "bad_request", NULL},
 		{"GET", "/v1/memory?scope=everything", NULL, NULL, NULL, 400, "bad_request", NULL},
 		{"GET", "/v1/memory?prefix=a%20b", NULL, NULL, NULL, 400, "bad_request", NULL},
@@ -665,6 +709,7 @@ START_TEST(bad_inputs_change_nothing)
 			ck_assert_msg(cJSON_IsString(cJSON_GetObjectItem(details, "field")) &&
 					      !strcmp(cJSON_GetObjectItem(details, "field")->valuestring, c->field),
 				      "case %zu: details %s", i, rs.body);
+		ck_assert_msg(!strstr(rs.body, "ABCDEFGHIJKLMNOPQ"), "case %zu echoes a token: %s", i, rs.body);
 		if (!strcmp(c->code, "secret_detected")) {
 			ck_assert(cJSON_IsString(cJSON_GetObjectItem(details, "kind")));
 			ck_assert_msg(!strstr(rs.body, "AKIAIOSFODNN7EXAMPLE") && !strstr(rs.body, "MIIEpAIBAAKCAQEA") &&
@@ -1081,6 +1126,72 @@ START_TEST(configured_guard_and_limit)
 }
 END_TEST
 
+/* A page stops at about 4 MiB of values, however high the limit; the cursor carries on. */
+START_TEST(pages_are_bounded_in_bytes)
+{
+	static char body[260 * 1024];
+	snprintf(body, sizeof body, "{\"value\":\"%0*d\"}", 250 * 1024, 0);
+	char path[128];
+	struct http_resp rs;
+	for (int i = 0; i < 20; i++) {
+		snprintf(path, sizeof path, "/v1/memory/project:big/v%02d", i);
+		ck_assert_int_eq(put(admin, path, body, &rs), 201);
+		resp_free(&rs);
+	}
+	char cursor[1100] = "", url[1300];
+	int total = 0, pages = 0;
+	do {
+		snprintf(url, sizeof url, "/v1/memory?scope=project:big&limit=1000%s%s", cursor[0] ? "&cursor=" : "", cursor);
+		ck_assert_int_eq(http(&srv, REQ(.path = url, .token = admin), &rs), 0);
+		ck_assert_int_eq(rs.status, 200);
+		int n = cJSON_GetArraySize(field(&rs, "items"));
+		ck_assert_int_ge(n, 1);
+		ck_assert_msg(rs.len < 4 * 1024 * 1024 + 300 * 1024, "a page of %zu bytes", rs.len);
+		total += n;
+		const cJSON *next = field(&rs, "next_cursor");
+		snprintf(cursor, sizeof cursor, "%s", cJSON_IsString(next) ? next->valuestring : "");
+		resp_free(&rs);
+		pages++;
+	} while (cursor[0] && pages < 10);
+	ck_assert_int_eq(total, 20);
+	ck_assert_int_eq(pages, 2);
+	/* History pages the same way. */
+	for (int i = 0; i < 19; i++) {
+		body[12] = (char)('1' + i % 9);
+		ck_assert_int_eq(put(admin, "/v1/memory/project:big/v00", body, &rs), 200);
+		resp_free(&rs);
+	}
+	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory/project:big/v00/history?limit=1000", .token = admin), &rs), 0);
+	ck_assert_int_eq(rs.status, 200);
+	ck_assert_int_lt(cJSON_GetArraySize(field(&rs, "items")), 20);
+	ck_assert(cJSON_IsString(field(&rs, "next_cursor")));
+	resp_free(&rs);
+}
+END_TEST
+
+/* A key that is a token is refused, and named by kind in the access and audit logs. */
+START_TEST(secret_keys_stay_out_of_logs)
+{
+	const char *token_key = "cm_Zk3JvbS1hLXRlc3QtdGhhdC1pcy1ub3QtYS1zZWNyZX";
+	char path[128];
+	snprintf(path, sizeof path, "/v1/memory/mesh/%s", token_key);
+	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = path, .token = admin, .body = "{\"value\":1}")), 422);
+	ck_assert_int_eq(status_of(REQ(.path = path, .token = tok[T_PROJ])), 403);
+	struct http_resp rs;
+	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/audit?limit=2", .token = admin), &rs), 0);
+	ck_assert_ptr_null(strstr(rs.body, token_key));
+	ck_assert_ptr_nonnull(strstr(rs.body, "withheld"));
+	resp_free(&rs);
+	usleep(100 * 1000); /* the access line is written as the request completes */
+	FILE *f = fopen(srv.log, "r");
+	ck_assert_ptr_nonnull(f);
+	char line[4096];
+	while (fgets(line, sizeof line, f))
+		ck_assert_msg(!strstr(line, token_key), "the log holds the token: %s", line);
+	fclose(f);
+}
+END_TEST
+
 TCase *memory_tcase(void);
 TCase *memory_tcase(void)
 {
@@ -1100,5 +1211,7 @@ TCase *memory_tcase(void)
 	tcase_add_test(tc, ttl_expires);
 	tcase_add_test(tc, audit_log);
 	tcase_add_test(tc, configured_guard_and_limit);
+	tcase_add_test(tc, pages_are_bounded_in_bytes);
+	tcase_add_test(tc, secret_keys_stay_out_of_logs);
 	return tc;
 }

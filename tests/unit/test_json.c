@@ -65,6 +65,38 @@ START_TEST(numbers_as_rfc8259_and_postgres)
 }
 END_TEST
 
+START_TEST(control_characters)
+{
+	ck_assert_int_eq(parse(" {\"a\" :\t[1,\r\n2]}\n"), 0);
+	ck_assert_int_eq(parse("{\"a\":\x0c1}"), -CM_EINVJSON);  /* form feed as whitespace */
+	ck_assert_int_eq(parse("\x0b{\"x\":1}"), -CM_EINVJSON);
+	ck_assert_int_eq(parse("{\"a\":1}\x01"), -CM_EINVJSON);
+	ck_assert_int_eq(parse("{\"a\":\"x\ny\"}"), -CM_EINVJSON); /* raw newline in a string */
+	ck_assert_int_eq(parse("{\"a\":\"x\ty\"}"), -CM_EINVJSON);
+	ck_assert_int_eq(parse("{\"a\":\"x\\ny\"}"), 0);          /* escaped: fine */
+	ck_assert_int_eq(parse("{\"a\x1f\":1}"), -CM_EINVJSON);
+}
+END_TEST
+
+START_TEST(numbers_that_grow_written_out)
+{
+	/* 1e100000 is 100001 digits when PostgreSQL prints it: fine alone, too large eleven times. */
+	char buf[256] = "[";
+	for (int i = 0; i < 11; i++)
+		strcat(buf, i ? ",1e100000" : "1e100000");
+	strcat(buf, "]");
+	ck_assert_int_eq(parse(buf), -CM_ETOOLARGE);
+	buf[strlen("[1e100000")] = ']';
+	buf[strlen("[1e100000") + 1] = '\0';
+	ck_assert_int_eq(parse(buf), 0);
+	ck_assert_int_eq(parse("[1e-15000,1e-15000,1e-15000,1e-15000,1e-15000,1e-15000,1e-15000,1e-15000,1e-15000]"), 0);
+	/* Short numbers cost nothing: a million digits written as such are not "growth". */
+	static char digits[1100000];
+	memset(digits, '7', sizeof digits - 1);
+	ck_assert_int_eq(parse(digits + sizeof digits - 1 - 130000), 0);
+}
+END_TEST
+
 START_TEST(duplicate_names)
 {
 	ck_assert_int_eq(parse("{\"a\":1,\"a\":2}"), -CM_EINVJSON);
@@ -142,6 +174,8 @@ Suite *cm_test_suite(void)
 	tcase_add_test(tc, strict_parse);
 	tcase_add_test(tc, numbers_as_rfc8259_and_postgres);
 	tcase_add_test(tc, duplicate_names);
+	tcase_add_test(tc, control_characters);
+	tcase_add_test(tc, numbers_that_grow_written_out);
 	tcase_add_test(tc, depth);
 	tcase_add_test(tc, envelope);
 	tcase_add_test(tc, error_table);
