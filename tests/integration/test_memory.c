@@ -1192,6 +1192,34 @@ START_TEST(secret_keys_stay_out_of_logs)
 }
 END_TEST
 
+/* RFC 7386 Appendix A, every example, against the merge patch the server runs. */
+START_TEST(merge_patch_rfc7386_examples)
+{
+	const char *cases[][3] = {
+		{"{\"a\":\"b\"}", "{\"a\":\"c\"}", "{\"a\":\"c\"}"},
+		{"{\"a\":\"b\"}", "{\"b\":\"c\"}", "{\"a\":\"b\",\"b\":\"c\"}"},
+		{"{\"a\":\"b\"}", "{\"a\":null}", "{}"},
+		{"{\"a\":\"b\",\"b\":\"c\"}", "{\"a\":null}", "{\"b\":\"c\"}"},
+		{"{\"a\":[\"b\"]}", "{\"a\":\"c\"}", "{\"a\":\"c\"}"},
+		{"{\"a\":\"c\"}", "{\"a\":[\"b\"]}", "{\"a\":[\"b\"]}"},
+		{"{\"a\":{\"b\":\"c\"}}", "{\"a\":{\"b\":\"d\",\"c\":null}}", "{\"a\":{\"b\":\"d\"}}"},
+		{"{\"a\":[{\"b\":\"c\"}]}", "{\"a\":[1]}", "{\"a\":[1]}"},
+		{"[\"a\",\"b\"]", "[\"c\",\"d\"]", "[\"c\",\"d\"]"},
+		{"{\"a\":\"b\"}", "[\"c\"]", "[\"c\"]"},
+		{"{\"a\":\"foo\"}", "null", "null"},
+		{"{\"a\":\"foo\"}", "\"bar\"", "\"bar\""},
+		{"{\"e\":null}", "{\"a\":1}", "{\"e\":null,\"a\":1}"},
+		{"[1,2]", "{\"a\":\"b\",\"c\":null}", "{\"a\":\"b\"}"},
+		{"{}", "{\"a\":{\"bb\":{\"ccc\":null}}}", "{\"a\":{\"bb\":{}}}"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *same = db_value(pg, "SELECT cm_merge_patch($1::jsonb, $2::jsonb) = $3::jsonb", 3, cases[i]);
+		ck_assert_msg(same && !strcmp(same, "t"), "example %zu: %s + %s", i + 1, cases[i][0], cases[i][1]);
+		free(same);
+	}
+}
+END_TEST
+
 TCase *memory_tcase(void);
 TCase *memory_tcase(void)
 {
@@ -1206,6 +1234,7 @@ TCase *memory_tcase(void)
 	tcase_add_test(tc, writes_commit_in_revision_order);
 	tcase_add_test(tc, bad_inputs_change_nothing);
 	tcase_add_test(tc, batches);
+	tcase_add_test(tc, merge_patch_rfc7386_examples);
 	tcase_add_test(tc, listing_filters_and_pages);
 	tcase_add_test(tc, search_ranks_the_phrase_first);
 	tcase_add_test(tc, ttl_expires);
