@@ -82,6 +82,36 @@ static const cJSON *field(const struct http_resp *rs, const char *name)
 	return cJSON_GetObjectItem(rs->json, name);
 }
 
+/* GETs path (which has a query already) page after page as a client would, following
+ * next_cursor; calls each() on every item (ctx passed on). The item count; *pages the pages.
+ * A page over max_bytes (when not 0) fails the test. */
+static int walk_pages(const char *path, const char *token, void (*each)(const cJSON *item, void *ctx), void *ctx,
+		      size_t max_bytes, int *pages)
+{
+	char cursor[1100] = "", url[2400];
+	int total = 0;
+	*pages = 0;
+	do {
+		snprintf(url, sizeof url, "%s%s%s", path, cursor[0] ? "&cursor=" : "", cursor);
+		struct http_resp rs;
+		ck_assert_int_eq(http(&srv, REQ(.path = url, .token = token), &rs), 0);
+		ck_assert_msg(rs.status == 200, "%s: %ld %s", url, rs.status, rs.body);
+		ck_assert_msg(!max_bytes || rs.len <= max_bytes, "a page of %zu bytes", rs.len);
+		const cJSON *it;
+		cJSON_ArrayForEach(it, field(&rs, "items"))
+		{
+			if (each)
+				each(it, ctx);
+			total++;
+		}
+		const cJSON *next = field(&rs, "next_cursor");
+		snprintf(cursor, sizeof cursor, "%s", cJSON_IsString(next) ? next->valuestring : "");
+		resp_free(&rs);
+		(*pages)++;
+	} while (cursor[0] && *pages < 50);
+	return total;
+}
+
 START_TEST(crud_etags_and_history)
 {
 	struct http_resp rs;
@@ -266,30 +296,25 @@ START_TEST(crud_etags_and_history)
 }
 END_TEST
 
+static void count_down_versions(const cJSON *it, void *ctx)
+{
+	int *next = ctx;
+	ck_assert_int_eq(cJSON_GetObjectItem(it, "version")->valueint, (*next)--);
+}
+
 START_TEST(history_pages)
 {
 	struct http_resp rs;
-	char body[64], path[512];
+	char body[64];
 	for (int i = 1; i <= 5; i++) {
 		snprintf(body, sizeof body, "{\"value\":%d}", i);
 		ck_assert_int_eq(put(tok[T_CEO], "/v1/memory/node:ceo/counter.pages", body, &rs), i == 1 ? 201 : 200);
 		resp_free(&rs);
 	}
-	char cursor[256] = "";
-	int seen = 5, pages = 0;
-	do {
-		snprintf(path, sizeof path, "/v1/memory/node:ceo/counter.pages/history?limit=2%s%s", cursor[0] ? "&cursor=" : "",
-			 cursor);
-		ck_assert_int_eq(http(&srv, REQ(.path = path, .token = tok[T_CEO]), &rs), 0);
-		ck_assert_int_eq(rs.status, 200);
-		const cJSON *it;
-		cJSON_ArrayForEach(it, field(&rs, "items"))
-			ck_assert_int_eq(cJSON_GetObjectItem(it, "version")->valueint, seen--);
-		const cJSON *next = field(&rs, "next_cursor");
-		snprintf(cursor, sizeof cursor, "%s", cJSON_IsString(next) ? next->valuestring : "");
-		resp_free(&rs);
-		pages++;
-	} while (cursor[0] && pages < 10);
+	int seen = 5, pages;
+	ck_assert_int_eq(walk_pages("/v1/memory/node:ceo/counter.pages/history?limit=2", tok[T_CEO], count_down_versions,
+				    &seen, 0, &pages),
+			 5);
 	ck_assert_int_eq(seen, 0);
 	ck_assert_int_eq(pages, 3);
 	/* Never written: 404. A cursor that is not ours: 400. */
@@ -779,6 +804,21 @@ START_TEST(batches)
 }
 END_TEST
 
+static void keys_ascend(const cJSON *it, void *ctx)
+{
+	char *prev = ctx, k[300];
+	snprintf(k, sizeof k, "%s/%s", cJSON_GetObjectItem(it, "scope")->valuestring, cJSON_GetObjectItem(it, "key")->valuestring);
+	ck_assert_msg(strcmp(prev, k) < 0, "%s after %s", k, prev);
+	snprintf(prev, 300, "%s", k);
+}
+
+static void revisions_descend(const cJSON *it, void *ctx)
+{
+	double *last = ctx, r = cJSON_GetObjectItem(it, "revision")->valuedouble;
+	ck_assert(r < *last);
+	*last = r;
+}
+
 START_TEST(listing_filters_and_pages)
 {
 	struct http_resp rs;
@@ -797,52 +837,18 @@ START_TEST(listing_filters_and_pages)
 		ck_assert_msg(rs.status == 200, "%s", rs.body);
 		resp_free(&rs);
 	}
-	/* Pages by key: every entry once, in order. */
-	char path[1700], cursor[1100] = "", prev[300] = "";
-	int total = 0, pages = 0;
-	do {
-		snprintf(path, sizeof path, "/v1/memory?scope=mesh&scope=user:alice&prefix=list.&limit=100%s%s",
-			 cursor[0] ? "&cursor=" : "", cursor);
-		ck_assert_int_eq(http(&srv, REQ(.path = path, .token = tok[T_DASH]), &rs), 0);
-		ck_assert_int_eq(rs.status, 200);
-		const cJSON *it;
-		cJSON_ArrayForEach(it, field(&rs, "items"))
-		{
-			char k[300];
-			snprintf(k, sizeof k, "%s/%s", cJSON_GetObjectItem(it, "scope")->valuestring,
-				 cJSON_GetObjectItem(it, "key")->valuestring);
-			ck_assert_msg(strcmp(prev, k) < 0, "%s after %s", k, prev);
-			snprintf(prev, sizeof prev, "%s", k);
-			total++;
-		}
-		const cJSON *next = field(&rs, "next_cursor");
-		snprintf(cursor, sizeof cursor, "%s", cJSON_IsString(next) ? next->valuestring : "");
-		resp_free(&rs);
-		pages++;
-	} while (cursor[0] && pages < 10);
-	ck_assert_int_eq(total, 250);
+	/* Pages by key: every entry once, in order; by recency: revisions only go down. */
+	char prev[300] = "", path[512];
+	int pages;
+	ck_assert_int_eq(walk_pages("/v1/memory?scope=mesh&scope=user:alice&prefix=list.&limit=100", tok[T_DASH],
+				    keys_ascend, prev, 0, &pages),
+			 250);
 	ck_assert_int_eq(pages, 3);
-	/* Pages by recency: revisions only go down. */
-	cursor[0] = '\0';
 	double last_rev = 1e18;
-	total = 0;
-	do {
-		snprintf(path, sizeof path, "/v1/memory?prefix=list.&order=recent&limit=70%s%s", cursor[0] ? "&cursor=" : "", cursor);
-		ck_assert_int_eq(http(&srv, REQ(.path = path, .token = admin), &rs), 0);
-		ck_assert_int_eq(rs.status, 200);
-		const cJSON *it;
-		cJSON_ArrayForEach(it, field(&rs, "items"))
-		{
-			double r = cJSON_GetObjectItem(it, "revision")->valuedouble;
-			ck_assert(r < last_rev);
-			last_rev = r;
-			total++;
-		}
-		const cJSON *next = field(&rs, "next_cursor");
-		snprintf(cursor, sizeof cursor, "%s", cJSON_IsString(next) ? next->valuestring : "");
-		resp_free(&rs);
-	} while (cursor[0]);
-	ck_assert_int_eq(total, 250);
+	ck_assert_int_eq(walk_pages("/v1/memory?prefix=list.&order=recent&limit=70", admin, revisions_descend, &last_rev, 0,
+				    &pages),
+			 250);
+	ck_assert_int_eq(pages, 4);
 	/* A cursor of one order is refused by the other. */
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?prefix=list.&order=recent&limit=1", .token = admin), &rs), 0);
 	snprintf(path, sizeof path, "/v1/memory?order=key&cursor=%s", field(&rs, "next_cursor")->valuestring);
@@ -1138,22 +1144,10 @@ START_TEST(pages_are_bounded_in_bytes)
 		ck_assert_int_eq(put(admin, path, body, &rs), 201);
 		resp_free(&rs);
 	}
-	char cursor[1100] = "", url[1300];
-	int total = 0, pages = 0;
-	do {
-		snprintf(url, sizeof url, "/v1/memory?scope=project:big&limit=1000%s%s", cursor[0] ? "&cursor=" : "", cursor);
-		ck_assert_int_eq(http(&srv, REQ(.path = url, .token = admin), &rs), 0);
-		ck_assert_int_eq(rs.status, 200);
-		int n = cJSON_GetArraySize(field(&rs, "items"));
-		ck_assert_int_ge(n, 1);
-		ck_assert_msg(rs.len < 4 * 1024 * 1024 + 300 * 1024, "a page of %zu bytes", rs.len);
-		total += n;
-		const cJSON *next = field(&rs, "next_cursor");
-		snprintf(cursor, sizeof cursor, "%s", cJSON_IsString(next) ? next->valuestring : "");
-		resp_free(&rs);
-		pages++;
-	} while (cursor[0] && pages < 10);
-	ck_assert_int_eq(total, 20);
+	int pages;
+	ck_assert_int_eq(walk_pages("/v1/memory?scope=project:big&limit=1000", admin, NULL, NULL, 4 * 1024 * 1024 + 300 * 1024,
+				    &pages),
+			 20);
 	ck_assert_int_eq(pages, 2);
 	/* History pages the same way. */
 	for (int i = 0; i < 19; i++) {
