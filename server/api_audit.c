@@ -28,8 +28,8 @@ void cm_api_audit_record(struct cm_request *req)
 int cm_api_audit_list(struct cm_request *req)
 {
 	unsigned limit;
-	if (cm_req_limit(req, 100, 1000, &limit) < 0)
-		return cm_reply_error(req, CM_EBADREQ, "limit must be a whole number from 1 to 1000.", NULL);
+	if (cm_req_limit(req, &limit) < 0)
+		return cm_reply_error(req, CM_EBADREQ, CM_LIMIT_INVALID, NULL);
 	const char *s = cm_req_query(req, "since");
 	long long since = -1;
 	if (s) {

@@ -12,14 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LIST_DEFAULT 100
-#define LIST_MAX 1000
 #define MAX_TAGS 32
 #define MAX_FILTER_VALUES 32
 #define MAX_VALUE_DEPTH 100   /* the merge patch recurses in PL/pgSQL; 100 levels fit its stack */
 #define MAX_TTL 315360000LL   /* ten years */
 #define MAX_QUERY_TEXT 256
 #define BATCH_MAX 100
+#define BAD_CURSOR "cursor is not one this server gave out."
 
 /* Where a validation failure points: "value", or "ops[3].value" inside a batch. */
 struct place {
@@ -495,7 +494,7 @@ static int query_cursor(struct cm_request *req, cJSON **out)
 		return 0;
 	*out = cm_cursor_decode(c);
 	if (!*out)
-		return bad_request(req, "cursor is not one this server gave out."), 1;
+		return bad_request(req, BAD_CURSOR), 1;
 	return 0;
 }
 
@@ -528,8 +527,8 @@ int cm_api_memory_history(struct cm_request *req)
 	unsigned limit;
 	if (path_target(req, &scope, &key) || refuse_scope(req, &at, scope, CM_ACCESS_R))
 		return 0;
-	if (cm_req_limit(req, LIST_DEFAULT, LIST_MAX, &limit) < 0)
-		return bad_request(req, "limit must be a whole number from 1 to 1000.");
+	if (cm_req_limit(req, &limit) < 0)
+		return bad_request(req, CM_LIMIT_INVALID);
 	cJSON *cur;
 	if (query_cursor(req, &cur))
 		return 0;
@@ -539,7 +538,7 @@ int cm_api_memory_history(struct cm_request *req)
 		before = cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 1e9 ? (int)v->valuedouble : -1;
 		cJSON_Delete(cur);
 		if (before < 1)
-			return bad_request(req, "cursor is not one this server gave out.");
+			return bad_request(req, BAD_CURSOR);
 	}
 	cJSON *items = cJSON_CreateArray();
 	int next = 0;
@@ -659,8 +658,8 @@ int cm_api_memory_list(struct cm_request *req)
 		e = refused(req, "updated_after must be an RFC 3339 time.");
 	else if (order && strcmp(order, "key") && strcmp(order, "recent"))
 		e = refused(req, "order is key or recent.");
-	else if (cm_req_limit(req, LIST_DEFAULT, LIST_MAX, &f.limit) < 0)
-		e = refused(req, "limit must be a whole number from 1 to 1000.");
+	else if (cm_req_limit(req, &f.limit) < 0)
+		e = refused(req, CM_LIMIT_INVALID);
 	if (e || (e = query_cursor(req, &cur)))
 		goto out;
 	f.order = order ? (!strcmp(order, "key") ? CM_ORDER_KEY : CM_ORDER_RECENT) : f.q ? CM_ORDER_RANK : CM_ORDER_KEY;

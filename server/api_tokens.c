@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LIST_DEFAULT 100
-#define LIST_MAX 1000
 
 int cm_api_whoami(struct cm_request *req)
 {
@@ -76,8 +74,8 @@ out:
 int cm_api_tokens_list(struct cm_request *req)
 {
 	unsigned limit;
-	if (cm_req_limit(req, LIST_DEFAULT, LIST_MAX, &limit) < 0)
-		return cm_reply_error(req, CM_EBADREQ, "limit must be a whole number from 1 to 1000.", NULL);
+	if (cm_req_limit(req, &limit) < 0)
+		return cm_reply_error(req, CM_EBADREQ, CM_LIMIT_INVALID, NULL);
 	/* The cursor is the last id of the previous page; it must look like one. */
 	const char *cursor = cm_req_query(req, "cursor");
 	if (cursor && (strlen(cursor) != CM_TOKEN_ID_LEN || strncmp(cursor, "tok_", 4) ||

@@ -94,16 +94,16 @@ int cm_req_query_all(struct cm_request *req, const char *name, const char **out,
 	return q.overflow ? -CM_EBADREQ : (int)q.n;
 }
 
-int cm_req_limit(struct cm_request *req, unsigned def, unsigned max, unsigned *out)
+int cm_req_limit(struct cm_request *req, unsigned *out)
 {
 	const char *s = cm_req_query(req, "limit");
 	if (!s) {
-		*out = def;
+		*out = CM_LIST_DEFAULT;
 		return 0;
 	}
 	char *end;
 	long v = strtol(s, &end, 10);
-	if (!*s || *end || v < 1 || v > (long)max)
+	if (!*s || *end || v < 1 || v > CM_LIST_MAX)
 		return -CM_EBADREQ;
 	*out = (unsigned)v;
 	return 0;

@@ -57,8 +57,12 @@ const char *cm_req_query(struct cm_request *req, const char *name);
 /* Every value of a repeatable query parameter, in order: the count, or -CM_EBADREQ when there
  * are more than max. */
 int cm_req_query_all(struct cm_request *req, const char *name, const char **out, size_t max);
-/* The `limit` query parameter of a listing: 1..max, default def; -CM_EBADREQ otherwise. */
-int cm_req_limit(struct cm_request *req, unsigned def, unsigned max, unsigned *out);
+/* The `limit` query parameter every listing takes: 1..CM_LIST_MAX, default CM_LIST_DEFAULT;
+ * -CM_EBADREQ otherwise (answer it with CM_LIMIT_INVALID). */
+#define CM_LIST_DEFAULT 100
+#define CM_LIST_MAX 1000
+#define CM_LIMIT_INVALID "limit must be a whole number from 1 to 1000."
+int cm_req_limit(struct cm_request *req, unsigned *out);
 /* The client's address as text ("" when unknown). */
 void cm_req_remote_addr(struct cm_request *req, char *out, size_t cap);
 /* The body as one JSON document: -CM_EMEDIA unless Content-Type is application/json (or
