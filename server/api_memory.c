@@ -187,15 +187,26 @@ static bool etag_listed(const char *h, int version)
 	return false;
 }
 
-static int reply_entry(struct cm_request *req, unsigned status, const struct cm_memory_result *r)
+/* The HTTP status of a done write or read, alone or as a batch result. */
+static unsigned op_status(enum cm_memory_status s)
 {
-	cJSON *raw = cJSON_CreateRaw(r->entry);
-	int e = raw ? cm_reply_json(req, status, raw) : -CM_EINTERNAL;
-	if (e == 0) {
-		char etag[16];
-		snprintf(etag, sizeof etag, "\"%d\"", r->version);
-		cm_reply_header(req, "ETag", etag);
-	}
+	return s == CM_MEM_CREATED ? 201 : s == CM_MEM_DELETED ? 204 : 200;
+}
+
+static void reply_etag(struct cm_request *req, int version)
+{
+	char etag[16];
+	snprintf(etag, sizeof etag, "\"%d\"", version);
+	cm_reply_header(req, "ETag", etag);
+}
+
+/* The entry as the store rendered it, with its ETag; takes r->entry. */
+static int reply_entry(struct cm_request *req, unsigned status, struct cm_memory_result *r)
+{
+	int e = cm_reply_json_text(req, status, r->entry);
+	r->entry = NULL;
+	if (e == 0)
+		reply_etag(req, r->version);
 	return e;
 }
 
@@ -214,25 +225,28 @@ static int reply_refusal(struct cm_request *req, const struct cm_memory_result *
 			 const struct cm_config *cfg)
 {
 	bool batch = at->index >= 0;
-	if (!strcmp(r->status, "version_mismatch"))
+	char msg[96];
+	cJSON *d;
+	switch (r->status) {
+	case CM_MEM_VERSION_MISMATCH:
 		return cm_reply_error(req, batch ? CM_ECONFLICT : CM_EVERSION,
 				      "The entry is not at the expected version.", current_version(r, at));
-	if (!strcmp(r->status, "already_exists"))
+	case CM_MEM_ALREADY_EXISTS:
 		return cm_reply_error(req, batch ? CM_ECONFLICT : CM_EEXISTS, "The entry exists already.",
 				      current_version(r, at));
-	if (!strcmp(r->status, "not_found"))
+	case CM_MEM_NOT_FOUND:
 		return cm_reply_error(req, CM_ENOTFOUND, "No such entry.", batch ? details_at(at, NULL) : NULL);
-	if (!strcmp(r->status, "too_large")) {
-		char msg[96];
+	case CM_MEM_TOO_LARGE:
 		snprintf(msg, sizeof msg, "The value is larger than the limit of %zu bytes.", cfg->max_value);
-		cJSON *d = details_at(at, "value");
+		d = details_at(at, "value");
 		if (d)
 			cJSON_AddNumberToObject(d, "limit", (double)cfg->max_value);
 		return cm_reply_error(req, CM_ETOOLARGE, msg, d);
-	}
-	if (!strcmp(r->status, "bad_expiry"))
+	case CM_MEM_BAD_EXPIRY:
 		return invalid(req, at, "expires_at", "The expiry must be in the future and at most ten years ahead.");
-	return -CM_EINTERNAL;
+	default:
+		return -CM_EINTERNAL;
+	}
 }
 
 /* 422 secret_detected when item carries a credential the guard refuses. 1 = refused. */
@@ -259,9 +273,7 @@ static int refuse_secret(struct cm_request *req, const struct place *at, const c
 
 /* The fields of a write, from a PUT body, a PATCH body or a batch op, validated. */
 struct write_fields {
-	const cJSON *value; /* the value (put) or the merge patch (patch) */
-	const cJSON *tags;  /* NULL = none given */
-	char *tags_text;    /* owned */
+	char *tags_text; /* the tags as a JSON array, NULL = none given; owned */
 	long long ttl;
 	const char *expires_at;
 	char if_match[IF_MATCH_TEXT]; /* "" = none; see if_match_header() */
@@ -287,8 +299,9 @@ static int check_tags(struct cm_request *req, const struct place *at, const cJSO
 		if (!cJSON_IsString(t) || !cm_valid_tag(t->valuestring))
 			return invalid(req, at, "tags", "Each tag is a string of 1-64 characters, no control characters."), 1;
 	}
-	if (refuse_secret(req, at, "tags", tags, NULL))
-		return 1;
+	int e = refuse_secret(req, at, "tags", tags, NULL);
+	if (e)
+		return e;
 	*text = cm_json_render(tags, NULL);
 	return *text ? 0 : -CM_EINTERNAL;
 }
@@ -342,10 +355,10 @@ static int parse_write(struct cm_request *req, const struct place *at, const cJS
 			return invalid(req, at, "op", "A delete or get op takes no value, tags or expiry."), 1;
 		return 0;
 	}
-	w->value = cJSON_GetObjectItemCaseSensitive(obj, "value");
-	if (!w->value)
+	const cJSON *value = cJSON_GetObjectItemCaseSensitive(obj, "value");
+	if (!value)
 		return invalid(req, at, "value", "value is required."), 1;
-	int e = check_value(req, at, "value", w->value);
+	int e = check_value(req, at, "value", value);
 	if (e)
 		return e;
 	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(obj, "tags");
@@ -357,7 +370,6 @@ static int parse_write(struct cm_request *req, const struct place *at, const cJS
 		       1;
 	if (tags && (e = check_tags(req, at, tags, &w->tags_text)))
 		return e;
-	w->tags = tags;
 	return check_expiry(req, at, ttl, exp, w);
 }
 
@@ -381,16 +393,15 @@ static int write_one(struct cm_request *req, const char *op, const char *scope, 
 	struct cm_memory_result r = {.version = -1};
 	int e = cm_store_memory_write(&mw, &r);
 	if (e == 0) {
-		if (!strcmp(r.status, "created") || !strcmp(r.status, "updated") || !strcmp(r.status, "unchanged")) {
-			bool created = !strcmp(r.status, "created");
-			e = reply_entry(req, created ? 201 : 200, &r);
-			if (e == 0 && created) {
+		if (r.status == CM_MEM_DELETED) {
+			e = cm_reply_empty(req, 204);
+		} else if (CM_MEM_DONE(r.status)) {
+			e = reply_entry(req, op_status(r.status), &r);
+			if (e == 0 && r.status == CM_MEM_CREATED) {
 				char loc[CM_PARAM_MAX * 2 + 16];
 				snprintf(loc, sizeof loc, "/v1/memory/%s/%s", scope, key);
 				cm_reply_header(req, "Location", loc);
 			}
-		} else if (!strcmp(r.status, "deleted")) {
-			e = cm_reply_empty(req, 204);
 		} else {
 			e = reply_refusal(req, &r, &at, req->cfg);
 		}
@@ -471,10 +482,8 @@ int cm_api_memory_get(struct cm_request *req)
 	if (e == 0) {
 		const char *inm = cm_req_header(req, "If-None-Match");
 		if (inm && etag_listed(inm, r.version)) {
-			char etag[16];
-			snprintf(etag, sizeof etag, "\"%d\"", r.version);
 			e = cm_reply_empty(req, 304);
-			cm_reply_header(req, "ETag", etag);
+			reply_etag(req, r.version);
 		} else {
 			e = reply_entry(req, 200, &r);
 		}
@@ -717,11 +726,6 @@ static int check_op(struct cm_request *req, const struct place *at, const cJSON 
 	return e;
 }
 
-static int batch_op_status(const char *s)
-{
-	return !strcmp(s, "created") ? 201 : !strcmp(s, "deleted") ? 204 : 200;
-}
-
 int cm_api_batch(struct cm_request *req)
 {
 	struct place at = {-1};
@@ -775,8 +779,8 @@ int cm_api_batch(struct cm_request *req)
 		cJSON *r = cJSON_CreateObject();
 		cJSON_AddItemToArray(results, r);
 		cJSON_AddStringToObject(r, "op", cJSON_GetObjectItemCaseSensitive(op, "op")->valuestring);
-		cJSON_AddNumberToObject(r, "status", batch_op_status(res[i].status));
-		if (res[i].entry && strcmp(res[i].status, "deleted"))
+		cJSON_AddNumberToObject(r, "status", op_status(res[i].status));
+		if (res[i].entry && res[i].status != CM_MEM_DELETED)
 			cJSON_AddItemToObject(r, "entry", cJSON_CreateRaw(res[i].entry));
 		i++;
 	}

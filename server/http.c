@@ -171,12 +171,16 @@ int cm_reply_raw(struct cm_request *req, unsigned status, const char *content_ty
 
 int cm_reply_json(struct cm_request *req, unsigned status, cJSON *body)
 {
-	size_t len = 0;
-	char *text = body ? cm_json_render(body, &len) : NULL;
+	char *text = body ? cm_json_render(body, NULL) : NULL;
 	cJSON_Delete(body);
+	return cm_reply_json_text(req, status, text);
+}
+
+int cm_reply_json_text(struct cm_request *req, unsigned status, char *text)
+{
 	if (!text)
 		return -CM_EINTERNAL;
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
 		free(text);
 		return -CM_EINTERNAL;

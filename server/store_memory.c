@@ -50,8 +50,28 @@ void cm_memory_result_clear(struct cm_memory_result *r)
 
 static int result_from_row(const PGresult *r, int row, int col, struct cm_memory_result *out)
 {
+	static const char *const names[] = {
+		[CM_MEM_CREATED] = "created",
+		[CM_MEM_UPDATED] = "updated",
+		[CM_MEM_UNCHANGED] = "unchanged",
+		[CM_MEM_DELETED] = "deleted",
+		[CM_MEM_FOUND] = "found",
+		[CM_MEM_ALREADY_EXISTS] = "already_exists",
+		[CM_MEM_VERSION_MISMATCH] = "version_mismatch",
+		[CM_MEM_NOT_FOUND] = "not_found",
+		[CM_MEM_TOO_LARGE] = "too_large",
+		[CM_MEM_BAD_EXPIRY] = "bad_expiry",
+	};
 	cm_memory_result_clear(out);
-	snprintf(out->status, sizeof out->status, "%s", PQgetvalue(r, row, col));
+	const char *name = PQgetvalue(r, row, col);
+	size_t s = 0;
+	while (s < sizeof names / sizeof names[0] && strcmp(names[s], name))
+		s++;
+	if (s == sizeof names / sizeof names[0]) {
+		cm_log_error("store: cm_memory_write answered an unknown status %.32s", name);
+		return -CM_EINTERNAL;
+	}
+	out->status = (enum cm_memory_status)s;
 	out->version = PQgetisnull(r, row, col + 1) ? -1 : atoi(PQgetvalue(r, row, col + 1));
 	if (!PQgetisnull(r, row, col + 2) && !(out->entry = strdup(PQgetvalue(r, row, col + 2))))
 		return -CM_EINTERNAL;
@@ -85,7 +105,7 @@ int cm_store_memory_get(const char *scope, const char *key, struct cm_memory_res
 	if (PQntuples(r) != 1) {
 		e = -CM_ENOTFOUND;
 	} else {
-		snprintf(out->status, sizeof out->status, "found");
+		out->status = CM_MEM_FOUND;
 		out->version = atoi(PQgetvalue(r, 0, 0));
 		out->entry = strdup(PQgetvalue(r, 0, 1));
 		e = out->entry ? 0 : -CM_EINTERNAL;
@@ -324,9 +344,7 @@ int cm_store_memory_batch(const char *body, const char *node, size_t max_value, 
 	for (int i = 0; e == 0 && i < rows && (size_t)i < cap; i++) {
 		e = result_from_row(r, i, 1, &results[i]);
 		*n = (size_t)i + 1;
-		const char *st = results[i].status;
-		if (strcmp(st, "created") && strcmp(st, "updated") && strcmp(st, "unchanged") && strcmp(st, "deleted") &&
-		    strcmp(st, "found"))
+		if (e == 0 && !CM_MEM_DONE(results[i].status))
 			*failed = atoi(PQgetvalue(r, i, 0));
 	}
 	PQclear(r);

@@ -71,6 +71,8 @@ int cm_req_json(struct cm_request *req, const char *also_type, cJSON **out);
 
 /* Replies. Each sets the one response of the request; a later call replaces an earlier one. */
 int cm_reply_json(struct cm_request *req, unsigned status, cJSON *body); /* takes body */
+/* A JSON body already rendered (by PostgreSQL, say): takes text, which must be malloc'd. */
+int cm_reply_json_text(struct cm_request *req, unsigned status, char *text);
 int cm_reply_raw(struct cm_request *req, unsigned status, const char *content_type, const char *data,
 		 size_t len); /* data must outlive the request (static or embedded) */
 int cm_reply_empty(struct cm_request *req, unsigned status);

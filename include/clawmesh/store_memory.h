@@ -21,16 +21,30 @@ struct cm_memory_write {
 	size_t max_value;
 };
 
-/* What a write or read found. status: created | updated | unchanged | deleted | found, or the
- * refusals already_exists | version_mismatch | not_found | too_large | bad_expiry. */
+/* What a write or read did: the first five are done, the rest refusals (nothing written). The
+ * database function names them; cm_store_memory_*() map the names once. */
+enum cm_memory_status {
+	CM_MEM_CREATED,
+	CM_MEM_UPDATED,
+	CM_MEM_UNCHANGED,
+	CM_MEM_DELETED,
+	CM_MEM_FOUND,
+	CM_MEM_ALREADY_EXISTS,
+	CM_MEM_VERSION_MISMATCH,
+	CM_MEM_NOT_FOUND,
+	CM_MEM_TOO_LARGE,
+	CM_MEM_BAD_EXPIRY,
+};
+#define CM_MEM_DONE(s) ((s) <= CM_MEM_FOUND)
+
 struct cm_memory_result {
-	char status[20];
+	enum cm_memory_status status;
 	int version;  /* the current version, -1 when there is none */
 	char *entry;  /* the entry as JSON text, or NULL; caller frees */
 };
 
 int cm_store_memory_write(const struct cm_memory_write *w, struct cm_memory_result *out);
-/* The live entry: 0 with out->status "found", or -CM_ENOTFOUND (absent, deleted or expired). */
+/* The live entry: 0 with out->status CM_MEM_FOUND, or -CM_ENOTFOUND (absent, deleted or expired). */
 int cm_store_memory_get(const char *scope, const char *key, struct cm_memory_result *out);
 
 /* History items of a key, newest first, with version < before (0 = from the newest), appended to
