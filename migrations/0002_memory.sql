@@ -93,6 +93,11 @@ CREATE TABLE audit (
     remote_addr text CHECK (length(remote_addr) <= 64)
 );
 
+-- Is the entry there at time t: written, not deleted, not expired? The one definition every read
+-- and write uses (an SQL function, inlined by the planner).
+CREATE FUNCTION cm_memory_live(m memory, t timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $$ SELECT NOT m.deleted AND (m.expires_at IS NULL OR m.expires_at > t) $$;
+
 -- An entry as the API shows it, in the documented field order.
 CREATE FUNCTION cm_memory_entry(m memory) RETURNS text
 LANGUAGE sql STABLE AS $$
@@ -164,7 +169,7 @@ BEGIN
     PERFORM cm_write_lock();
     t := clock_timestamp();
     SELECT * INTO cur FROM memory m WHERE m.scope = p_scope AND m.key = p_key FOR UPDATE;
-    live := FOUND AND NOT cur.deleted AND (cur.expires_at IS NULL OR cur.expires_at > t);
+    live := FOUND AND cm_memory_live(cur, t);
     IF p_if_none_match AND live THEN
         RETURN QUERY SELECT 'already_exists'::text, cur.version, NULL::text;
         RETURN;
@@ -243,8 +248,7 @@ BEGIN
         o_index := i;
         IF op ->> 'op' = 'get' THEN
             SELECT m.version, cm_memory_entry(m) INTO o_version, o_entry FROM memory m
-            WHERE m.scope = op ->> 'scope' AND m.key = op ->> 'key' AND NOT m.deleted
-              AND (m.expires_at IS NULL OR m.expires_at > clock_timestamp());
+            WHERE m.scope = op ->> 'scope' AND m.key = op ->> 'key' AND cm_memory_live(m, clock_timestamp());
             o_status := CASE WHEN FOUND THEN 'found' ELSE 'not_found' END;
             RETURN NEXT;
             IF o_status = 'not_found' THEN

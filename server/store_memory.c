@@ -22,7 +22,7 @@ CM_STMT(stmt_write, 11,
 	" $8::integer[], $9::boolean, $10, $11::integer)");
 CM_STMT(stmt_get, 2,
 	"SELECT m.version, cm_memory_entry(m) FROM memory m WHERE m.scope = $1 AND m.key = $2"
-	" AND NOT m.deleted AND (m.expires_at IS NULL OR m.expires_at > now())");
+	" AND cm_memory_live(m, now())");
 /* A page holds at most `limit` rows and, past its first row, at most CM_PAGE_BYTES of values:
  * the rows are chosen first, then cut where the running sum of their stored sizes passes the
  * cap, and only the rows kept are rendered. `total` (the rows before the cut) tells whether
@@ -246,7 +246,7 @@ int cm_store_memory_list(const struct cm_memory_filter *f, cJSON *items, cJSON *
 		add(&q, RANK " AS rk", qp);
 	else
 		add(&q, "0::real AS rk");
-	add(&q, " FROM memory m WHERE NOT m.deleted AND (m.expires_at IS NULL OR m.expires_at > now())");
+	add(&q, " FROM memory m WHERE cm_memory_live(m, now())");
 	if (f->scopes) {
 		add(&q, " AND m.scope = ANY(" JSON_TEXTS(param(&q, f->scopes)));
 		add(&q, ")");
