@@ -3,6 +3,7 @@
  * guard, call the store, render. Values are never re-encoded here: the store takes the request's
  * JSON text and returns entries rendered by PostgreSQL. */
 #include "clawmesh/api.h"
+#include "clawmesh/api_util.h"
 #include "clawmesh/cursor.h"
 #include "clawmesh/json.h"
 #include "clawmesh/secrets.h"
@@ -12,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_TAGS 32
-#define MAX_FILTER_VALUES 32
 #define MAX_VALUE_DEPTH 100   /* the merge patch recurses in PL/pgSQL; 100 levels fit its stack */
 #define MAX_TTL 315360000LL   /* ten years */
 #define MAX_QUERY_TEXT 256
@@ -65,29 +64,30 @@ static int refused(struct cm_request *req, const char *msg)
 	return e < 0 ? e : 1;
 }
 
-/* 422 for a field we do not know. Its name is the client's text: echoed only when it is short
- * printable ASCII with nothing credential-shaped in it. Returns 1 (answered) or <0. */
+/* Answers p, naming its field as the batch does ("ops[3].value"). Returns 1 (answered) or <0. */
+static int answer(struct cm_request *req, const struct place *at, struct cm_problem *p)
+{
+	if (at->index >= 0 && p->field[0]) {
+		char name[sizeof p->field];
+		snprintf(name, sizeof name, "ops[%d].%.40s", at->index, p->field);
+		memcpy(p->field, name, sizeof name);
+	}
+	int e = cm_reply_problem(req, p, at->index);
+	return e < 0 ? e : 1;
+}
+
 static int unknown_field(struct cm_request *req, const struct place *at, const char *name)
 {
-	size_t n = strlen(name);
-	bool echo = n >= 1 && n <= 40 && cm_secret_scan(name, n, CM_SECRET_ALL) == CM_SECRET_NONE;
-	for (size_t i = 0; echo && i < n; i++)
-		echo = name[i] > 0x20 && name[i] < 0x7f;
-	char msg[96];
-	snprintf(msg, sizeof msg, "Unknown field%s%s.", echo ? " " : "", echo ? name : "");
-	int e = invalid(req, at, echo ? name : "(unknown field)", msg);
-	return e < 0 ? e : 1;
+	struct cm_problem p = {.err = CM_OK};
+	cm_check_unknown_field(name, &p);
+	return answer(req, at, &p);
 }
 
 /* 403 unless the token may do `need` on scope. 1 = refused (answered), 0 = allowed. */
 static int refuse_scope(struct cm_request *req, const struct place *at, const char *scope, enum cm_access need)
 {
-	if (cm_grant_allows(&req->who, scope, need))
-		return 0;
-	char msg[160];
-	snprintf(msg, sizeof msg, "This token may not %s scope %s.", need == CM_ACCESS_RW ? "write" : "read", scope);
-	cm_reply_error(req, CM_EFORBIDDEN, msg, at->index >= 0 ? details_at(at, NULL) : NULL);
-	return 1;
+	struct cm_problem p = {.err = CM_OK};
+	return cm_check_scope(&req->who, scope, need, &p) ? answer(req, at, &p) : 0;
 }
 
 /* The scope and key of the path, checked against API.md's grammar. 1 = refused (answered). */
@@ -119,98 +119,23 @@ static int parse_version(const char *s)
 	return atoi(s);
 }
 
-#define IF_MATCH_MAX_TAGS 16
-#define IF_MATCH_TEXT (IF_MATCH_MAX_TAGS * 11 + 3)
-
-/* The If-Match header as the versions it names, a PostgreSQL array literal into out: "" when
- * absent, "{0}" for *, "{3,5}" for "3", "5". Weak ETags (If-Match compares strongly) and strong
- * ones that are no version of ours can never match and are left out, so they give 412; only a
- * malformed header is refused, 400. 1 = refused (answered). */
-static int if_match_header(struct cm_request *req, char *out)
-{
-	const char *h = cm_req_header(req, "If-Match");
-	out[0] = '\0';
-	if (!h)
-		return 0;
-	size_t o = 0, tags = 0;
-	out[o++] = '{';
-	for (const char *p = h;;) {
-		p += strspn(p, " \t");
-		size_t n = strcspn(p, ",");
-		while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
-		bool weak = n > 2 && !strncmp(p, "W/", 2);
-		const char *t = weak ? p + 2 : p;
-		size_t tn = weak ? n - 2 : n;
-		bool quoted = tn >= 2 && t[0] == '"' && t[tn - 1] == '"';
-		bool star = n == 1 && *p == '*';
-		if (!n || ++tags > IF_MATCH_MAX_TAGS || (!quoted && !star && strspn(p, "0123456789") != n) ||
-		    (quoted && memchr(t + 1, '"', tn - 2))) {
-			bad_request(req, "If-Match must be * or ETags (\"3\") this server gave out.");
-			return 1;
-		}
-		if (quoted)
-			t++, tn -= 2;
-		else
-			t = p, tn = n;
-		if (star) {
-			o += (size_t)snprintf(out + o, IF_MATCH_TEXT - o, "%s0", o > 1 ? "," : "");
-		} else if (!weak && tn >= 1 && tn <= 10 && t[0] != '0' && strspn(t, "0123456789") >= tn) {
-			long long v = strtoll(t, NULL, 10);
-			if (v <= 2147483647LL)
-				o += (size_t)snprintf(out + o, IF_MATCH_TEXT - o, "%s%lld", o > 1 ? "," : "", v);
-		}
-		p += strcspn(p, ",");
-		if (!*p)
-			break;
-		p++;
-	}
-	snprintf(out + o, IF_MATCH_TEXT - o, "}");
-	return 0;
-}
-
-/* Does If-None-Match (a list of ETags, or *) name the current version? */
-static bool etag_listed(const char *h, int version)
-{
-	char want[16];
-	snprintf(want, sizeof want, "\"%d\"", version);
-	size_t wl = strlen(want);
-	for (const char *p = h; *p;) {
-		p += strspn(p, " ,");
-		if (!strncmp(p, "W/", 2))
-			p += 2;
-		size_t n = strcspn(p, " ,");
-		if ((n == 1 && *p == '*') || (n == wl && !strncmp(p, want, n)))
-			return true;
-		p += n;
-	}
-	return false;
-}
-
 /* The HTTP status of a done write or read, alone or as a batch result. */
-static unsigned op_status(enum cm_memory_status s)
+static unsigned op_status(enum cm_store_status s)
 {
-	return s == CM_MEM_CREATED ? 201 : s == CM_MEM_DELETED ? 204 : 200;
-}
-
-static void reply_etag(struct cm_request *req, int version)
-{
-	char etag[16];
-	snprintf(etag, sizeof etag, "\"%d\"", version);
-	cm_reply_header(req, "ETag", etag);
+	return s == CM_ST_CREATED ? 201 : s == CM_ST_DELETED ? 204 : 200;
 }
 
 /* The entry as the store rendered it, with its ETag; takes r->entry. */
-static int reply_entry(struct cm_request *req, unsigned status, struct cm_memory_result *r)
+static int reply_entry(struct cm_request *req, unsigned status, struct cm_store_result *r)
 {
 	int e = cm_reply_json_text(req, status, r->entry);
 	r->entry = NULL;
 	if (e == 0)
-		reply_etag(req, r->version);
+		cm_reply_etag(req, r->version);
 	return e;
 }
 
-static cJSON *current_version(const struct cm_memory_result *r, const struct place *at)
+static cJSON *current_version(const struct cm_store_result *r, const struct place *at)
 {
 	cJSON *d = details_at(at, NULL);
 	if (d && r->version > 0)
@@ -221,54 +146,41 @@ static cJSON *current_version(const struct cm_memory_result *r, const struct pla
 }
 
 /* The answer for a store refusal (status other than a success). */
-static int reply_refusal(struct cm_request *req, const struct cm_memory_result *r, const struct place *at,
+static int reply_refusal(struct cm_request *req, const struct cm_store_result *r, const struct place *at,
 			 const struct cm_config *cfg)
 {
 	bool batch = at->index >= 0;
 	char msg[96];
 	cJSON *d;
 	switch (r->status) {
-	case CM_MEM_VERSION_MISMATCH:
+	case CM_ST_VERSION_MISMATCH:
 		return cm_reply_error(req, batch ? CM_ECONFLICT : CM_EVERSION,
 				      "The entry is not at the expected version.", current_version(r, at));
-	case CM_MEM_ALREADY_EXISTS:
+	case CM_ST_ALREADY_EXISTS:
 		return cm_reply_error(req, batch ? CM_ECONFLICT : CM_EEXISTS, "The entry exists already.",
 				      current_version(r, at));
-	case CM_MEM_NOT_FOUND:
+	case CM_ST_NOT_FOUND:
 		return cm_reply_error(req, CM_ENOTFOUND, "No such entry.", batch ? details_at(at, NULL) : NULL);
-	case CM_MEM_TOO_LARGE:
+	case CM_ST_TOO_LARGE:
 		snprintf(msg, sizeof msg, "The value is larger than the limit of %zu bytes.", cfg->max_value);
 		d = details_at(at, "value");
 		if (d)
 			cJSON_AddNumberToObject(d, "limit", (double)cfg->max_value);
 		return cm_reply_error(req, CM_ETOOLARGE, msg, d);
-	case CM_MEM_BAD_EXPIRY:
+	case CM_ST_BAD_EXPIRY:
 		return invalid(req, at, "expires_at", "The expiry must be in the future and at most ten years ahead.");
 	default:
 		return -CM_EINTERNAL;
 	}
 }
 
-/* 422 secret_detected when item carries a credential the guard refuses. 1 = refused. */
+/* 422 secret_detected when item (or text) carries a credential the guard refuses. 1 = refused. */
 static int refuse_secret(struct cm_request *req, const struct place *at, const char *field, const cJSON *item,
 			 const char *text)
 {
-	unsigned kinds = req->cfg->secret_kinds;
-	if (!kinds)
-		return 0;
-	enum cm_secret_kind k = item ? cm_secret_scan_json(item, kinds) : cm_secret_scan(text, strlen(text), kinds);
-	if (k == CM_SECRET_NONE)
-		return 0;
-	if (k == CM_SECRET_KIND_COUNT) /* the scan ran out of memory: refuse, never pass unscanned */
-		return -CM_EINTERNAL;
-	char msg[160];
-	snprintf(msg, sizeof msg, "The %s carries what looks like a credential (%s); secrets stay node-local.", field,
-		 cm_secret_kind_name(k));
-	cJSON *d = details_at(at, field);
-	if (d)
-		cJSON_AddStringToObject(d, "kind", cm_secret_kind_name(k));
-	cm_reply_error(req, CM_ESECRET, msg, d);
-	return 1;
+	struct cm_problem p = {.err = CM_OK};
+	int e = cm_check_secret(req->cfg, field, item, text, text ? strlen(text) : 0, &p);
+	return e == 1 ? answer(req, at, &p) : e;
 }
 
 /* The fields of a write, from a PUT body, a PATCH body or a batch op, validated. */
@@ -276,7 +188,7 @@ struct write_fields {
 	char *tags_text; /* the tags as a JSON array, NULL = none given; owned */
 	long long ttl;
 	const char *expires_at;
-	char if_match[IF_MATCH_TEXT]; /* "" = none; see if_match_header() */
+	char if_match[CM_IF_MATCH_TEXT]; /* "" = none; see if_match_header() */
 	bool if_none_match;
 };
 
@@ -289,21 +201,9 @@ static int check_value(struct cm_request *req, const struct place *at, const cha
 
 static int check_tags(struct cm_request *req, const struct place *at, const cJSON *tags, char **text)
 {
-	if (!cJSON_IsArray(tags))
-		return invalid(req, at, "tags", "tags must be an array of strings."), 1;
-	if (cJSON_GetArraySize(tags) > MAX_TAGS)
-		return invalid(req, at, "tags", "At most 32 tags."), 1;
-	const cJSON *t;
-	cJSON_ArrayForEach(t, tags)
-	{
-		if (!cJSON_IsString(t) || !cm_valid_tag(t->valuestring))
-			return invalid(req, at, "tags", "Each tag is a string of 1-64 characters, no control characters."), 1;
-	}
-	int e = refuse_secret(req, at, "tags", tags, NULL);
-	if (e)
-		return e;
-	*text = cm_json_render(tags, NULL);
-	return *text ? 0 : -CM_EINTERNAL;
+	struct cm_problem p = {.err = CM_OK};
+	int e = cm_check_tags(req->cfg, tags, text, &p);
+	return e == 1 ? answer(req, at, &p) : e;
 }
 
 /* Put-only fields: ttl and expires_at, never both. */
@@ -330,14 +230,6 @@ static const char *const put_fields[] = {"value", "tags", "ttl", "expires_at", N
 static const char *const op_fields[] = {"op",  "scope",    "key",      "value",         "tags",
 					"ttl", "expires_at", "if_match", "if_none_match", NULL};
 
-static bool known(const char *name, const char *const *fields)
-{
-	for (size_t i = 0; fields[i]; i++)
-		if (!strcmp(name, fields[i]))
-			return true;
-	return false;
-}
-
 /* A PUT body or a put/patch op: fields, value, tags, expiry. 0, 1 = refused (answered), <0. */
 static int parse_write(struct cm_request *req, const struct place *at, const cJSON *obj, const char *op,
 		       const char *const *fields, struct write_fields *w)
@@ -345,7 +237,7 @@ static int parse_write(struct cm_request *req, const struct place *at, const cJS
 	const cJSON *f;
 	cJSON_ArrayForEach(f, obj)
 	{
-		if (!known(f->string, fields))
+		if (!cm_field_known(f->string, fields))
 			return unknown_field(req, at, f->string);
 	}
 	bool put = !strcmp(op, "put");
@@ -390,14 +282,14 @@ static int write_one(struct cm_request *req, const char *op, const char *scope, 
 		.node = req->who.node[0] ? req->who.node : NULL,
 		.max_value = req->cfg->max_value,
 	};
-	struct cm_memory_result r = {.version = -1};
+	struct cm_store_result r = {.version = -1};
 	int e = cm_store_memory_write(&mw, &r);
 	if (e == 0) {
-		if (r.status == CM_MEM_DELETED) {
+		if (r.status == CM_ST_DELETED) {
 			e = cm_reply_empty(req, 204);
-		} else if (CM_MEM_DONE(r.status)) {
+		} else if (CM_ST_DONE(r.status)) {
 			e = reply_entry(req, op_status(r.status), &r);
-			if (e == 0 && r.status == CM_MEM_CREATED) {
+			if (e == 0 && r.status == CM_ST_CREATED) {
 				char loc[CM_PARAM_MAX * 2 + 16];
 				snprintf(loc, sizeof loc, "/v1/memory/%s/%s", scope, key);
 				cm_reply_header(req, "Location", loc);
@@ -406,7 +298,7 @@ static int write_one(struct cm_request *req, const char *op, const char *scope, 
 			e = reply_refusal(req, &r, &at, req->cfg);
 		}
 	}
-	cm_memory_result_clear(&r);
+	cm_store_result_clear(&r);
 	return e;
 }
 
@@ -423,14 +315,10 @@ int cm_api_memory_put(struct cm_request *req)
 	struct place at = {-1};
 	struct write_fields w = {.if_none_match = false};
 	const char *scope, *key;
-	if (write_target(req, &at, &scope, &key) || if_match_header(req, w.if_match))
+	if (write_target(req, &at, &scope, &key) || cm_req_if_match(req, w.if_match))
 		return 0;
-	const char *inm = cm_req_header(req, "If-None-Match");
-	if (inm) {
-		if (strcmp(inm, "*"))
-			return bad_request(req, "On a write, If-None-Match can only be *.");
-		w.if_none_match = true;
-	}
+	if (cm_req_if_none_match_star(req, &w.if_none_match))
+		return 0;
 	cJSON *body;
 	int e = cm_req_json(req, NULL, &body);
 	if (e < 0)
@@ -449,7 +337,7 @@ int cm_api_memory_patch(struct cm_request *req)
 	struct place at = {-1};
 	struct write_fields w = {.if_none_match = false};
 	const char *scope, *key;
-	if (write_target(req, &at, &scope, &key) || if_match_header(req, w.if_match))
+	if (write_target(req, &at, &scope, &key) || cm_req_if_match(req, w.if_match))
 		return 0;
 	cJSON *patch;
 	int e = cm_req_json(req, "application/merge-patch+json", &patch);
@@ -466,7 +354,7 @@ int cm_api_memory_delete(struct cm_request *req)
 	struct place at = {-1};
 	struct write_fields w = {.if_none_match = false};
 	const char *scope, *key;
-	if (write_target(req, &at, &scope, &key) || if_match_header(req, w.if_match))
+	if (write_target(req, &at, &scope, &key) || cm_req_if_match(req, w.if_match))
 		return 0;
 	return write_one(req, "delete", scope, key, NULL, &w);
 }
@@ -477,56 +365,21 @@ int cm_api_memory_get(struct cm_request *req)
 	struct place at = {-1};
 	if (path_target(req, &scope, &key) || refuse_scope(req, &at, scope, CM_ACCESS_R))
 		return 0;
-	struct cm_memory_result r = {.version = -1};
+	struct cm_store_result r = {.version = -1};
 	int e = cm_store_memory_get(scope, key, &r);
 	if (e == 0) {
 		const char *inm = cm_req_header(req, "If-None-Match");
-		if (inm && etag_listed(inm, r.version)) {
+		if (inm && cm_etag_listed(inm, r.version)) {
 			e = cm_reply_empty(req, 304);
-			reply_etag(req, r.version);
+			cm_reply_etag(req, r.version);
 		} else {
 			e = reply_entry(req, 200, &r);
 		}
 	} else if (e == -CM_ENOTFOUND) {
 		e = cm_reply_error(req, CM_ENOTFOUND, "No such entry.", NULL);
 	}
-	cm_memory_result_clear(&r);
+	cm_store_result_clear(&r);
 	return e;
-}
-
-/* The `cursor` query parameter: NULL when absent; 1 = refused (answered). Caller frees *out. */
-static int query_cursor(struct cm_request *req, cJSON **out)
-{
-	*out = NULL;
-	const char *c = cm_req_query(req, "cursor");
-	if (!c)
-		return 0;
-	*out = cm_cursor_decode(c);
-	if (!*out)
-		return bad_request(req, BAD_CURSOR), 1;
-	return 0;
-}
-
-/* {"items": items, "next_cursor": cursor of next or null}; takes items and next. */
-static int reply_page(struct cm_request *req, cJSON *items, cJSON *next)
-{
-	cJSON *o = cJSON_CreateObject();
-	char *cursor = next ? cm_cursor_encode(next) : NULL;
-	cJSON_Delete(next);
-	if (!o || (next && !cursor)) {
-		cJSON_Delete(o);
-		cJSON_Delete(items);
-		free(cursor);
-		return -CM_EINTERNAL;
-	}
-	cJSON_AddItemToObject(o, "items", items);
-	bool ok = cm_json_add_string_or_null(o, "next_cursor", cursor);
-	free(cursor);
-	if (!ok) {
-		cJSON_Delete(o);
-		return -CM_EINTERNAL;
-	}
-	return cm_reply_json(req, 200, o);
 }
 
 int cm_api_memory_history(struct cm_request *req)
@@ -539,7 +392,7 @@ int cm_api_memory_history(struct cm_request *req)
 	if (cm_req_limit(req, &limit) < 0)
 		return bad_request(req, CM_LIMIT_INVALID);
 	cJSON *cur;
-	if (query_cursor(req, &cur))
+	if (cm_req_cursor(req, &cur))
 		return 0;
 	int before = 0;
 	if (cur) {
@@ -562,34 +415,7 @@ int cm_api_memory_history(struct cm_request *req)
 		cJSON_Delete(items);
 		return -CM_EINTERNAL;
 	}
-	return reply_page(req, items, pos);
-}
-
-/* The scopes this token reads, as the listing filters them: exact scopes and scope prefixes. */
-static int readable_scopes(const struct cm_identity *who, bool *all, char **exact, char **prefixes)
-{
-	*all = false;
-	*exact = *prefixes = NULL;
-	struct cm_grant g[CM_MAX_GRANTS + 2];
-	size_t n = cm_effective_grants(who, g, sizeof g / sizeof g[0]);
-	cJSON *ex = cJSON_CreateArray(), *pre = cJSON_CreateArray();
-	int e = ex && pre ? 0 : -CM_EINTERNAL;
-	for (size_t i = 0; e == 0 && i < n; i++) {
-		if (g[i].access < CM_ACCESS_R)
-			continue;
-		size_t len = strlen(g[i].pattern);
-		if (!strcmp(g[i].pattern, "*"))
-			*all = true;
-		else if (len && g[i].pattern[len - 1] == '*')
-			g[i].pattern[len - 1] = '\0', cJSON_AddItemToArray(pre, cJSON_CreateString(g[i].pattern));
-		else
-			cJSON_AddItemToArray(ex, cJSON_CreateString(g[i].pattern));
-	}
-	if (e == 0 && !*all && (!(*exact = cm_json_render(ex, NULL)) || !(*prefixes = cm_json_render(pre, NULL))))
-		e = -CM_EINTERNAL;
-	cJSON_Delete(ex);
-	cJSON_Delete(pre);
-	return e;
+	return cm_reply_page(req, items, pos);
 }
 
 static bool valid_key_prefix(const char *s)
@@ -599,34 +425,6 @@ static bool valid_key_prefix(const char *s)
 	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@-") == n;
 }
 
-/* A repeatable parameter as a JSON array text (NULL when absent); check() validates each.
- * 1 = refused (answered). */
-static int query_list(struct cm_request *req, const char *name, bool (*check)(const char *), const char *what,
-		      char **out, const char **v, int *count)
-{
-	*out = NULL;
-	int n = *count = cm_req_query_all(req, name, v, MAX_FILTER_VALUES);
-	char msg[128];
-	if (n < 0) {
-		snprintf(msg, sizeof msg, "At most %d %s parameters.", MAX_FILTER_VALUES, name);
-		return bad_request(req, msg), 1;
-	}
-	if (n == 0)
-		return 0;
-	cJSON *arr = cJSON_CreateArray();
-	for (int i = 0; arr && i < n; i++) {
-		if (!check(v[i])) {
-			cJSON_Delete(arr);
-			snprintf(msg, sizeof msg, "%s is not %s.", name, what);
-			return bad_request(req, msg), 1;
-		}
-		cJSON_AddItemToArray(arr, cJSON_CreateString(v[i]));
-	}
-	*out = arr ? cm_json_render(arr, NULL) : NULL;
-	cJSON_Delete(arr);
-	return *out ? 0 : -CM_EINTERNAL;
-}
-
 int cm_api_memory_list(struct cm_request *req)
 {
 	struct cm_memory_filter f = {.order = CM_ORDER_KEY};
@@ -634,18 +432,18 @@ int cm_api_memory_list(struct cm_request *req)
 	cJSON *cur = NULL, *items = NULL, *next = NULL;
 	struct place at = {-1};
 	int e = 0;
-	const char *scope_v[MAX_FILTER_VALUES], *tag_v[MAX_FILTER_VALUES];
+	const char *scope_v[CM_MAX_FILTER_VALUES], *tag_v[CM_MAX_FILTER_VALUES];
 	int nscopes, ntags;
-	if ((e = query_list(req, "scope", cm_valid_scope, "mesh, node:<id>, user:<id> or project:<id>", &scopes, scope_v,
+	if ((e = cm_req_query_list(req, "scope", cm_valid_scope, "mesh, node:<id>, user:<id> or project:<id>", &scopes, scope_v,
 			    &nscopes)) ||
-	    (e = query_list(req, "tag", cm_valid_tag, "a tag of 1-64 characters", &tags, tag_v, &ntags)))
+	    (e = cm_req_query_list(req, "tag", cm_valid_tag, "a tag of 1-64 characters", &tags, tag_v, &ntags)))
 		goto out;
 	if (scopes) {
 		/* Asking for a scope the token may not read is refused, not silently emptied. */
 		for (int i = 0; i < nscopes; i++)
 			if ((e = refuse_scope(req, &at, scope_v[i], CM_ACCESS_R)))
 				goto out;
-	} else if ((e = readable_scopes(&req->who, &f.all_readable, &exact, &prefixes)) < 0) {
+	} else if ((e = cm_readable_scopes(&req->who, &f.all_readable, &exact, &prefixes)) < 0) {
 		goto out;
 	}
 	f.scopes = scopes;
@@ -669,7 +467,7 @@ int cm_api_memory_list(struct cm_request *req)
 		e = refused(req, "order is key or recent.");
 	else if (cm_req_limit(req, &f.limit) < 0)
 		e = refused(req, CM_LIMIT_INVALID);
-	if (e || (e = query_cursor(req, &cur)))
+	if (e || (e = cm_req_cursor(req, &cur)))
 		goto out;
 	f.order = order ? (!strcmp(order, "key") ? CM_ORDER_KEY : CM_ORDER_RECENT) : f.q ? CM_ORDER_RANK : CM_ORDER_KEY;
 	f.after = cur;
@@ -678,7 +476,7 @@ int cm_api_memory_list(struct cm_request *req)
 	if (e == -CM_EBADREQ) {
 		e = refused(req, "cursor is not one this server gave out for this order.");
 	} else if (e == 0) {
-		e = reply_page(req, items, next);
+		e = cm_reply_page(req, items, next);
 		items = NULL;
 	}
 out:
@@ -735,7 +533,7 @@ int cm_api_batch(struct cm_request *req)
 		return e;
 	const cJSON *ops = cJSON_IsObject(body) ? cJSON_GetObjectItemCaseSensitive(body, "ops") : NULL;
 	int n = cJSON_GetArraySize(ops);
-	struct cm_memory_result *res = NULL;
+	struct cm_store_result *res = NULL;
 	if (!cJSON_IsArray(ops) || n < 1 || n > BATCH_MAX) {
 		e = invalid(req, &at, "ops", "ops is an array of 1 to 100 operations.");
 		goto out;
@@ -780,7 +578,7 @@ int cm_api_batch(struct cm_request *req)
 		cJSON_AddItemToArray(results, r);
 		cJSON_AddStringToObject(r, "op", cJSON_GetObjectItemCaseSensitive(op, "op")->valuestring);
 		cJSON_AddNumberToObject(r, "status", op_status(res[i].status));
-		if (res[i].entry && res[i].status != CM_MEM_DELETED)
+		if (res[i].entry && res[i].status != CM_ST_DELETED)
 			cJSON_AddItemToObject(r, "entry", cJSON_CreateRaw(res[i].entry));
 		i++;
 	}
@@ -793,7 +591,7 @@ int cm_api_batch(struct cm_request *req)
 	e = cm_reply_json(req, 200, o);
 out:
 	for (int k = 0; res && k < n; k++)
-		cm_memory_result_clear(&res[k]);
+		cm_store_result_clear(&res[k]);
 	free(res);
 	cJSON_Delete(body);
 	return e < 0 ? e : 0;

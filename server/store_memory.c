@@ -7,10 +7,10 @@
 #include "clawmesh/db.h"
 #include "clawmesh/err.h"
 #include "clawmesh/log.h"
+#include "clawmesh/store.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +23,6 @@ CM_STMT(stmt_write, 11,
 CM_STMT(stmt_get, 2,
 	"SELECT m.version, cm_memory_entry(m) FROM memory m WHERE m.scope = $1 AND m.key = $2"
 	" AND cm_memory_live(m, now())");
-/* A page holds at most `limit` rows and, past its first row, at most CM_PAGE_BYTES of values:
- * the rows are chosen first, then cut where the running sum of their stored sizes passes the
- * cap, and only the rows kept are rendered. `total` (the rows before the cut) tells whether
- * another page follows. */
-#define PAGE_BYTES "4194304"
-
 CM_STMT(stmt_history, 4,
 	"SELECT t.version, json_build_object('version', t.version, 'op', t.op, 'value', t.value,"
 	"  'tags', t.tags, 'node', t.node, 'at', cm_ts(t.at), 'revision', t.revision)::text, t.total"
@@ -36,49 +30,12 @@ CM_STMT(stmt_history, 4,
 	"  FROM (SELECT * FROM memory_history h WHERE h.scope = $1 AND h.key = $2"
 	"   AND ($3::integer = 0 OR h.version < $3::integer) ORDER BY h.version DESC LIMIT $4::integer) h"
 	"  WINDOW w AS (ORDER BY h.version DESC ROWS UNBOUNDED PRECEDING)) t"
-	" WHERE t.before < " PAGE_BYTES " ORDER BY t.version DESC");
+	" WHERE t.before < " CM_PAGE_BYTES " ORDER BY t.version DESC");
 CM_STMT(stmt_history_exists, 2, "SELECT 1 FROM memory_history WHERE scope = $1 AND key = $2 LIMIT 1");
 CM_STMT(stmt_batch, 3,
 	"SELECT o_index, o_status, o_version, o_entry FROM cm_memory_batch(($1::jsonb) -> 'ops', $2, $3::integer)");
 
-void cm_memory_result_clear(struct cm_memory_result *r)
-{
-	free(r->entry);
-	memset(r, 0, sizeof *r);
-	r->version = -1;
-}
-
-static int result_from_row(const PGresult *r, int row, int col, struct cm_memory_result *out)
-{
-	static const char *const names[] = {
-		[CM_MEM_CREATED] = "created",
-		[CM_MEM_UPDATED] = "updated",
-		[CM_MEM_UNCHANGED] = "unchanged",
-		[CM_MEM_DELETED] = "deleted",
-		[CM_MEM_FOUND] = "found",
-		[CM_MEM_ALREADY_EXISTS] = "already_exists",
-		[CM_MEM_VERSION_MISMATCH] = "version_mismatch",
-		[CM_MEM_NOT_FOUND] = "not_found",
-		[CM_MEM_TOO_LARGE] = "too_large",
-		[CM_MEM_BAD_EXPIRY] = "bad_expiry",
-	};
-	cm_memory_result_clear(out);
-	const char *name = PQgetvalue(r, row, col);
-	size_t s = 0;
-	while (s < sizeof names / sizeof names[0] && strcmp(names[s], name))
-		s++;
-	if (s == sizeof names / sizeof names[0]) {
-		cm_log_error("store: cm_memory_write answered an unknown status %.32s", name);
-		return -CM_EINTERNAL;
-	}
-	out->status = (enum cm_memory_status)s;
-	out->version = PQgetisnull(r, row, col + 1) ? -1 : atoi(PQgetvalue(r, row, col + 1));
-	if (!PQgetisnull(r, row, col + 2) && !(out->entry = strdup(PQgetvalue(r, row, col + 2))))
-		return -CM_EINTERNAL;
-	return 0;
-}
-
-int cm_store_memory_write(const struct cm_memory_write *w, struct cm_memory_result *out)
+int cm_store_memory_write(const struct cm_memory_write *w, struct cm_store_result *out)
 {
 	char ttl[24], max[24];
 	snprintf(ttl, sizeof ttl, "%lld", w->ttl);
@@ -89,41 +46,29 @@ int cm_store_memory_write(const struct cm_memory_write *w, struct cm_memory_resu
 	int e = cm_db_exec(&stmt_write, p, &r);
 	if (e < 0)
 		return e;
-	e = PQntuples(r) == 1 ? result_from_row(r, 0, 0, out) : -CM_EINTERNAL;
+	e = PQntuples(r) == 1 ? cm_store_result_from_row(r, 0, 0, out) : -CM_EINTERNAL;
 	PQclear(r);
 	return e;
 }
 
-int cm_store_memory_get(const char *scope, const char *key, struct cm_memory_result *out)
+int cm_store_memory_get(const char *scope, const char *key, struct cm_store_result *out)
 {
 	const char *p[] = {scope, key};
 	PGresult *r;
 	int e = cm_db_exec(&stmt_get, p, &r);
 	if (e < 0)
 		return e;
-	cm_memory_result_clear(out);
+	cm_store_result_clear(out);
 	if (PQntuples(r) != 1) {
 		e = -CM_ENOTFOUND;
 	} else {
-		out->status = CM_MEM_FOUND;
+		out->status = CM_ST_FOUND;
 		out->version = atoi(PQgetvalue(r, 0, 0));
 		out->entry = strdup(PQgetvalue(r, 0, 1));
 		e = out->entry ? 0 : -CM_EINTERNAL;
 	}
 	PQclear(r);
 	return e;
-}
-
-/* Appends column col of every row to items as raw JSON. */
-static int append_raw(const PGresult *r, int rows, int col, cJSON *items)
-{
-	for (int i = 0; i < rows; i++) {
-		cJSON *raw = cJSON_CreateRaw(PQgetvalue(r, i, col));
-		if (!raw)
-			return -CM_EINTERNAL;
-		cJSON_AddItemToArray(items, raw);
-	}
-	return 0;
 }
 
 int cm_store_memory_history(const char *scope, const char *key, int before, unsigned limit, cJSON *items,
@@ -151,44 +96,12 @@ int cm_store_memory_history(const char *scope, const char *key, int before, unsi
 		e = PQntuples(r) ? 0 : -CM_ENOTFOUND;
 	} else {
 		int shown = n > (int)limit ? (int)limit : n;
-		e = append_raw(r, shown, 1, items);
+		e = cm_store_append_raw(r, shown, 1, items);
 		if (atoi(PQgetvalue(r, 0, 2)) > shown)
 			*next = atoi(PQgetvalue(r, shown - 1, 0));
 	}
 	PQclear(r);
 	return e;
-}
-
-/* A listing query assembled from fixed fragments; every value is a parameter. */
-struct query {
-	char sql[3072];
-	size_t len;
-	const char *params[16];
-	int n;
-	bool overflow;
-};
-
-static void add(struct query *q, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int w = vsnprintf(q->sql + q->len, sizeof q->sql - q->len, fmt, ap);
-	va_end(ap);
-	if (w < 0 || (size_t)w >= sizeof q->sql - q->len)
-		q->overflow = true;
-	else
-		q->len += (size_t)w;
-}
-
-/* Adds a parameter; its number for the SQL text. */
-static int param(struct query *q, const char *value)
-{
-	if (q->n == (int)(sizeof q->params / sizeof q->params[0])) {
-		q->overflow = true;
-		return 1;
-	}
-	q->params[q->n++] = value;
-	return q->n;
 }
 
 #define JSON_TEXTS(n) "ARRAY(SELECT jsonb_array_elements_text($%d::jsonb))", n
@@ -231,29 +144,29 @@ static int cursor_fields(const cJSON *after, enum cm_memory_order o, const char 
 int cm_store_memory_list(const struct cm_memory_filter *f, cJSON *items, cJSON **next)
 {
 	*next = NULL;
-	struct query q = {.len = 0, .n = 0, .overflow = false};
+	struct cm_query q = {.len = 0, .n = 0, .overflow = false};
 	const char *cs = NULL, *ck = NULL;
 	char cn[40] = "";
 	if (f->after && cursor_fields(f->after, f->order, &cs, &ck, cn, sizeof cn) < 0)
 		return -CM_EBADREQ;
-	int qp = f->q ? param(&q, f->q) : 0;
+	int qp = f->q ? cm_query_param(&q, f->q) : 0;
 	/* The rows of the page first (inner), then the byte cap over them, then render (outer). */
 	static const char *const order_by[] = {"scope, key", "revision DESC", "rk DESC, scope, key"};
-	add(&q, "SELECT cm_memory_entry(t.m), t.scope, t.key, t.revision::text, t.rk::text, t.total FROM"
+	cm_query_add(&q, "SELECT cm_memory_entry(t.m), t.scope, t.key, t.revision::text, t.rk::text, t.total FROM"
 		" (SELECT u.*, sum(u.size) OVER w - u.size AS before, count(*) OVER () AS total FROM"
 		" (SELECT m, m.scope, m.key, m.revision, m.size, ");
 	if (qp)
-		add(&q, RANK " AS rk", qp);
+		cm_query_add(&q, RANK " AS rk", qp);
 	else
-		add(&q, "0::real AS rk");
-	add(&q, " FROM memory m WHERE cm_memory_live(m, now())");
+		cm_query_add(&q, "0::real AS rk");
+	cm_query_add(&q, " FROM memory m WHERE cm_memory_live(m, now())");
 	if (f->scopes) {
-		add(&q, " AND m.scope = ANY(" JSON_TEXTS(param(&q, f->scopes)));
-		add(&q, ")");
+		cm_query_add(&q, " AND m.scope = ANY(" JSON_TEXTS(cm_query_param(&q, f->scopes)));
+		cm_query_add(&q, ")");
 	} else if (!f->all_readable) {
-		add(&q, " AND (m.scope = ANY(" JSON_TEXTS(param(&q, f->readable)));
-		add(&q, ") OR EXISTS (SELECT 1 FROM jsonb_array_elements_text($%d::jsonb) p"
-			" WHERE starts_with(m.scope, p)))", param(&q, f->readable_prefixes));
+		cm_query_add(&q, " AND (m.scope = ANY(" JSON_TEXTS(cm_query_param(&q, f->readable)));
+		cm_query_add(&q, ") OR EXISTS (SELECT 1 FROM jsonb_array_elements_text($%d::jsonb) p"
+			" WHERE starts_with(m.scope, p)))", cm_query_param(&q, f->readable_prefixes));
 	}
 	char like[2 * 256 + 2];
 	if (f->prefix) {
@@ -265,33 +178,33 @@ int cm_store_memory_list(const struct cm_memory_filter *f, cJSON *items, cJSON *
 		}
 		like[o++] = '%';
 		like[o] = '\0';
-		add(&q, " AND m.key LIKE $%d", param(&q, like));
+		cm_query_add(&q, " AND m.key LIKE $%d", cm_query_param(&q, like));
 	}
 	if (f->node)
-		add(&q, " AND m.node = $%d", param(&q, f->node));
+		cm_query_add(&q, " AND m.node = $%d", cm_query_param(&q, f->node));
 	if (f->tags)
-		add(&q, " AND m.tags @> " JSON_TEXTS(param(&q, f->tags)));
+		cm_query_add(&q, " AND m.tags @> " JSON_TEXTS(cm_query_param(&q, f->tags)));
 	if (f->updated_after)
-		add(&q, " AND m.updated_at > $%d::timestamptz", param(&q, f->updated_after));
+		cm_query_add(&q, " AND m.updated_at > $%d::timestamptz", cm_query_param(&q, f->updated_after));
 	if (qp)
-		add(&q, " AND m.search @@ websearch_to_tsquery('english', $%d)", qp);
+		cm_query_add(&q, " AND m.search @@ websearch_to_tsquery('english', $%d)", qp);
 	if (f->after) {
 		if (f->order == CM_ORDER_KEY) {
-			int a = param(&q, cs);
-			add(&q, " AND (m.scope, m.key) > ($%d, $%d)", a, param(&q, ck));
+			int a = cm_query_param(&q, cs);
+			cm_query_add(&q, " AND (m.scope, m.key) > ($%d, $%d)", a, cm_query_param(&q, ck));
 		} else if (f->order == CM_ORDER_RECENT) {
-			add(&q, " AND m.revision < $%d::bigint", param(&q, cn));
+			cm_query_add(&q, " AND m.revision < $%d::bigint", cm_query_param(&q, cn));
 		} else {
-			int a = param(&q, cn), b = param(&q, cs), c = param(&q, ck);
-			add(&q, " AND (" RANK " < $%d::real OR (" RANK " = $%d::real AND (m.scope, m.key) > ($%d, $%d)))", qp, a,
+			int a = cm_query_param(&q, cn), b = cm_query_param(&q, cs), c = cm_query_param(&q, ck);
+			cm_query_add(&q, " AND (" RANK " < $%d::real OR (" RANK " = $%d::real AND (m.scope, m.key) > ($%d, $%d)))", qp, a,
 			    qp, a, b, c);
 		}
 	}
 	char lim[16];
 	snprintf(lim, sizeof lim, "%u", f->limit + 1);
-	add(&q, " ORDER BY %s LIMIT $%d::integer) u WINDOW w AS (ORDER BY %s ROWS UNBOUNDED PRECEDING)) t"
-		" WHERE t.before < " PAGE_BYTES " ORDER BY %s",
-	    order_by[f->order], param(&q, lim), order_by[f->order], order_by[f->order]);
+	cm_query_add(&q, " ORDER BY %s LIMIT $%d::integer) u WINDOW w AS (ORDER BY %s ROWS UNBOUNDED PRECEDING)) t"
+		" WHERE t.before < " CM_PAGE_BYTES " ORDER BY %s",
+	    order_by[f->order], cm_query_param(&q, lim), order_by[f->order], order_by[f->order]);
 	if (q.overflow) {
 		cm_log_error("store: memory listing query too long");
 		return -CM_EINTERNAL;
@@ -303,7 +216,7 @@ int cm_store_memory_list(const struct cm_memory_filter *f, cJSON *items, cJSON *
 		return e;
 	int n = PQntuples(r);
 	int shown = n > (int)f->limit ? (int)f->limit : n;
-	e = append_raw(r, shown, 0, items);
+	e = cm_store_append_raw(r, shown, 0, items);
 	if (e == 0 && n > 0 && atoi(PQgetvalue(r, 0, 5)) > shown) {
 		static const char *const tag[] = {"key", "recent", "rank"};
 		cJSON *pos = cJSON_CreateObject();
@@ -323,7 +236,7 @@ int cm_store_memory_list(const struct cm_memory_filter *f, cJSON *items, cJSON *
 	return e;
 }
 
-int cm_store_memory_batch(const char *body, const char *node, size_t max_value, struct cm_memory_result *results,
+int cm_store_memory_batch(const char *body, const char *node, size_t max_value, struct cm_store_result *results,
 			  size_t cap, size_t *n, int *failed)
 {
 	*n = 0;
@@ -342,9 +255,9 @@ int cm_store_memory_batch(const char *body, const char *node, size_t max_value, 
 	}
 	int rows = PQntuples(r);
 	for (int i = 0; e == 0 && i < rows && (size_t)i < cap; i++) {
-		e = result_from_row(r, i, 1, &results[i]);
+		e = cm_store_result_from_row(r, i, 1, &results[i]);
 		*n = (size_t)i + 1;
-		if (e == 0 && !CM_MEM_DONE(results[i].status))
+		if (e == 0 && !CM_ST_DONE(results[i].status))
 			*failed = atoi(PQgetvalue(r, i, 0));
 	}
 	PQclear(r);

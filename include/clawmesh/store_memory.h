@@ -3,6 +3,8 @@
  * values come back exactly as stored. Nothing here knows HTTP or grants. */
 #ifndef CLAWMESH_STORE_MEMORY_H
 #define CLAWMESH_STORE_MEMORY_H
+#include "clawmesh/store.h"
+
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,31 +23,9 @@ struct cm_memory_write {
 	size_t max_value;
 };
 
-/* What a write or read did: the first five are done, the rest refusals (nothing written). The
- * database function names them; cm_store_memory_*() map the names once. */
-enum cm_memory_status {
-	CM_MEM_CREATED,
-	CM_MEM_UPDATED,
-	CM_MEM_UNCHANGED,
-	CM_MEM_DELETED,
-	CM_MEM_FOUND,
-	CM_MEM_ALREADY_EXISTS,
-	CM_MEM_VERSION_MISMATCH,
-	CM_MEM_NOT_FOUND,
-	CM_MEM_TOO_LARGE,
-	CM_MEM_BAD_EXPIRY,
-};
-#define CM_MEM_DONE(s) ((s) <= CM_MEM_FOUND)
-
-struct cm_memory_result {
-	enum cm_memory_status status;
-	int version;  /* the current version, -1 when there is none */
-	char *entry;  /* the entry as JSON text, or NULL; caller frees */
-};
-
-int cm_store_memory_write(const struct cm_memory_write *w, struct cm_memory_result *out);
+int cm_store_memory_write(const struct cm_memory_write *w, struct cm_store_result *out);
 /* The live entry: 0 with out->status CM_MEM_FOUND, or -CM_ENOTFOUND (absent, deleted or expired). */
-int cm_store_memory_get(const char *scope, const char *key, struct cm_memory_result *out);
+int cm_store_memory_get(const char *scope, const char *key, struct cm_store_result *out);
 
 /* History items of a key, newest first, with version < before (0 = from the newest), appended to
  * items as raw JSON; *next is the version to continue below, 0 when none is left.
@@ -76,9 +56,7 @@ int cm_store_memory_list(const struct cm_memory_filter *f, cJSON *items, cJSON *
 /* Runs a validated batch ({"ops":[…]} as text) in one transaction: results[i] for each op run.
  * When an op is refused the transaction is rolled back and *failed is its index; else -1. *n is
  * how many results were filled. */
-int cm_store_memory_batch(const char *body, const char *node, size_t max_value, struct cm_memory_result *results,
+int cm_store_memory_batch(const char *body, const char *node, size_t max_value, struct cm_store_result *results,
 			  size_t cap, size_t *n, int *failed);
-
-void cm_memory_result_clear(struct cm_memory_result *r);
 
 #endif

@@ -1,0 +1,58 @@
+/* What every store_*.c shares: the outcome of a write or read as the database functions name it,
+ * and a builder for listing queries assembled from fixed fragments with every value a parameter. */
+#ifndef CLAWMESH_STORE_H
+#define CLAWMESH_STORE_H
+#include <cjson/cJSON.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* What a write or read did: the first five are done, the rest refusals (nothing written). The
+ * database functions (cm_memory_write, cm_skill_write, cm_node_write) name them; the stores map
+ * the names once, here. */
+enum cm_store_status {
+	CM_ST_CREATED,
+	CM_ST_UPDATED,
+	CM_ST_UNCHANGED,
+	CM_ST_DELETED,
+	CM_ST_FOUND,
+	CM_ST_ALREADY_EXISTS,
+	CM_ST_VERSION_MISMATCH,
+	CM_ST_NOT_FOUND,
+	CM_ST_TOO_LARGE,
+	CM_ST_BAD_EXPIRY,
+	CM_ST_STALE, /* a bridge message older than what is stored: not applied */
+};
+#define CM_ST_DONE(s) ((s) <= CM_ST_FOUND)
+
+struct cm_store_result {
+	enum cm_store_status status;
+	int version; /* the current version, -1 when there is none */
+	char *entry; /* the entry, skill or node as JSON text, or NULL; caller frees */
+};
+
+void cm_store_result_clear(struct cm_store_result *r);
+/* Fills out from columns col (status name), col + 1 (version) and col + 2 (JSON text) of a row. */
+int cm_store_result_from_row(const PGresult *r, int row, int col, struct cm_store_result *out);
+/* Appends column col of the first rows rows to items as raw JSON. */
+int cm_store_append_raw(const PGresult *r, int rows, int col, cJSON *items);
+
+/* A listing query assembled from fixed fragments; every value is a parameter. */
+struct cm_query {
+	char sql[4096];
+	size_t len;
+	const char *params[20];
+	int n;
+	bool overflow;
+};
+/* Appends printf-formatted SQL; overflow is set (and checked by the caller) when it does not fit. */
+void cm_query_add(struct cm_query *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Adds a parameter (not copied: it must outlive the query); its number for the SQL text. */
+int cm_query_param(struct cm_query *q, const char *value);
+
+/* A page holds at most `limit` rows and, past its first row, at most this many bytes of values or
+ * contents: listings choose their rows first, then cut where the running sum of stored sizes
+ * passes the cap, and render only the rows kept. */
+#define CM_PAGE_BYTES "4194304"
+
+#endif

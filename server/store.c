@@ -1,0 +1,81 @@
+/* Shared by the store_*.c files: status names of the database functions, raw JSON rows, and the
+ * listing query builder. */
+#include "clawmesh/store.h"
+#include "clawmesh/err.h"
+#include "clawmesh/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cm_store_result_clear(struct cm_store_result *r)
+{
+	free(r->entry);
+	memset(r, 0, sizeof *r);
+	r->version = -1;
+}
+
+int cm_store_result_from_row(const PGresult *r, int row, int col, struct cm_store_result *out)
+{
+	static const char *const names[] = {
+		[CM_ST_CREATED] = "created",
+		[CM_ST_UPDATED] = "updated",
+		[CM_ST_UNCHANGED] = "unchanged",
+		[CM_ST_DELETED] = "deleted",
+		[CM_ST_FOUND] = "found",
+		[CM_ST_ALREADY_EXISTS] = "already_exists",
+		[CM_ST_VERSION_MISMATCH] = "version_mismatch",
+		[CM_ST_NOT_FOUND] = "not_found",
+		[CM_ST_TOO_LARGE] = "too_large",
+		[CM_ST_BAD_EXPIRY] = "bad_expiry",
+		[CM_ST_STALE] = "stale",
+	};
+	cm_store_result_clear(out);
+	const char *name = PQgetvalue(r, row, col);
+	size_t s = 0;
+	while (s < sizeof names / sizeof names[0] && strcmp(names[s], name))
+		s++;
+	if (s == sizeof names / sizeof names[0]) {
+		cm_log_error("store: a write function answered an unknown status %.32s", name);
+		return -CM_EINTERNAL;
+	}
+	out->status = (enum cm_store_status)s;
+	out->version = PQgetisnull(r, row, col + 1) ? -1 : atoi(PQgetvalue(r, row, col + 1));
+	if (!PQgetisnull(r, row, col + 2) && !(out->entry = strdup(PQgetvalue(r, row, col + 2))))
+		return -CM_EINTERNAL;
+	return 0;
+}
+
+int cm_store_append_raw(const PGresult *r, int rows, int col, cJSON *items)
+{
+	for (int i = 0; i < rows; i++) {
+		cJSON *raw = cJSON_CreateRaw(PQgetvalue(r, i, col));
+		if (!raw)
+			return -CM_EINTERNAL;
+		cJSON_AddItemToArray(items, raw);
+	}
+	return 0;
+}
+
+void cm_query_add(struct cm_query *q, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int w = vsnprintf(q->sql + q->len, sizeof q->sql - q->len, fmt, ap);
+	va_end(ap);
+	if (w < 0 || (size_t)w >= sizeof q->sql - q->len)
+		q->overflow = true;
+	else
+		q->len += (size_t)w;
+}
+
+int cm_query_param(struct cm_query *q, const char *value)
+{
+	if (q->n == (int)(sizeof q->params / sizeof q->params[0])) {
+		q->overflow = true;
+		return 1;
+	}
+	q->params[q->n++] = value;
+	return q->n;
+}
