@@ -162,15 +162,17 @@ CREATE TABLE nodes (
     last_seen    timestamptz NOT NULL
 );
 
--- A node as the API shows it. Its skills are those with a version it published, in the scopes
--- the caller reads; online = heard from within the window.
+-- A node as the API shows it. Its skills are the live skills whose latest version it published
+-- (as GET /v1/skills?node= counts them), in the scopes the caller reads; online = heard from
+-- within the window.
 CREATE FUNCTION cm_node_view(n nodes, p_window interval, p_all boolean, p_exact text[], p_prefixes text[])
 RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object('id', n.id, 'name', n.name, 'description', n.description,
         'capabilities', n.capabilities, 'endpoint', n.endpoint, 'meta', n.meta,
         'last_seen', cm_ts(n.last_seen), 'online', n.last_seen > clock_timestamp() - p_window,
-        'skills', ARRAY(SELECT DISTINCT v.name FROM skill_versions v JOIN skills s USING (scope, name)
+        'skills', ARRAY(SELECT DISTINCT v.name FROM skills s JOIN skill_versions v
+                          ON v.scope = s.scope AND v.name = s.name AND v.version = s.version
                         WHERE v.node = n.id AND NOT s.deleted
                           AND cm_scope_in(s.scope, p_all, p_exact, p_prefixes) ORDER BY 1),
         'version', n.version, 'revision', n.revision, 'created_at', cm_ts(n.created_at),
@@ -235,25 +237,42 @@ BEGIN
     RETURN QUERY SELECT CASE WHEN found_cur THEN 'updated' ELSE 'created' END, coalesce(cur.version, 0) + 1;
 END $$;
 
+-- The time a bridge message wrote the current version with: msg_ts counts while msg_rev is
+-- still the entry's revision (a later write through the REST API makes it stale without
+-- touching it, so cm_memory_write needs no change).
+ALTER TABLE memory ADD COLUMN msg_ts timestamptz, ADD COLUMN msg_rev bigint;
+
 -- The bridge's memory message: a put, unless the message's own time is older than the stored
--- entry's last write (deletes included), in which case it is not applied (last write wins).
--- The check and the write happen under one hold of the write lock.
+-- entry's time (last write wins), in which case it is not applied. The stored entry's time is
+-- the time of the message that wrote it, or the server's time of a write through the REST API
+-- (deletes included). A message time ahead of the server's clock counts as now, so a node with
+-- a fast clock cannot shut out the others. The check and the write happen under one hold of
+-- the write lock.
 CREATE FUNCTION cm_memory_bridge_put(p_scope text, p_key text, p_value jsonb, p_tags text[],
     p_ts timestamptz, p_node text, p_max_size integer)
 RETURNS TABLE (o_status text, o_version integer, o_entry text)
 LANGUAGE plpgsql AS $$
 DECLARE
     cur memory%ROWTYPE;
+    r record;
 BEGIN
-    IF p_ts IS NOT NULL THEN
-        PERFORM cm_write_lock();
-        SELECT * INTO cur FROM memory m WHERE m.scope = p_scope AND m.key = p_key;
-        IF FOUND AND p_ts < cur.updated_at THEN
-            RETURN QUERY SELECT 'stale'::text, cur.version,
-                CASE WHEN cm_memory_live(cur, clock_timestamp()) THEN cm_memory_entry(cur) END;
-            RETURN;
-        END IF;
+    IF p_ts IS NULL THEN
+        RETURN QUERY SELECT * FROM cm_memory_write('put', p_scope, p_key, p_value, p_tags, NULL, NULL,
+                                                   NULL, false, p_node, p_max_size);
+        RETURN;
     END IF;
-    RETURN QUERY SELECT * FROM cm_memory_write('put', p_scope, p_key, p_value, p_tags, NULL, NULL, NULL,
-                                               false, p_node, p_max_size);
+    PERFORM cm_write_lock();
+    p_ts := least(p_ts, clock_timestamp());
+    SELECT * INTO cur FROM memory m WHERE m.scope = p_scope AND m.key = p_key;
+    IF FOUND AND p_ts < (CASE WHEN cur.msg_rev = cur.revision THEN cur.msg_ts ELSE cur.updated_at END) THEN
+        RETURN QUERY SELECT 'stale'::text, cur.version,
+            CASE WHEN cm_memory_live(cur, clock_timestamp()) THEN cm_memory_entry(cur) END;
+        RETURN;
+    END IF;
+    SELECT * INTO r FROM cm_memory_write('put', p_scope, p_key, p_value, p_tags, NULL, NULL, NULL, false,
+                                         p_node, p_max_size);
+    IF r.o_status IN ('created', 'updated') THEN
+        UPDATE memory m SET msg_ts = p_ts, msg_rev = m.revision WHERE m.scope = p_scope AND m.key = p_key;
+    END IF;
+    RETURN QUERY SELECT r.o_status, r.o_version, r.o_entry;
 END $$;

@@ -10,14 +10,19 @@
 
 void cm_api_audit_record(struct cm_request *req)
 {
+	cm_api_audit_part(req, req->route->action, req->audit_target[0] ? req->audit_target : NULL, req->status);
+}
+
+void cm_api_audit_part(struct cm_request *req, const char *action, const char *target, unsigned status)
+{
 	char addr[64];
 	cm_req_remote_addr(req, addr, sizeof addr);
 	struct cm_audit_row row = {
 		.token_id = req->authenticated ? req->who.token_id : NULL,
 		.node = req->authenticated && req->who.node[0] ? req->who.node : NULL,
-		.action = req->route->action,
-		.target = req->audit_target[0] ? req->audit_target : NULL,
-		.status = req->status,
+		.action = action,
+		.target = target,
+		.status = status,
 		.request_id = req->request_id,
 		.remote_addr = addr[0] ? addr : NULL,
 	};

@@ -17,7 +17,6 @@
 #define MAX_TTL 315360000LL   /* ten years */
 #define MAX_QUERY_TEXT 256
 #define BATCH_MAX 100
-#define BAD_CURSOR "cursor is not one this server gave out."
 
 /* Where a validation failure points: "value", or "ops[3].value" inside a batch. */
 struct place {
@@ -366,7 +365,7 @@ int cm_api_memory_get(struct cm_request *req)
 	if (path_target(req, &scope, &key) || refuse_scope(req, &at, scope, CM_ACCESS_R))
 		return 0;
 	struct cm_store_result r = {.version = -1};
-	int e = cm_store_memory_get(scope, key, &r);
+	int e = cm_store_memory_get(scope, key, &r, NULL);
 	if (e == 0) {
 		const char *inm = cm_req_header(req, "If-None-Match");
 		if (inm && cm_etag_listed(inm, r.version)) {
@@ -389,19 +388,9 @@ int cm_api_memory_history(struct cm_request *req)
 	unsigned limit;
 	if (path_target(req, &scope, &key) || refuse_scope(req, &at, scope, CM_ACCESS_R))
 		return 0;
-	if (cm_req_limit(req, &limit) < 0)
-		return bad_request(req, CM_LIMIT_INVALID);
-	cJSON *cur;
-	if (cm_req_cursor(req, &cur))
+	int before;
+	if (cm_req_version_page(req, &limit, &before))
 		return 0;
-	int before = 0;
-	if (cur) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(cur, "v");
-		before = cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 1e9 ? (int)v->valuedouble : -1;
-		cJSON_Delete(cur);
-		if (before < 1)
-			return bad_request(req, BAD_CURSOR);
-	}
 	cJSON *items = cJSON_CreateArray();
 	int next = 0;
 	int e = items ? cm_store_memory_history(scope, key, before, limit, items, &next) : -CM_EINTERNAL;
@@ -409,13 +398,7 @@ int cm_api_memory_history(struct cm_request *req)
 		cJSON_Delete(items);
 		return e == -CM_ENOTFOUND ? cm_reply_error(req, CM_ENOTFOUND, "This key has never been written.", NULL) : e;
 	}
-	cJSON *pos = NULL;
-	if (next && (!(pos = cJSON_CreateObject()) || !cJSON_AddNumberToObject(pos, "v", next))) {
-		cJSON_Delete(pos);
-		cJSON_Delete(items);
-		return -CM_EINTERNAL;
-	}
-	return cm_reply_page(req, items, pos);
+	return cm_reply_version_page(req, items, next);
 }
 
 static bool valid_key_prefix(const char *s)

@@ -255,6 +255,35 @@ int cm_reply_page(struct cm_request *req, cJSON *items, cJSON *next)
 	return cm_reply_json(req, 200, o);
 }
 
+int cm_req_version_page(struct cm_request *req, unsigned *limit, int *before)
+{
+	*before = 0;
+	if (cm_req_limit(req, limit) < 0)
+		return cm_reply_error(req, CM_EBADREQ, CM_LIMIT_INVALID, NULL), 1;
+	cJSON *cur;
+	if (cm_req_cursor(req, &cur))
+		return 1;
+	if (!cur)
+		return 0;
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cur, "v");
+	*before = cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 2147483648.0 ? (int)v->valuedouble : -1;
+	cJSON_Delete(cur);
+	if (*before < 1)
+		return cm_reply_error(req, CM_EBADREQ, "cursor is not one this server gave out.", NULL), 1;
+	return 0;
+}
+
+int cm_reply_version_page(struct cm_request *req, cJSON *items, int next)
+{
+	cJSON *pos = NULL;
+	if (next && (!(pos = cJSON_CreateObject()) || !cJSON_AddNumberToObject(pos, "v", next))) {
+		cJSON_Delete(pos);
+		cJSON_Delete(items);
+		return -CM_EINTERNAL;
+	}
+	return cm_reply_page(req, items, pos);
+}
+
 int cm_readable_scopes(const struct cm_identity *who, bool *all, char **exact, char **prefixes)
 {
 	*all = false;

@@ -238,6 +238,8 @@ int cm_config_set(struct cm_config *cfg, int opt, const char *value, char *err, 
 		return 0;
 	case CM_OPT_MAX_VALUE:
 		return set_size("--max-value", value, &cfg->max_value, err, errlen);
+	case CM_OPT_HEARTBEAT_WINDOW:
+		return set_bounded("--heartbeat-window", value, 1, 86400, &cfg->heartbeat_window, err, errlen);
 	case CM_OPT_SECRET_GUARD:
 		if (cm_secret_kinds_parse(value, &cfg->secret_kinds) < 0) {
 			snprintf(err, errlen, "--secret-guard: '%s' is not on, off or a list of kinds", value);
@@ -276,6 +278,7 @@ static const struct {
 	{"CLAWMESH_ALLOW_INSECURE_HTTP", CM_OPT_ALLOW_INSECURE_HTTP},
 	{"CLAWMESH_MAX_VALUE", CM_OPT_MAX_VALUE},
 	{"CLAWMESH_SECRET_GUARD", CM_OPT_SECRET_GUARD},
+	{"CLAWMESH_HEARTBEAT_WINDOW", CM_OPT_HEARTBEAT_WINDOW},
 };
 
 int cm_config_init(struct cm_config *cfg, char *err, size_t errlen)
@@ -289,6 +292,7 @@ int cm_config_init(struct cm_config *cfg, char *err, size_t errlen)
 	cfg->access_log = true;
 	cfg->listen_port = 8080;
 	cfg->max_value = 256 * 1024;
+	cfg->heartbeat_window = 120;
 	cfg->secret_kinds = CM_SECRET_ALL;
 	if (set_string(&cfg->listen_host, "127.0.0.1") < 0 || set_string(&cfg->database_url, "") < 0)
 		return -CM_EINTERNAL;

@@ -142,6 +142,11 @@ static bool media_type_is(const char *header, const char *type)
 	       (!strcasecmp(rest + 8, "utf-8") || !strcasecmp(rest + 8, "\"utf-8\""));
 }
 
+bool cm_req_content_type_is(struct cm_request *req, const char *type)
+{
+	return media_type_is(cm_req_header(req, MHD_HTTP_HEADER_CONTENT_TYPE), type);
+}
+
 int cm_req_json(struct cm_request *req, const char *also_type, cJSON **out)
 {
 	*out = NULL;
@@ -164,6 +169,18 @@ int cm_reply_raw(struct cm_request *req, unsigned status, const char *content_ty
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
 	if (!r)
 		return -CM_EINTERNAL;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	set_response(req, status, r);
+	return 0;
+}
+
+int cm_reply_owned(struct cm_request *req, unsigned status, const char *content_type, char *data, size_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(data);
+		return -CM_EINTERNAL;
+	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
 	set_response(req, status, r);
 	return 0;

@@ -33,6 +33,7 @@ static const struct option shared_opts[] = {
 	{"allow-insecure-http", no_argument, NULL, CM_OPT_ALLOW_INSECURE_HTTP},
 	{"max-value", required_argument, NULL, CM_OPT_MAX_VALUE},
 	{"secret-guard", required_argument, NULL, CM_OPT_SECRET_GUARD},
+	{"heartbeat-window", required_argument, NULL, CM_OPT_HEARTBEAT_WINDOW},
 	{"help", no_argument, NULL, OPT_HELP},
 	/* token create */
 	{"node", required_argument, NULL, OPT_NODE},
@@ -65,7 +66,10 @@ static const char usage[] =
 	"  --threads N                HTTP worker threads (one database connection each), default: cores [CLAWMESH_THREADS]\n"
 	"  --conn-timeout SECONDS     idle/slow connection timeout, default 30 [CLAWMESH_CONN_TIMEOUT]\n"
 	"  --max-connections N        concurrent connections, default 1024 [CLAWMESH_MAX_CONNECTIONS]\n"
-	"  --max-value SIZE           largest memory value (its stored JSON text), default 256KiB [CLAWMESH_MAX_VALUE]\n"
+	"  --max-value SIZE           largest memory value (its stored JSON text) or skill content,\n"
+	"                             default 256KiB [CLAWMESH_MAX_VALUE]\n"
+	"  --heartbeat-window SECONDS a node is online this long after it was last heard, default 120\n"
+	"                             [CLAWMESH_HEARTBEAT_WINDOW]\n"
 	"  --secret-guard on|off|KINDS refuse values carrying credentials, default on; KINDS is a comma list of\n"
 	"                             private_key,aws_access_key_id,github_token,slack_token,api_key,jwt,\n"
 	"                             clawmesh_token [CLAWMESH_SECRET_GUARD]\n"

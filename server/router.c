@@ -23,6 +23,17 @@ const struct cm_route cm_routes[] = {
 	{"DELETE", "/v1/memory/{scope}/{key}", cm_api_memory_delete, CM_ROUTE_AUDIT, "memory.delete"},
 	{"GET", "/v1/memory/{scope}/{key}/history", cm_api_memory_history, 0, "memory.history"},
 	{"POST", "/v1/batch", cm_api_batch, CM_ROUTE_AUDIT, "memory.batch"},
+	{"GET", "/v1/skills", cm_api_skill_list, 0, "skill.list"},
+	{"GET", "/v1/skills/{scope}/{name}", cm_api_skill_get, 0, "skill.get"},
+	{"PUT", "/v1/skills/{scope}/{name}", cm_api_skill_put, CM_ROUTE_AUDIT, "skill.put"},
+	{"DELETE", "/v1/skills/{scope}/{name}", cm_api_skill_delete, CM_ROUTE_AUDIT, "skill.delete"},
+	{"GET", "/v1/skills/{scope}/{name}/versions", cm_api_skill_versions, 0, "skill.versions"},
+	{"GET", "/v1/nodes", cm_api_node_list, 0, "node.list"},
+	{"GET", "/v1/nodes/{id}", cm_api_node_get, 0, "node.get"},
+	{"PUT", "/v1/nodes/{id}", cm_api_node_put, CM_ROUTE_AUDIT, "node.put"},
+	{"DELETE", "/v1/nodes/{id}", cm_api_node_delete, CM_ROUTE_ADMIN | CM_ROUTE_AUDIT, "node.delete"},
+	{"POST", "/v1/nodes/{id}/heartbeat", cm_api_node_heartbeat, 0, "node.heartbeat"},
+	{"POST", "/v1/messages", cm_api_messages, CM_ROUTE_AUDIT, "messages"},
 	{"GET", "/v1/audit", cm_api_audit_list, CM_ROUTE_ADMIN, "audit.list"},
 };
 const size_t cm_routes_count = sizeof cm_routes / sizeof cm_routes[0];

@@ -47,6 +47,28 @@ int cm_store_result_from_row(const PGresult *r, int row, int col, struct cm_stor
 	return 0;
 }
 
+int cm_store_found(PGresult *r, struct cm_store_result *out, char **extra)
+{
+	int e = -CM_ENOTFOUND;
+	cm_store_result_clear(out);
+	if (PQntuples(r) == 1) {
+		out->status = CM_ST_FOUND;
+		out->version = atoi(PQgetvalue(r, 0, 0));
+		e = (out->entry = strdup(PQgetvalue(r, 0, 1))) ? 0 : -CM_EINTERNAL;
+		if (e == 0 && extra && !(*extra = strdup(PQgetvalue(r, 0, 2))))
+			e = -CM_EINTERNAL;
+	}
+	PQclear(r);
+	return e;
+}
+
+int cm_store_written(PGresult *r, struct cm_store_result *out)
+{
+	int e = PQntuples(r) == 1 ? cm_store_result_from_row(r, 0, 0, out) : -CM_EINTERNAL;
+	PQclear(r);
+	return e;
+}
+
 int cm_store_append_raw(const PGresult *r, int rows, int col, cJSON *items)
 {
 	for (int i = 0; i < rows; i++) {

@@ -20,8 +20,12 @@ CM_STMT(stmt_write, 11,
 	" CASE WHEN $1 = 'put' THEN ($4::jsonb) -> 'value' ELSE $4::jsonb END,"
 	" CASE WHEN $5::jsonb IS NOT NULL THEN cm_tags($5::jsonb) END, $6::bigint, $7::timestamptz,"
 	" $8::integer[], $9::boolean, $10, $11::integer)");
-CM_STMT(stmt_get, 2,
-	"SELECT m.version, cm_memory_entry(m) FROM memory m WHERE m.scope = $1 AND m.key = $2"
+CM_STMT(stmt_bridge_put, 7,
+	"SELECT o_status, o_version, o_entry FROM cm_memory_bridge_put($1, $2, ($3::jsonb) -> 'value',"
+	" CASE WHEN $4::jsonb IS NOT NULL THEN cm_tags($4::jsonb) END, $5::timestamptz, $6, $7::integer)");
+CM_STMT(stmt_get, 3,
+	"SELECT m.version, cm_memory_entry(m), CASE WHEN $3::boolean THEN m.value::text END"
+	" FROM memory m WHERE m.scope = $1 AND m.key = $2"
 	" AND cm_memory_live(m, now())");
 CM_STMT(stmt_history, 4,
 	"SELECT t.version, json_build_object('version', t.version, 'op', t.op, 'value', t.value,"
@@ -42,33 +46,18 @@ int cm_store_memory_write(const struct cm_memory_write *w, struct cm_store_resul
 	snprintf(max, sizeof max, "%zu", w->max_value);
 	const char *p[] = {w->op, w->scope, w->key, w->doc, w->tags, w->ttl > 0 ? ttl : NULL, w->expires_at,
 			   w->if_match, w->if_none_match ? "true" : "false", w->node, max};
+	const char *bridge[] = {w->scope, w->key, w->doc, w->tags, w->not_before, w->node, max};
 	PGresult *r;
-	int e = cm_db_exec(&stmt_write, p, &r);
-	if (e < 0)
-		return e;
-	e = PQntuples(r) == 1 ? cm_store_result_from_row(r, 0, 0, out) : -CM_EINTERNAL;
-	PQclear(r);
-	return e;
+	int e = w->not_before ? cm_db_exec(&stmt_bridge_put, bridge, &r) : cm_db_exec(&stmt_write, p, &r);
+	return e < 0 ? e : cm_store_written(r, out);
 }
 
-int cm_store_memory_get(const char *scope, const char *key, struct cm_store_result *out)
+int cm_store_memory_get(const char *scope, const char *key, struct cm_store_result *out, char **value)
 {
-	const char *p[] = {scope, key};
+	const char *p[] = {scope, key, value ? "true" : "false"};
 	PGresult *r;
 	int e = cm_db_exec(&stmt_get, p, &r);
-	if (e < 0)
-		return e;
-	cm_store_result_clear(out);
-	if (PQntuples(r) != 1) {
-		e = -CM_ENOTFOUND;
-	} else {
-		out->status = CM_ST_FOUND;
-		out->version = atoi(PQgetvalue(r, 0, 0));
-		out->entry = strdup(PQgetvalue(r, 0, 1));
-		e = out->entry ? 0 : -CM_EINTERNAL;
-	}
-	PQclear(r);
-	return e;
+	return e < 0 ? e : cm_store_found(r, out, value);
 }
 
 int cm_store_memory_history(const char *scope, const char *key, int before, unsigned limit, cJSON *items,

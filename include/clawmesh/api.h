@@ -2,7 +2,9 @@
  * renders; the route table in router.c maps paths to them. */
 #ifndef CLAWMESH_API_H
 #define CLAWMESH_API_H
+#include "clawmesh/api_util.h"
 #include "clawmesh/http.h"
+#include "clawmesh/store.h"
 
 /* api_ops.c */
 int cm_api_healthz(struct cm_request *req);
@@ -25,9 +27,51 @@ int cm_api_memory_history(struct cm_request *req);
 int cm_api_memory_list(struct cm_request *req);
 int cm_api_batch(struct cm_request *req);
 
+/* api_skills.c */
+int cm_api_skill_put(struct cm_request *req);
+int cm_api_skill_get(struct cm_request *req);
+int cm_api_skill_delete(struct cm_request *req);
+int cm_api_skill_versions(struct cm_request *req);
+int cm_api_skill_list(struct cm_request *req);
+
+/* A publish as the REST API and the bridge both make it. */
+struct cm_skill_input {
+	const char *scope, *name;
+	const char *content; /* len bytes, not NUL-terminated necessarily */
+	size_t len;
+	const cJSON *description, *tags, *metadata; /* NULL = not given */
+	const char *if_match;                       /* as cm_req_if_match() gives it; NULL = none */
+	bool if_none_match;
+};
+/* Grant, validation (content, front matter, fields), the secret guard and the store, for who:
+ * 0 with *out (created / updated / unchanged, the skill without content), 1 with *p when refused,
+ * <0 on failure. */
+int cm_skill_publish(const struct cm_config *cfg, const struct cm_identity *who, const struct cm_skill_input *in,
+		     struct cm_store_result *out, struct cm_problem *p);
+
+/* api_nodes.c */
+int cm_api_node_put(struct cm_request *req);
+int cm_api_node_get(struct cm_request *req);
+int cm_api_node_delete(struct cm_request *req);
+int cm_api_node_heartbeat(struct cm_request *req);
+int cm_api_node_list(struct cm_request *req);
+/* Capabilities as a node registration carries them: at most 64 strings of 1-64 characters, no
+ * control characters; *text = the JSON array (caller frees). 1 = refused (p set). */
+int cm_check_capabilities(const struct cm_config *cfg, const cJSON *caps, char **text, struct cm_problem *p);
+/* What who sees of nodes: the heartbeat window and the scopes of the skills listed. Free with
+ * cm_node_viewer_free(). */
+struct cm_node_viewer;
+int cm_node_viewer_init(const struct cm_config *cfg, const struct cm_identity *who, struct cm_node_viewer *v);
+void cm_node_viewer_free(struct cm_node_viewer *v);
+
+/* api_messages.c */
+int cm_api_messages(struct cm_request *req);
+
 /* api_audit.c */
 int cm_api_audit_list(struct cm_request *req);
 /* Writes one audit row for a finished request (http.c calls it for the requests it audits). */
 void cm_api_audit_record(struct cm_request *req);
+/* One more row for a part of a request answered on its own (a refused bridge message). */
+void cm_api_audit_part(struct cm_request *req, const char *action, const char *target, unsigned status);
 
 #endif

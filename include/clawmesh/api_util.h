@@ -57,6 +57,11 @@ void cm_reply_etag(struct cm_request *req, int version);
 int cm_req_cursor(struct cm_request *req, cJSON **out);
 /* {"items": items, "next_cursor": the cursor of next, or null}; takes items and next. */
 int cm_reply_page(struct cm_request *req, cJSON *items, cJSON *next);
+/* Pages of versions, newest first (a key's history, a skill's versions): the limit, and the
+ * version the cursor continues below (0 = from the newest). 1 = refused (answered). */
+int cm_req_version_page(struct cm_request *req, unsigned *limit, int *before);
+/* The page of versions in items (taken); next = the version to continue below, 0 = the last page. */
+int cm_reply_version_page(struct cm_request *req, cJSON *items, int next);
 /* The scopes who reads, as listings filter them: *all, else exact scopes and scope prefixes as
  * JSON arrays of strings (caller frees both). */
 int cm_readable_scopes(const struct cm_identity *who, bool *all, char **exact, char **prefixes);

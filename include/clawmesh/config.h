@@ -20,7 +20,8 @@ struct cm_config {
 	unsigned max_connections;
 	bool access_log;
 	bool allow_insecure_http;   /* plain HTTP on a non-loopback address */
-	size_t max_value;           /* bytes of one memory value, as stored */
+	size_t max_value;           /* bytes of one memory value, as stored, and of one skill's content */
+	unsigned heartbeat_window;  /* seconds a node counts as online after it was last heard */
 	unsigned secret_kinds;      /* secret guard: bit (1u << enum cm_secret_kind) per refused kind */
 };
 
@@ -39,6 +40,7 @@ enum cm_config_opt {
 	CM_OPT_ALLOW_INSECURE_HTTP, /* takes no value */
 	CM_OPT_MAX_VALUE,
 	CM_OPT_SECRET_GUARD,
+	CM_OPT_HEARTBEAT_WINDOW,
 	CM_OPT_LAST
 };
 

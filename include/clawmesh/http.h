@@ -68,6 +68,8 @@ void cm_req_remote_addr(struct cm_request *req, char *out, size_t cap);
 /* The body as one JSON document: -CM_EMEDIA unless Content-Type is application/json (or
  * `also_type`, when not NULL), -CM_EINVJSON unless it parses. Caller frees *out. */
 int cm_req_json(struct cm_request *req, const char *also_type, cJSON **out);
+/* Is the Content-Type type (with at most a UTF-8 charset parameter)? */
+bool cm_req_content_type_is(struct cm_request *req, const char *type);
 
 /* Replies. Each sets the one response of the request; a later call replaces an earlier one. */
 int cm_reply_json(struct cm_request *req, unsigned status, cJSON *body); /* takes body */
@@ -76,6 +78,8 @@ int cm_reply_json_text(struct cm_request *req, unsigned status, char *text);
 int cm_reply_raw(struct cm_request *req, unsigned status, const char *content_type, const char *data,
 		 size_t len); /* data must outlive the request (static or embedded) */
 int cm_reply_empty(struct cm_request *req, unsigned status);
+/* A body of len bytes the response takes (malloc'd; freed by libmicrohttpd). */
+int cm_reply_owned(struct cm_request *req, unsigned status, const char *content_type, char *data, size_t len);
 /* The API.md error envelope for e (a positive enum cm_err); message NULL = the default one.
  * Takes details. Adds WWW-Authenticate, Retry-After as the status requires. */
 int cm_reply_error(struct cm_request *req, enum cm_err e, const char *message, cJSON *details);

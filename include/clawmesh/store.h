@@ -34,6 +34,12 @@ struct cm_store_result {
 void cm_store_result_clear(struct cm_store_result *r);
 /* Fills out from columns col (status name), col + 1 (version) and col + 2 (JSON text) of a row. */
 int cm_store_result_from_row(const PGresult *r, int row, int col, struct cm_store_result *out);
+/* The one row of a read, if any: version in column 0, JSON in column 1 and, when extra is not
+ * NULL, column 2 as text into *extra (caller frees). 0 with out->status CM_ST_FOUND, or
+ * -CM_ENOTFOUND. Clears r. */
+int cm_store_found(PGresult *r, struct cm_store_result *out, char **extra);
+/* The one row a write function answers (status, version, JSON), into out. Clears r. */
+int cm_store_written(PGresult *r, struct cm_store_result *out);
 /* Appends column col of the first rows rows to items as raw JSON. */
 int cm_store_append_raw(const PGresult *r, int rows, int col, cJSON *items);
 

@@ -21,11 +21,14 @@ struct cm_memory_write {
 	bool if_none_match;
 	const char *node;       /* provenance: the writing token's node, NULL for none */
 	size_t max_value;
+	const char *not_before; /* a put from the bridge: its message time (RFC 3339); an entry
+				 * last written after it is kept (CM_ST_STALE), else NULL */
 };
 
 int cm_store_memory_write(const struct cm_memory_write *w, struct cm_store_result *out);
-/* The live entry: 0 with out->status CM_MEM_FOUND, or -CM_ENOTFOUND (absent, deleted or expired). */
-int cm_store_memory_get(const char *scope, const char *key, struct cm_store_result *out);
+/* The live entry: 0 with out->status CM_ST_FOUND and, when value is not NULL, *value = the value
+ * alone as JSON text (caller frees); or -CM_ENOTFOUND (absent, deleted or expired). */
+int cm_store_memory_get(const char *scope, const char *key, struct cm_store_result *out, char **value);
 
 /* History items of a key, newest first, with version < before (0 = from the newest), appended to
  * items as raw JSON; *next is the version to continue below, 0 when none is left.
