@@ -12,14 +12,19 @@ CM_STMT(stmt_write, 8,
 	"SELECT o_status, o_version, NULL FROM cm_node_write($1, $2, $3, $4,"
 	" CASE WHEN $5::jsonb IS NOT NULL THEN cm_tags($5::jsonb) END, $6, $7::jsonb, $8)");
 CM_STMT(stmt_heartbeat, 1, "UPDATE nodes SET last_seen = clock_timestamp() WHERE id = $1");
-CM_STMT(stmt_get, 5,
-	"SELECT n.version, cm_node_view(n, make_interval(secs => $2::integer), $3::boolean,"
-	" ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), ARRAY(SELECT jsonb_array_elements_text($5::jsonb)))"
-	" FROM nodes n WHERE n.id = $1");
+/* A node's view for a viewer whose window, all, exact scopes and prefixes are parameters w..w+3:
+ * its skills are the live skills whose latest version it published (as GET /v1/skills?node=
+ * counts them), in the scopes the viewer reads. */
+#define NODE_VIEW(w, a, e, p) \
+	"cm_node_view(n, make_interval(secs => $" w "::integer), ARRAY(SELECT DISTINCT v.name FROM skills s" \
+	" JOIN skill_versions v ON v.scope = s.scope AND v.name = s.name AND v.version = s.version" \
+	" WHERE v.node = n.id AND NOT s.deleted AND cm_scope_in(s.scope, $" a "::boolean," \
+	" ARRAY(SELECT jsonb_array_elements_text($" e "::jsonb)), ARRAY(SELECT jsonb_array_elements_text($" p "::jsonb)))" \
+	" ORDER BY 1))"
+
+CM_STMT(stmt_get, 5, "SELECT n.version, " NODE_VIEW("2", "3", "4", "5") " FROM nodes n WHERE n.id = $1");
 CM_STMT(stmt_list, 8,
-	"SELECT n.id, cm_node_view(n, make_interval(secs => $5::integer), $6::boolean,"
-	" ARRAY(SELECT jsonb_array_elements_text($7::jsonb)), ARRAY(SELECT jsonb_array_elements_text($8::jsonb)))"
-	" FROM nodes n WHERE ($1::text IS NULL OR EXISTS (SELECT 1 FROM unnest(n.capabilities) c WHERE lower(c) = lower($1)))"
+	"SELECT n.id, " NODE_VIEW("5", "6", "7", "8") " FROM nodes n WHERE ($1::text IS NULL OR EXISTS (SELECT 1 FROM unnest(n.capabilities) c WHERE lower(c) = lower($1)))"
 	" AND ($2::integer < 0 OR (n.last_seen > clock_timestamp() - make_interval(secs => $5::integer)) = ($2::integer = 1))"
 	" AND ($3::text IS NULL OR n.id > $3) ORDER BY n.id LIMIT $4::integer");
 

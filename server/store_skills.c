@@ -16,13 +16,18 @@ CM_STMT(stmt_write, 11,
 	"SELECT o_status, o_version, o_skill FROM cm_skill_write($1, $2, $3, $4, $5,"
 	" CASE WHEN $6::jsonb IS NOT NULL THEN cm_tags($6::jsonb) END, $7::jsonb, $8::integer[], $9::boolean,"
 	" $10, $11::integer)");
+/* cm_skill_json's arguments from the columns of skill_versions alias v. */
+#define SKILL_COLUMNS(v) v ".scope, " v ".name, " v ".version, " v ".description, " v ".sha256, " v ".size, " \
+	v ".tags, " v ".metadata, " v ".node, " v ".created_at, " v ".at"
+
 CM_STMT(stmt_get, 5,
-	"SELECT v.version, cm_skill_entry(v, $4::boolean), CASE WHEN $5::boolean THEN v.content END"
+	"SELECT v.version, cm_skill_json(" SKILL_COLUMNS("v") ", CASE WHEN $4::boolean THEN v.content END),"
+	" CASE WHEN $5::boolean THEN v.content END"
 	" FROM skills s JOIN skill_versions v ON v.scope = s.scope AND v.name = s.name"
 	" WHERE s.scope = $1 AND s.name = $2"
 	" AND CASE WHEN $3::integer = 0 THEN v.version = s.version AND NOT s.deleted ELSE v.version = $3::integer END");
 CM_STMT(stmt_versions, 4,
-	"SELECT v.version, cm_skill_entry(v, false) FROM skill_versions v WHERE v.scope = $1 AND v.name = $2"
+	"SELECT v.version, cm_skill_json(" SKILL_COLUMNS("v") ", NULL) FROM skill_versions v WHERE v.scope = $1 AND v.name = $2"
 	" AND ($3::integer = 0 OR v.version < $3::integer) ORDER BY v.version DESC LIMIT $4::integer");
 CM_STMT(stmt_exists, 2, "SELECT 1 FROM skills WHERE scope = $1 AND name = $2");
 
@@ -138,13 +143,17 @@ int cm_store_skill_list(const struct cm_skill_filter *f, cJSON *items, cJSON **n
 	static const char *const order_by[] = {"scope, name", "rk DESC, scope, name", "scope, name, version"};
 	int qp = f->q ? cm_query_param(&q, f->q) : 0;
 	/* The rows of the page first (inner), then the byte cap over their contents, then render. */
-	cm_query_add(&q, "SELECT CASE WHEN t.sha THEN left(cm_skill_entry(t.v, false), -1) || ',\"current\":'"
+	/* The content is fetched only for the rows kept (by scope, name and version). */
+	cm_query_add(&q, "SELECT CASE WHEN t.sha THEN left(cm_skill_json(" SKILL_COLUMNS("t") ", NULL), -1) || ',\"current\":'"
 			 " || CASE WHEN t.is_current THEN 'true' ELSE 'false' END || ',\"latest_version\":' || coalesce(t.latest::text, 'null') || '}'"
-			 " ELSE cm_skill_entry(t.v, %s) END, t.scope, t.name, t.rk::text, t.version, t.total FROM"
+			 " ELSE cm_skill_json(" SKILL_COLUMNS("t") ", %s) END, t.scope, t.name, t.rk::text, t.version, t.total FROM"
 			 " (SELECT u.*, sum(u.sz) OVER w - u.sz AS before, count(*) OVER () AS total FROM"
-			 " (SELECT v, v.scope, v.name, v.version, %s AS sha, (v.version = s.version AND NOT s.deleted) AS is_current,"
+			 " (SELECT " SKILL_COLUMNS("v") ", %s AS sha, (v.version = s.version AND NOT s.deleted) AS is_current,"
 			 " CASE WHEN NOT s.deleted THEN s.version END AS latest, %s AS sz, ",
-		     f->with_content ? "true" : "false", l == BY_SHA ? "true" : "false", f->with_content ? "v.size" : "0");
+		     f->with_content ? "(SELECT c.content FROM skill_versions c WHERE c.scope = t.scope AND c.name = t.name"
+				       " AND c.version = t.version)"
+				     : "NULL",
+		     l == BY_SHA ? "true" : "false", f->with_content ? "v.size" : "0");
 	if (qp)
 		cm_query_add(&q, RANK " AS rk", qp);
 	else
