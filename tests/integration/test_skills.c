@@ -5,6 +5,7 @@
 #include "harness.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +270,73 @@ START_TEST(publish_fetch_byte_exact_and_versions)
 	free(ops);
 	cJSON_Delete(doc);
 	free(json);
+}
+END_TEST
+
+#define PUBLISHERS 4
+#define PUBLISHES 15
+
+struct publisher {
+	int id;
+	char failure[256];
+};
+
+/* Publishes new content again and again, alternating with bridge publishes of the same skill. */
+static void *publisher(void *arg)
+{
+	struct publisher *p = arg;
+	for (int i = 0; i < PUBLISHES && !p->failure[0]; i++) {
+		char body[160];
+		struct http_resp rs;
+		int e;
+		if (i % 3 == 2) {
+			snprintf(body, sizeof body, "{\"type\":\"skill\",\"name\":\"raced\",\"content\":\"writer %d, round %d\"}", p->id, i);
+			e = http(&srv, REQ(.method = "POST", .path = "/v1/messages", .token = tok[p->id % 2 ? T_SEC : T_CEO], .body = body), &rs);
+			if (!e && (rs.status != 200 || !strstr(rs.body, "\"status\":201")))
+				e = 1;
+		} else {
+			snprintf(body, sizeof body, "writer %d, round %d", p->id, i);
+			e = http(&srv, REQ(.method = "PUT", .path = "/v1/skills/mesh/raced", .token = tok[p->id % 2 ? T_SEC : T_CEO],
+					   .body = body, .content_type = "text/markdown"),
+				 &rs);
+			if (!e && rs.status != 201)
+				e = 1;
+		}
+		if (e)
+			snprintf(p->failure, sizeof p->failure, "%ld %.200s", rs.status, rs.body ? rs.body : "");
+		resp_free(&rs);
+	}
+	return NULL;
+}
+
+/* Concurrent publishers of one skill: every publish is a version, numbered 1..n without a gap or
+ * a duplicate, each with its change row, in revision order. */
+START_TEST(concurrent_publishes_number_versions_without_gaps)
+{
+	pthread_t th[PUBLISHERS];
+	struct publisher p[PUBLISHERS];
+	memset(p, 0, sizeof p);
+	for (int i = 0; i < PUBLISHERS; i++) {
+		p[i].id = i;
+		pthread_create(&th[i], NULL, publisher, &p[i]);
+	}
+	for (int i = 0; i < PUBLISHERS; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(!p[i].failure[0], "publisher %d: %s", i, p[i].failure);
+	}
+	char *v = db_value(pg,
+			   "SELECT count(*) || '/' || min(version) || '/' || max(version) || '/' || count(DISTINCT sha256) || '/' ||"
+			   " bool_and(version = rank) FROM (SELECT version, sha256, rank() OVER (ORDER BY revision) AS rank"
+			   " FROM skill_versions WHERE scope = 'mesh' AND name = 'raced') t",
+			   0, NULL);
+	char want[64];
+	snprintf(want, sizeof want, "%d/1/%d/%d/true", PUBLISHERS * PUBLISHES, PUBLISHERS * PUBLISHES, PUBLISHERS * PUBLISHES);
+	ck_assert_str_eq(v, want);
+	free(v);
+	ck_assert_int_eq(changes_of("skill", "raced"), PUBLISHERS * PUBLISHES);
+	v = db_value(pg, "SELECT version FROM skills WHERE scope = 'mesh' AND name = 'raced'", 0, NULL);
+	ck_assert_int_eq(atoi(v), PUBLISHERS * PUBLISHES);
+	free(v);
 }
 END_TEST
 
@@ -952,6 +1020,7 @@ TCase *skills_tcase(void)
 	tcase_add_unchecked_fixture(tc, skills_up, skills_down);
 	tcase_add_checked_fixture(tc, each_up, each_down);
 	tcase_add_test(tc, publish_fetch_byte_exact_and_versions);
+	tcase_add_test(tc, concurrent_publishes_number_versions_without_gaps);
 	tcase_add_test(tc, front_matter_edge_cases);
 	tcase_add_test(tc, skill_bad_inputs_change_nothing);
 	tcase_add_test(tc, listing_search_and_sha256_lookup);
