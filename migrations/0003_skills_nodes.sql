@@ -280,7 +280,9 @@ BEGIN
     END IF;
     SELECT * INTO r FROM cm_memory_write('put', p_scope, p_key, p_value, p_tags, NULL, NULL, NULL, false,
                                          p_node, p_max_size);
-    IF r.o_status IN ('created', 'updated') THEN
+    -- Not stale, so p_ts is at least the entry's time: it becomes the entry's time, for an
+    -- unchanged value too (a re-send of the value at 10:30 must still beat a message of 10:20).
+    IF r.o_status IN ('created', 'updated', 'unchanged') THEN
         UPDATE memory m SET msg_ts = p_ts, msg_rev = m.revision WHERE m.scope = p_scope AND m.key = p_key;
     END IF;
     RETURN QUERY SELECT r.o_status, r.o_version, r.o_entry;

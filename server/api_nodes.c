@@ -71,12 +71,13 @@ static int path_id(struct cm_request *req, const char **id)
 	return 1;
 }
 
-/* 1-128 bytes of text without control characters (JSON strings are UTF-8 already). */
+/* 1-128 bytes of text without control characters, C1 included (JSON strings are UTF-8 already). */
 static bool valid_name(const char *s)
 {
 	size_t n = strlen(s);
 	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f ||
+		    ((unsigned char)s[i] == 0xc2 && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9f))
 			return false;
 	return n >= 1 && n <= MAX_NAME;
 }
@@ -165,8 +166,6 @@ static int write_and_reply(struct cm_request *req, const struct cm_node_write *w
 		if (r.status == CM_ST_DELETED) {
 			e = cm_reply_empty(req, 204);
 		} else if (r.status == CM_ST_NOT_FOUND) {
-			e = cm_reply_error(req, CM_ENOTFOUND, "No such node.", NULL);
-		} else if (!r.entry) { /* deleted again between the write and the view */
 			e = cm_reply_error(req, CM_ENOTFOUND, "No such node.", NULL);
 		} else {
 			e = cm_reply_json_text(req, r.status == CM_ST_CREATED ? 201 : 200, r.entry);

@@ -33,6 +33,17 @@ static void prepared_free(struct prepared *pr)
 	free(pr->tags);
 }
 
+/* Does a front-matter scalar read as name? name: 123 is a number to YAML, name: true a bool, yet
+ * both are valid skill names; numbers keep their text (raw items). */
+static bool names(const cJSON *v, const char *name)
+{
+	if (cJSON_IsString(v) || cJSON_IsRaw(v))
+		return !strcmp(v->valuestring, name);
+	if (cJSON_IsBool(v))
+		return !strcmp(cJSON_IsTrue(v) ? "true" : "false", name);
+	return cJSON_IsNull(v) && !strcmp(name, "null");
+}
+
 /* Content, front matter, description, metadata, tags and the secret guard, in that order.
  * 0, 1 = refused (p set), <0. */
 static int prepare(const struct cm_config *cfg, const struct cm_skill_input *in, struct prepared *pr,
@@ -58,7 +69,7 @@ static int prepare(const struct cm_config *cfg, const struct cm_skill_input *in,
 	const cJSON *fm_name = cJSON_GetObjectItemCaseSensitive(fm, "name");
 	const cJSON *fm_desc = cJSON_GetObjectItemCaseSensitive(fm, "description");
 	const cJSON *desc = in->description ? in->description : fm_desc;
-	if (fm_name && (!cJSON_IsString(fm_name) || strcmp(fm_name->valuestring, in->name))) {
+	if (fm_name && !names(fm_name, in->name)) {
 		e = cm_problem(p, CM_EVALIDATION, "name", "The front matter names another skill than %s.", in->name);
 	} else if (desc && !cJSON_IsNull(desc) &&
 		   (!cJSON_IsString(desc) || strlen(desc->valuestring) > MAX_DESCRIPTION)) {
@@ -68,6 +79,10 @@ static int prepare(const struct cm_config *cfg, const struct cm_skill_input *in,
 	} else if (desc && cJSON_IsString(desc) && !(pr->description = strdup(desc->valuestring))) {
 		e = -CM_EINTERNAL;
 	}
+	/* The whole front matter as YAML decodes it, whatever the request overrides: an escaped
+	 * credential ("AKIA\u0049…") is invisible to the scan of the raw text but not to a reader. */
+	if (e == 0 && fm)
+		e = cm_check_secret(cfg, "content", fm, NULL, 0, p);
 	if (e == 0) {
 		/* The front matter's other members are the metadata when the request gives none. */
 		cJSON_DeleteItemFromObjectCaseSensitive(fm, "name");
@@ -86,8 +101,8 @@ static int prepare(const struct cm_config *cfg, const struct cm_skill_input *in,
 		e = cm_check_secret(cfg, "content", NULL, in->content, in->len, p);
 	if (e == 0 && pr->description)
 		e = cm_check_secret(cfg, "description", NULL, pr->description, strlen(pr->description), p);
-	if (e == 0 && (in->metadata || fm))
-		e = cm_check_secret(cfg, "metadata", in->metadata ? in->metadata : fm, NULL, 0, p);
+	if (e == 0 && in->metadata)
+		e = cm_check_secret(cfg, "metadata", in->metadata, NULL, 0, p);
 	cJSON_Delete(fm);
 	return e;
 }
@@ -272,9 +287,9 @@ static bool wants_markdown(const char *accept)
 		while (t && (s[t - 1] == ' ' || s[t - 1] == '\t'))
 			t--;
 		double q = 1;
-		const char *qp = strstr(s, ";q=");
+		const char *qp = strcasestr(s, ";q=");
 		if (!qp)
-			qp = strstr(s, "; q=");
+			qp = strcasestr(s, "; q=");
 		if (qp && qp < s + n)
 			q = strtod(strchr(qp, '=') + 1, NULL);
 		if (t == 13 && !strncasecmp(s, "text/markdown", 13))

@@ -265,7 +265,8 @@ static bool one_of(const char *s, const char *const *words)
 	return false;
 }
 
-/* The buffer as a scalar: quoted ones are strings, plain ones typed by YAML 1.2's core schema. */
+/* The buffer as a scalar: quoted ones are strings, plain ones typed by YAML 1.2's core schema
+ * (numbers as raw items holding their text). */
 static int make_scalar(struct parser *p, bool plain, size_t at, cJSON **out)
 {
 	static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
@@ -287,7 +288,10 @@ static int make_scalar(struct parser *p, bool plain, size_t at, cJSON **out)
 	else if (one_of(b, trues) || one_of(b, falses))
 		*out = cJSON_CreateBool(one_of(b, trues));
 	else
-		*out = e == b + p->buf_len && isfinite(d) ? cJSON_CreateNumber(d) : cJSON_CreateString(b);
+		/* A number keeps the digits it was written with (as a raw JSON item): a double would
+		 * turn a Discord id 1093847561234567890 into ...900. Finite as a double means it is
+		 * also within PostgreSQL's numeric, where metadata is stored. */
+		*out = e == b + p->buf_len && isfinite(d) ? cJSON_CreateRaw(b) : cJSON_CreateString(b);
 	return *out ? 0 : oom(p);
 }
 

@@ -53,20 +53,24 @@ int cm_store_node_write(const struct cm_node_write *w, const struct cm_node_view
 {
 	const char *p[] = {w->op, w->id, w->name, w->description, w->capabilities, w->endpoint, w->meta, w->node};
 	PGresult *r;
-	int e = cm_db_exec(&stmt_write, p, &r);
-	if (e == 0)
+	/* The write and its view in one transaction: a delete committing in between cannot turn a
+	 * committed registration into a 404. */
+	int e = cm_db_begin();
+	if (e == 0 && (e = cm_db_exec(&stmt_write, p, &r)) == 0)
 		e = cm_store_written(r, out);
-	if (e < 0 || !CM_ST_DONE(out->status) || out->status == CM_ST_DELETED)
-		return e;
-	/* The view after the write's commit; a node deleted in between reads as not found. */
-	struct cm_store_result view = {.version = -1};
-	e = cm_store_node_get(w->id, viewer, &view);
-	if (e == 0) {
-		out->entry = view.entry;
-		view.entry = NULL;
+	if (e == 0 && CM_ST_DONE(out->status) && out->status != CM_ST_DELETED) {
+		struct cm_store_result view = {.version = -1};
+		if ((e = cm_store_node_get(w->id, viewer, &view)) == 0) {
+			out->entry = view.entry;
+			view.entry = NULL;
+		}
+		cm_store_result_clear(&view);
 	}
-	cm_store_result_clear(&view);
-	return e == -CM_ENOTFOUND ? 0 : e;
+	if (e < 0) {
+		cm_db_rollback();
+		return e;
+	}
+	return cm_db_commit();
 }
 
 int cm_store_node_heartbeat(const char *id)

@@ -372,6 +372,14 @@ START_TEST(front_matter_edge_cases)
 	ck_assert_int_eq(cJSON_GetObjectItem(field(&rs, "metadata"), "k")->valueint, 1);
 	resp_free(&rs);
 
+	/* Numbers keep every digit; a name YAML reads as a number or a bool still names the skill. */
+	static const char ids[] = "---\nname: 404\nchannel: 1093847561234567890\n---\n";
+	ck_assert_int_eq(publish_md(tok[T_CEO], "/v1/skills/mesh/404", ids, strlen(ids), &rs), 201);
+	ck_assert_ptr_nonnull(strstr(rs.body, "1093847561234567890"));
+	resp_free(&rs);
+	ck_assert_int_eq(publish_md(tok[T_CEO], "/v1/skills/mesh/true", "---\nname: true\n---\n", 19, &rs), 201);
+	resp_free(&rs);
+
 	/* Refused, each naming the field, with nothing written. */
 	static const struct {
 		const char *md, *field;
@@ -420,6 +428,13 @@ START_TEST(skill_bad_inputs_change_nothing)
 		 "secret_detected", "description"},
 		{"PUT", "/v1/skills/mesh/x", "ceo", NULL, "{\"content\":\"ok\",\"metadata\":{\"t\":\"sk-abcdefghijklmnopqrstuvwxyz\"}}",
 		 422, "secret_detected", "metadata"},
+		/* A credential escaped in the front matter is found whatever the body overrides. */
+		{"PUT", "/v1/skills/mesh/x", "ceo", NULL,
+		 "{\"content\":\"---\\nname: x\\ndescription: \\\"AKIA\\\\u0049OSFODNN7EXAMPLE\\\"\\n---\\nbody\",\"description\":\"harmless\"}",
+		 422, "secret_detected", "content"},
+		{"PUT", "/v1/skills/mesh/x", "ceo", NULL,
+		 "{\"content\":\"---\\nname: x\\nfoo: \\\"gh\\\\x70_0123456789abcdefghijABCDEFGHIJ012345\\\"\\n---\\nbody\",\"metadata\":{}}",
+		 422, "secret_detected", "content"},
 		{"PUT", "/v1/skills/mesh/x", "ceo", NULL, "{\"content\":\"ok\",\"colour\":1}", 422, "validation_failed", "colour"},
 		{"PUT", "/v1/skills/mesh/x", "ceo", NULL, "{\"content\":7}", 422, "validation_failed", "content"},
 		{"PUT", "/v1/skills/mesh/x", "ceo", NULL, "{}", 422, "validation_failed", "content"},
@@ -526,7 +541,10 @@ START_TEST(listing_search_and_sha256_lookup)
 	ck_assert_int_eq(names_of("/v1/skills?q=reminders", tok[T_SEC], names, sizeof names), 1);
 	ck_assert_int_eq(names_of("/v1/skills?tag=time&tag=web", tok[T_DASH], names, sizeof names), 1);
 	ck_assert_str_eq(names, "mesh/research");
-	ck_assert_int_eq(names_of("/v1/skills?node=sec&scope=mesh", tok[T_DASH], names, sizeof names), 1);
+	/* node = the latest version's publisher: research is sec's, triage (v3 by ceo) is not. */
+	names_of("/v1/skills?node=sec&scope=mesh", tok[T_DASH], names, sizeof names);
+	ck_assert_ptr_nonnull(strstr(names, "mesh/research"));
+	ck_assert_ptr_null(strstr(names, "mesh/triage"));
 	ck_assert_int_eq(names_of("/v1/skills?scope=project:alpha&scope=node:ceo", tok[T_DASH], names, sizeof names), 2);
 	/* Pages of two, walked by cursor, see every skill once. */
 	int all = names_of("/v1/skills?limit=1000", tok[T_DASH], names, sizeof names), seen = 0, pages = 0;
@@ -700,6 +718,7 @@ START_TEST(node_registry_and_capability_routing)
 		"{\"endpoint\":\"https://ceo.local/?token=ghp_0123456789abcdefghijABCDEFGHIJ012345\"}",
 		"{\"meta\":[1]}",
 		"{\"name\":\"a\\u0007bell\"}",
+		"{\"name\":\"next\\u0085line\"}",
 		"{\"name\":\"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
 		"0123456789012345678901234567890\"}",
 		"{\"colour\":\"red\"}",
@@ -891,6 +910,14 @@ START_TEST(bridge_spoofing_stale_and_mixed)
 	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(result(res, 1), "applied")));
 	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(result(res, 1), "entry"), "value")->valuestring, "newer");
 	cJSON_Delete(res);
+	/* The same value re-sent later moves the entry's time on: a message from between is stale. */
+	res = post_messages(tok[T_SEC],
+			    "[{\"type\":\"memory\",\"key\":\"queue.resend\",\"value\":\"v1\",\"ts\":\"2026-01-01T10:00:00Z\"},"
+			    "{\"type\":\"memory\",\"key\":\"queue.resend\",\"value\":\"v1\",\"ts\":\"2026-01-01T10:30:00Z\"},"
+			    "{\"type\":\"memory\",\"key\":\"queue.resend\",\"value\":\"v2\",\"ts\":\"2026-01-01T10:20:00Z\"}]");
+	ck_assert_int_eq(cJSON_GetObjectItem(result(res, 1), "status")->valueint, 200);
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(result(res, 2), "applied")));
+	cJSON_Delete(res);
 	/* A clock far ahead counts as now: it cannot shut out the messages that follow. */
 	res = post_messages(tok[T_SEC], "{\"type\":\"memory\",\"key\":\"queue.order\",\"value\":\"fast clock\",\"ts\":\"2099-01-01T00:00:00Z\"}");
 	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(result(res, 0), "applied")));
@@ -977,6 +1004,7 @@ START_TEST(bridge_spoofing_stale_and_mixed)
 		{"[]", 422, "validation_failed"},
 		{"7", 422, "validation_failed"},
 		{"{\"type\":", 400, "invalid_json"},
+		{"\xef\xbb\xbf{\"type\":\"memory\",\"key\":\"bom\",\"value\":1}", 400, "invalid_json"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct http_resp rs;

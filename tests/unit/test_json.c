@@ -38,6 +38,7 @@ START_TEST(strict_parse)
 	ck_assert_int_eq(parse("{"), -CM_EINVJSON);
 	ck_assert_int_eq(parse("{\"a\":1} {}"), -CM_EINVJSON); /* two documents */
 	ck_assert_int_eq(parse("{\"a\":1}x"), -CM_EINVJSON);
+	ck_assert_int_eq(parse("\xef\xbb\xbf{\"a\":1}"), -CM_EINVJSON); /* a byte order mark, as jsonb refuses it */
 	ck_assert_int_eq(parse("{\"a\":\"\xff\"}"), -CM_EINVJSON);
 	ck_assert_int_eq(parse("{'a':1}"), -CM_EINVJSON);
 	ck_assert_int_eq(parse("{\"a\":\"x\\u0000y\"}"), -CM_EINVJSON);    /* escaped NUL */
