@@ -25,12 +25,14 @@ CREATE TABLE skills (
                 CHECK (scope ~ '^(mesh|(node|user|project):[a-z0-9][a-z0-9._-]{0,63})$'),
     name        text COLLATE "C" NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9-]{0,63}$'),
     version     integer NOT NULL CHECK (version > 0),
+    node        text,              -- who published the latest version (a node's skills, ?node=)
     revision    bigint NOT NULL,   -- of the last change: a publish or the delete
     deleted     boolean NOT NULL DEFAULT false,
     created_at  timestamptz NOT NULL,
     updated_at  timestamptz NOT NULL,
     PRIMARY KEY (scope, name)
 );
+CREATE INDEX skills_node ON skills (node);
 
 -- Every version ever published, exactly as published. Nothing updates or deletes a row here.
 CREATE TABLE skill_versions (
@@ -52,7 +54,6 @@ CREATE TABLE skill_versions (
     FOREIGN KEY (scope, name) REFERENCES skills
 );
 CREATE INDEX skill_versions_sha256 ON skill_versions (sha256);
-CREATE INDEX skill_versions_node ON skill_versions (node, scope, name);
 CREATE INDEX skill_versions_search ON skill_versions USING gin (search);
 CREATE TRIGGER skill_versions_append_only BEFORE UPDATE OR DELETE ON skill_versions
     FOR EACH ROW EXECUTE FUNCTION cm_refuse_change();
@@ -142,10 +143,10 @@ BEGIN
         END IF;
     END IF;
     rev := nextval('cm_revision');
-    INSERT INTO skills AS s (scope, name, version, revision, deleted, created_at, updated_at)
-    VALUES (p_scope, p_name, coalesce(cur.version, 0) + 1, rev, false, t, t)
+    INSERT INTO skills AS s (scope, name, version, node, revision, deleted, created_at, updated_at)
+    VALUES (p_scope, p_name, coalesce(cur.version, 0) + 1, p_node, rev, false, t, t)
     ON CONFLICT (scope, name) DO UPDATE SET
-        version = EXCLUDED.version, revision = EXCLUDED.revision, deleted = false,
+        version = EXCLUDED.version, node = EXCLUDED.node, revision = EXCLUDED.revision, deleted = false,
         created_at = CASE WHEN live THEN s.created_at ELSE EXCLUDED.created_at END,
         updated_at = EXCLUDED.updated_at
     RETURNING s.created_at INTO created;

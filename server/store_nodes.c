@@ -16,9 +16,8 @@ CM_STMT(stmt_heartbeat, 1, "UPDATE nodes SET last_seen = clock_timestamp() WHERE
  * its skills are the live skills whose latest version it published (as GET /v1/skills?node=
  * counts them), in the scopes the viewer reads. */
 #define NODE_VIEW(w, a, e, p) \
-	"cm_node_view(n, make_interval(secs => $" w "::integer), ARRAY(SELECT DISTINCT v.name FROM skills s" \
-	" JOIN skill_versions v ON v.scope = s.scope AND v.name = s.name AND v.version = s.version" \
-	" WHERE v.node = n.id AND NOT s.deleted AND cm_scope_in(s.scope, $" a "::boolean," \
+	"cm_node_view(n, make_interval(secs => $" w "::integer), ARRAY(SELECT DISTINCT s.name FROM skills s" \
+	" WHERE s.node = n.id AND NOT s.deleted AND cm_scope_in(s.scope, $" a "::boolean," \
 	" ARRAY(SELECT jsonb_array_elements_text($" e "::jsonb)), ARRAY(SELECT jsonb_array_elements_text($" p "::jsonb)))" \
 	" ORDER BY 1))"
 

@@ -166,7 +166,7 @@ int cm_store_skill_list(const struct cm_skill_filter *f, cJSON *items, cJSON **n
 				 " AND v.version = s.version WHERE NOT s.deleted");
 	scope_filter(&q, &f->in);
 	if (f->node)
-		cm_query_add(&q, " AND v.node = $%d", cm_query_param(&q, f->node));
+		cm_query_add(&q, " AND s.node = $%d", cm_query_param(&q, f->node));
 	if (f->tags)
 		cm_query_add(&q, " AND v.tags @> " JSON_TEXTS, cm_query_param(&q, f->tags));
 	if (qp)
