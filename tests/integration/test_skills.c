@@ -495,7 +495,8 @@ START_TEST(skill_bad_inputs_change_nothing)
 }
 END_TEST
 
-static int names_of(const char *path, const char *token, char *out, size_t cap)
+/* GETs a listing and joins its items into out: "scope/name" for skills, the id for nodes. */
+static int items_of(const char *path, const char *token, char *out, size_t cap)
 {
 	struct http_resp rs;
 	ck_assert_int_eq(http(&srv, REQ(.path = path, .token = token), &rs), 0);
@@ -506,8 +507,12 @@ static int names_of(const char *path, const char *token, char *out, size_t cap)
 	cJSON_ArrayForEach(it, field(&rs, "items"))
 	{
 		size_t l = strlen(out);
-		snprintf(out + l, cap - l, "%s%s/%s", n++ ? "," : "", cJSON_GetObjectItem(it, "scope")->valuestring,
-			 cJSON_GetObjectItem(it, "name")->valuestring);
+		const cJSON *id = cJSON_GetObjectItem(it, "id");
+		if (id)
+			snprintf(out + l, cap - l, "%s%s", n++ ? "," : "", id->valuestring);
+		else
+			snprintf(out + l, cap - l, "%s%s/%s", n++ ? "," : "", cJSON_GetObjectItem(it, "scope")->valuestring,
+				 cJSON_GetObjectItem(it, "name")->valuestring);
 	}
 	resp_free(&rs);
 	return n;
@@ -529,25 +534,25 @@ START_TEST(listing_search_and_sha256_lookup)
 			 201);
 	char names[2048];
 	/* sec reads mesh and node:sec: neither node:ceo nor project:alpha. */
-	names_of("/v1/skills?limit=1000", tok[T_SEC], names, sizeof names);
+	items_of("/v1/skills?limit=1000", tok[T_SEC], names, sizeof names);
 	ck_assert_ptr_null(strstr(names, "node:ceo/"));
 	ck_assert_ptr_null(strstr(names, "project:alpha/"));
 	ck_assert_ptr_nonnull(strstr(names, "mesh/research"));
-	names_of("/v1/skills?limit=1000", tok[T_DASH], names, sizeof names);
+	items_of("/v1/skills?limit=1000", tok[T_DASH], names, sizeof names);
 	ck_assert_ptr_nonnull(strstr(names, "node:ceo/secret-plan"));
 	/* Search over name, description and content; the name weighs most. */
-	ck_assert_int_eq(names_of("/v1/skills?q=reminders", tok[T_DASH], names, sizeof names), 3);
+	ck_assert_int_eq(items_of("/v1/skills?q=reminders", tok[T_DASH], names, sizeof names), 3);
 	ck_assert_str_eq(names, "project:alpha/reminders,node:ceo/secret-plan,mesh/research");
-	ck_assert_int_eq(names_of("/v1/skills?q=reminders", tok[T_SEC], names, sizeof names), 1);
-	ck_assert_int_eq(names_of("/v1/skills?tag=time&tag=web", tok[T_DASH], names, sizeof names), 1);
+	ck_assert_int_eq(items_of("/v1/skills?q=reminders", tok[T_SEC], names, sizeof names), 1);
+	ck_assert_int_eq(items_of("/v1/skills?tag=time&tag=web", tok[T_DASH], names, sizeof names), 1);
 	ck_assert_str_eq(names, "mesh/research");
 	/* node = the latest version's publisher: research is sec's, triage (v3 by ceo) is not. */
-	names_of("/v1/skills?node=sec&scope=mesh", tok[T_DASH], names, sizeof names);
+	items_of("/v1/skills?node=sec&scope=mesh", tok[T_DASH], names, sizeof names);
 	ck_assert_ptr_nonnull(strstr(names, "mesh/research"));
 	ck_assert_ptr_null(strstr(names, "mesh/triage"));
-	ck_assert_int_eq(names_of("/v1/skills?scope=project:alpha&scope=node:ceo", tok[T_DASH], names, sizeof names), 2);
+	ck_assert_int_eq(items_of("/v1/skills?scope=project:alpha&scope=node:ceo", tok[T_DASH], names, sizeof names), 2);
 	/* Pages of two, walked by cursor, see every skill once. */
-	int all = names_of("/v1/skills?limit=1000", tok[T_DASH], names, sizeof names), seen = 0, pages = 0;
+	int all = items_of("/v1/skills?limit=1000", tok[T_DASH], names, sizeof names), seen = 0, pages = 0;
 	char cursor[1100] = "", url[1300];
 	do {
 		snprintf(url, sizeof url, "/v1/skills?limit=2%s%s", cursor[0] ? "&cursor=" : "", cursor);
@@ -593,8 +598,8 @@ START_TEST(listing_search_and_sha256_lookup)
 	static const char plan_md[] = "---\nname: secret-plan\ndescription: reminders for the board\n---\n";
 	sha256sum(plan_md, strlen(plan_md), plan);
 	snprintf(path, sizeof path, "/v1/skills?sha256=%s", plan);
-	ck_assert_int_eq(names_of(path, tok[T_SEC], names, sizeof names), 0);
-	ck_assert_int_eq(names_of(path, tok[T_DASH], names, sizeof names), 1);
+	ck_assert_int_eq(items_of(path, tok[T_SEC], names, sizeof names), 0);
+	ck_assert_int_eq(items_of(path, tok[T_DASH], names, sizeof names), 1);
 }
 END_TEST
 
@@ -607,23 +612,6 @@ static cJSON *get_node(const char *token, const char *id)
 	ck_assert_msg(rs.status == 200, "%s: %ld %s", path, rs.status, rs.body);
 	cJSON *n = rs.json;
 	rs.json = NULL;
-	resp_free(&rs);
-	return n;
-}
-
-static int ids_of(const char *path, const char *token, char *out, size_t cap)
-{
-	struct http_resp rs;
-	ck_assert_int_eq(http(&srv, REQ(.path = path, .token = token), &rs), 0);
-	ck_assert_msg(rs.status == 200, "%s: %ld %s", path, rs.status, rs.body);
-	out[0] = '\0';
-	int n = 0;
-	const cJSON *it;
-	cJSON_ArrayForEach(it, field(&rs, "items"))
-	{
-		size_t l = strlen(out);
-		snprintf(out + l, cap - l, "%s%s", n++ ? "," : "", cJSON_GetObjectItem(it, "id")->valuestring);
-	}
 	resp_free(&rs);
 	return n;
 }
@@ -668,19 +656,19 @@ START_TEST(node_registry_and_capability_routing)
 	cJSON_Delete(n);
 
 	/* "Who can do reminders?" — case-insensitive, and only online nodes when asked. */
-	ck_assert_int_eq(ids_of("/v1/nodes?capability=reminders", tok[T_CEO], ids, sizeof ids), 1);
+	ck_assert_int_eq(items_of("/v1/nodes?capability=reminders", tok[T_CEO], ids, sizeof ids), 1);
 	ck_assert_str_eq(ids, "sec");
-	ck_assert_int_eq(ids_of("/v1/nodes?capability=triage&online=true", tok[T_CEO], ids, sizeof ids), 2);
+	ck_assert_int_eq(items_of("/v1/nodes?capability=triage&online=true", tok[T_CEO], ids, sizeof ids), 2);
 	ck_assert_str_eq(ids, "ceo,sec");
-	ck_assert_int_eq(ids_of("/v1/nodes?online=false", tok[T_CEO], ids, sizeof ids), 0);
-	ck_assert_int_eq(ids_of("/v1/nodes?capability=light%20research", tok[T_DASH], ids, sizeof ids), 1);
+	ck_assert_int_eq(items_of("/v1/nodes?online=false", tok[T_CEO], ids, sizeof ids), 0);
+	ck_assert_int_eq(items_of("/v1/nodes?capability=light%20research", tok[T_DASH], ids, sizeof ids), 1);
 	/* Pages by id. */
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/nodes?limit=2", .token = tok[T_SEC]), &rs), 0);
 	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 2);
 	char url[1200];
 	snprintf(url, sizeof url, "/v1/nodes?limit=2&cursor=%s", field(&rs, "next_cursor")->valuestring);
 	resp_free(&rs);
-	ck_assert_int_eq(ids_of(url, tok[T_SEC], ids, sizeof ids), 1);
+	ck_assert_int_eq(items_of(url, tok[T_SEC], ids, sizeof ids), 1);
 	ck_assert_str_eq(ids, "sec");
 
 	/* skills: what the node published, in scopes the caller reads. */
