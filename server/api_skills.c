@@ -141,12 +141,12 @@ int cm_skill_publish(const struct cm_config *cfg, const struct cm_identity *who,
 	struct prepared pr = {NULL, NULL, NULL};
 	int e = prepare(cfg, in, &pr, p);
 	if (e == 0) {
-		char *content = strndup(in->content, in->len);
+		/* prepare() refused NULs, and content is NUL-terminated: it goes to SQL as it is. */
 		struct cm_skill_write w = {
 			.op = "put",
 			.scope = in->scope,
 			.name = in->name,
-			.content = content,
+			.content = in->content,
 			.description = pr.description,
 			.tags = pr.tags,
 			.metadata = pr.metadata,
@@ -155,8 +155,7 @@ int cm_skill_publish(const struct cm_config *cfg, const struct cm_identity *who,
 			.node = who->node[0] ? who->node : NULL,
 			.max_size = cfg->max_value,
 		};
-		e = content ? cm_store_skill_write(&w, out) : -CM_EINTERNAL;
-		free(content);
+		e = cm_store_skill_write(&w, out);
 		if (e == 0 && !CM_ST_DONE(out->status))
 			e = store_refusal(cfg, out, p);
 	}

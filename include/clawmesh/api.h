@@ -37,7 +37,7 @@ int cm_api_skill_list(struct cm_request *req);
 /* A publish as the REST API and the bridge both make it. */
 struct cm_skill_input {
 	const char *scope, *name;
-	const char *content; /* len bytes, not NUL-terminated necessarily */
+	const char *content; /* len bytes, NUL-terminated */
 	size_t len;
 	const cJSON *description, *tags, *metadata; /* NULL = not given */
 	const char *if_match;                       /* as cm_req_if_match() gives it; NULL = none */
