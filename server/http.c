@@ -120,6 +120,8 @@ void cm_req_remote_addr(struct cm_request *req, char *out, size_t cap)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
 }
 
+/* Is header the media type type? Its parameters may be the charset we speak (UTF-8) and
+ * text/markdown's variant (RFC 7763: GFM, CommonMark, …); anything else is not what we read. */
 static bool media_type_is(const char *header, const char *type)
 {
 	if (!header)
@@ -127,19 +129,23 @@ static bool media_type_is(const char *header, const char *type)
 	size_t n = strlen(type);
 	if (strncasecmp(header, type, n))
 		return false;
-	const char *rest = header + n;
-	while (*rest == ' ')
-		rest++;
-	if (*rest == '\0')
-		return true;
-	if (*rest != ';')
-		return false;
-	rest++;
-	while (*rest == ' ')
-		rest++;
-	/* The only parameter we accept is the charset we speak. */
-	return !strncasecmp(rest, "charset=", 8) &&
-	       (!strcasecmp(rest + 8, "utf-8") || !strcasecmp(rest + 8, "\"utf-8\""));
+	for (const char *rest = header + n;;) {
+		rest += strspn(rest, " \t");
+		if (*rest == '\0')
+			return true;
+		if (*rest != ';')
+			return false;
+		rest += 1 + strspn(rest + 1, " \t");
+		size_t len = strcspn(rest, ";");
+		while (len && (rest[len - 1] == ' ' || rest[len - 1] == '\t'))
+			len--;
+		bool charset = (len == 13 && !strncasecmp(rest, "charset=utf-8", 13)) ||
+			       (len == 15 && !strncasecmp(rest, "charset=\"utf-8\"", 15));
+		bool variant = len > 8 && !strncasecmp(rest, "variant=", 8) && !strcasecmp(type, "text/markdown");
+		if (!charset && !variant)
+			return false;
+		rest += strcspn(rest, ";");
+	}
 }
 
 bool cm_req_content_type_is(struct cm_request *req, const char *type)

@@ -355,8 +355,12 @@ START_TEST(front_matter_edge_cases)
 	ck_assert_uint_eq(rs.len, strlen(crlf));
 	ck_assert(memcmp(rs.body, crlf, rs.len) == 0);
 	resp_free(&rs);
-	/* No front matter at all: a SOUL snippet is a skill too. */
-	ck_assert_int_eq(publish_md(tok[T_CEO], "/v1/skills/mesh/tone", "Be brief.", 9, &rs), 201);
+	/* No front matter at all: a SOUL snippet is a skill too. RFC 7763's variant is accepted. */
+	ck_assert_int_eq(http(&srv, REQ(.method = "PUT", .path = "/v1/skills/mesh/tone", .token = tok[T_CEO], .body = "Be brief.",
+					.content_type = "text/markdown; charset=UTF-8; variant=GFM"),
+			      &rs),
+			 0);
+	ck_assert_int_eq(rs.status, 201);
 	ck_assert(cJSON_IsNull(field(&rs, "description")));
 	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "metadata")), 0);
 	resp_free(&rs);
@@ -420,6 +424,9 @@ START_TEST(skill_bad_inputs_change_nothing)
 		{"PUT", "/v1/skills/node:ceo/x", "sec", "text/markdown", "x", 403, "forbidden", NULL},
 		{"PUT", "/v1/skills/mesh/x", "dash", "text/markdown", "x", 403, "forbidden", NULL},
 		{"PUT", "/v1/skills/mesh/x", "ceo", "text/plain", "x", 415, "unsupported_media_type", NULL},
+		{"PUT", "/v1/skills/mesh/x", "ceo", "text/markdown; charset=iso-8859-1", "x", 415, "unsupported_media_type", NULL},
+		{"PUT", "/v1/skills/mesh/x", "ceo", "application/json; variant=GFM", "{\"content\":\"x\"}", 415,
+		 "unsupported_media_type", NULL},
 		{"PUT", "/v1/skills/mesh/x", "ceo", "text/markdown", "", 422, "validation_failed", "content"},
 		{"PUT", "/v1/skills/mesh/x", "ceo", "text/markdown", "caf\xc3", 422, "validation_failed", "content"},
 		{"PUT", "/v1/skills/mesh/x", "ceo", "text/markdown", "use ghp_0123456789abcdefghijABCDEFGHIJ012345 here", 422,
