@@ -399,6 +399,36 @@ void make_secret(char out[47])
 	out[46] = '\0';
 }
 
+PGconn *pg;
+
+void pg_each_up(void)
+{
+	pg = db_connect(NULL);
+	ck_assert_ptr_nonnull(pg);
+}
+
+void pg_each_down(void)
+{
+	PQfinish(pg);
+	pg = NULL;
+}
+
+long status_at(const struct server *srv, const struct http_req *rq)
+{
+	struct http_resp rs;
+	ck_assert_int_eq(http(srv, rq, &rs), 0);
+	long s = rs.status;
+	if (s >= 400 && strcmp(rq->method ? rq->method : "GET", "HEAD"))
+		ck_assert_msg(resp_error_code(&rs)[0], "an error without an envelope: %s", rs.body);
+	resp_free(&rs);
+	return s;
+}
+
+const cJSON *resp_field(const struct http_resp *rs, const char *name)
+{
+	return cJSON_GetObjectItem(rs->json, name);
+}
+
 void expect_error(const struct http_resp *rs, long status, const char *code)
 {
 	char b[128];

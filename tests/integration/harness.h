@@ -66,6 +66,15 @@ PGconn *db_connect(const char *dbname);
 char *db_value(PGconn *c, const char *sql, int n, const char *const *params);
 long db_count(PGconn *c, const char *sql);
 
+/* The test database, connected for each test by the pg_each_up/pg_each_down checked fixture. */
+extern PGconn *pg;
+void pg_each_up(void);
+void pg_each_down(void);
+/* One request's status; an error status must carry the API.md envelope (HEAD has no body). */
+long status_at(const struct server *srv, const struct http_req *rq);
+/* A member of the response's JSON body, or NULL. */
+const cJSON *resp_field(const struct http_resp *rs, const char *name);
+
 /* deploy/pg-local.sh ACTION on the test cluster (start, stop [mode]). */
 int pg_control(const char *action);
 

@@ -19,7 +19,6 @@
 
 static struct server srv; /* the main server, CORS allowed for https://dash.example */
 static char admin[47];
-static PGconn *pg;
 
 static void suite_up(void)
 {
@@ -53,19 +52,6 @@ static void suite_down(void)
 	fclose(f);
 	ck_assert_int_gt(access, 50);
 }
-
-static void test_up(void)
-{
-	pg = db_connect(NULL);
-	ck_assert_ptr_nonnull(pg);
-}
-
-static void test_down(void)
-{
-	PQfinish(pg);
-	pg = NULL;
-}
-
 
 static const cJSON *find_grant(const cJSON *grants, const char *scope)
 {
@@ -810,7 +796,7 @@ Suite *cm_test_suite(void)
 	TCase *tc = tcase_create("api");
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, suite_up, suite_down);
-	tcase_add_checked_fixture(tc, test_up, test_down);
+	tcase_add_checked_fixture(tc, pg_each_up, pg_each_down);
 	tcase_add_test(tc, health_and_ready);
 	tcase_add_test(tc, request_ids);
 	tcase_add_test(tc, routing_errors);

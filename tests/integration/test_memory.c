@@ -18,7 +18,6 @@ enum { T_CEO, T_SEC, T_PROJ, T_DASH, T_ADMIN, NTOK };
 static char tok[NTOK][47], tok_id[NTOK][29];
 static const char *const tok_name[NTOK] = {"ceo", "sec", "project-reader", "dashboard", "admin"};
 
-
 static void memory_up(void)
 {
 	make_secret(admin);
@@ -34,20 +33,6 @@ static void memory_up(void)
 static void memory_down(void)
 {
 	ck_assert_int_eq(server_stop(&srv), 0);
-}
-
-static PGconn *pg;
-
-static void each_up(void)
-{
-	pg = db_connect(NULL);
-	ck_assert_ptr_nonnull(pg);
-}
-
-static void each_down(void)
-{
-	PQfinish(pg);
-	pg = NULL;
 }
 
 /* Rows in the tables a write touches: equal before and after = nothing written. */
@@ -66,22 +51,6 @@ static long put(const char *token, const char *path, const char *body, struct ht
 	return rs->status;
 }
 
-static long status_of(const struct http_req *rq)
-{
-	struct http_resp rs;
-	ck_assert_int_eq(http(&srv, rq, &rs), 0);
-	long s = rs.status;
-	if (s >= 400 && strcmp(rq->method ? rq->method : "GET", "HEAD"))
-		ck_assert_msg(resp_error_code(&rs)[0], "an error without an envelope: %s", rs.body);
-	resp_free(&rs);
-	return s;
-}
-
-static const cJSON *field(const struct http_resp *rs, const char *name)
-{
-	return cJSON_GetObjectItem(rs->json, name);
-}
-
 /* GETs path (which has a query already) page after page as a client would, following
  * next_cursor; calls each() on every item (ctx passed on). The item count; *pages the pages.
  * A page over max_bytes (when not 0) fails the test. */
@@ -98,13 +67,13 @@ static int walk_pages(const char *path, const char *token, void (*each)(const cJ
 		ck_assert_msg(rs.status == 200, "%s: %ld %s", url, rs.status, rs.body);
 		ck_assert_msg(!max_bytes || rs.len <= max_bytes, "a page of %zu bytes", rs.len);
 		const cJSON *it;
-		cJSON_ArrayForEach(it, field(&rs, "items"))
+		cJSON_ArrayForEach(it, resp_field(&rs, "items"))
 		{
 			if (each)
 				each(it, ctx);
 			total++;
 		}
-		const cJSON *next = field(&rs, "next_cursor");
+		const cJSON *next = resp_field(&rs, "next_cursor");
 		snprintf(cursor, sizeof cursor, "%s", cJSON_IsString(next) ? next->valuestring : "");
 		resp_free(&rs);
 		(*pages)++;
@@ -124,18 +93,18 @@ START_TEST(crud_etags_and_history)
 			 201);
 	ck_assert_str_eq(resp_header(&rs, "ETag", b, sizeof b), "\"1\"");
 	ck_assert_str_eq(resp_header(&rs, "Location", b, sizeof b), "/v1/memory/mesh/user.preferences");
-	ck_assert_str_eq(field(&rs, "scope")->valuestring, "mesh");
-	ck_assert_str_eq(field(&rs, "key")->valuestring, "user.preferences");
-	ck_assert_str_eq(field(&rs, "node")->valuestring, "ceo");
-	ck_assert_int_eq(field(&rs, "version")->valueint, 1);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "tags")), 2); /* the duplicate tag dropped */
-	ck_assert(cJSON_IsNull(field(&rs, "expires_at")));
-	ck_assert_str_eq(field(&rs, "created_at")->valuestring, field(&rs, "updated_at")->valuestring);
-	ck_assert_uint_eq(strlen(field(&rs, "created_at")->valuestring), 24);
+	ck_assert_str_eq(resp_field(&rs, "scope")->valuestring, "mesh");
+	ck_assert_str_eq(resp_field(&rs, "key")->valuestring, "user.preferences");
+	ck_assert_str_eq(resp_field(&rs, "node")->valuestring, "ceo");
+	ck_assert_int_eq(resp_field(&rs, "version")->valueint, 1);
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "tags")), 2); /* the duplicate tag dropped */
+	ck_assert(cJSON_IsNull(resp_field(&rs, "expires_at")));
+	ck_assert_str_eq(resp_field(&rs, "created_at")->valuestring, resp_field(&rs, "updated_at")->valuestring);
+	ck_assert_uint_eq(strlen(resp_field(&rs, "created_at")->valuestring), 24);
 	/* Numbers keep every digit: the server never rounds a value through a double. */
 	ck_assert_ptr_nonnull(strstr(rs.body, "12345678901234567890123456789"));
 	ck_assert_ptr_nonnull(strstr(rs.body, "3.14159265358979323846"));
-	double rev1 = field(&rs, "revision")->valuedouble;
+	double rev1 = resp_field(&rs, "revision")->valuedouble;
 	resp_free(&rs);
 	const char *k[] = {"mesh", "user.preferences"};
 	char *v = db_value(pg, "SELECT value->>'id' FROM memory WHERE scope = $1 AND key = $2", 2, k);
@@ -150,8 +119,8 @@ START_TEST(crud_etags_and_history)
 			     "\"tags\":[\"prefs\",\"user\"]}",
 			     &rs),
 			 200);
-	ck_assert_int_eq(field(&rs, "version")->valueint, 1);
-	ck_assert_str_eq(field(&rs, "node")->valuestring, "ceo");
+	ck_assert_int_eq(resp_field(&rs, "version")->valueint, 1);
+	ck_assert_str_eq(resp_field(&rs, "node")->valuestring, "ceo");
 	resp_free(&rs);
 	char *after = db_state();
 	ck_assert_str_eq(before, after);
@@ -163,8 +132,8 @@ START_TEST(crud_etags_and_history)
 	ck_assert_int_eq(put(tok[T_CEO], "/v1/memory/node:ceo/tag.order", "{\"value\":1,\"tags\":[\"x\",\"y\"]}", &rs), 201);
 	resp_free(&rs);
 	ck_assert_int_eq(put(tok[T_CEO], "/v1/memory/node:ceo/tag.order", "{\"value\":1,\"tags\":[\"y\",\"x\"]}", &rs), 200);
-	ck_assert_int_eq(field(&rs, "version")->valueint, 2);
-	ck_assert_str_eq(cJSON_GetArrayItem(field(&rs, "tags"), 0)->valuestring, "y");
+	ck_assert_int_eq(resp_field(&rs, "version")->valueint, 2);
+	ck_assert_str_eq(cJSON_GetArrayItem(resp_field(&rs, "tags"), 0)->valuestring, "y");
 	resp_free(&rs);
 
 	/* If-Match compares strongly: a weak ETag, or one that is no version of ours, never
@@ -176,9 +145,9 @@ START_TEST(crud_etags_and_history)
 		expect_error(&rs, 412, "version_mismatch");
 		resp_free(&rs);
 	}
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/memory/node:ceo/tag.order", .token = tok[T_CEO],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/memory/node:ceo/tag.order", .token = tok[T_CEO],
 				       .body = "{\"value\":2}", .headers = {"If-Match: \"7\", W/\"2\", \"2\" "})), 200);
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/memory/node:ceo/tag.order", .token = tok[T_CEO],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/memory/node:ceo/tag.order", .token = tok[T_CEO],
 				       .body = "{\"value\":3}", .headers = {"If-Match: 3"})), 200);
 
 	/* GET with the ETag: 304; without: 200 with the ETag. */
@@ -199,12 +168,12 @@ START_TEST(crud_etags_and_history)
 	ck_assert_int_eq(http(&srv, REQ(.method = "PUT", .path = "/v1/memory/mesh/user.preferences", .token = tok[T_SEC],
 					.body = "{\"value\":1}", .headers = {"If-None-Match: *"}), &rs), 0);
 	expect_error(&rs, 412, "already_exists");
-	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(field(&rs, "error"), "details"), "current_version")->valueint, 1);
+	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(resp_field(&rs, "error"), "details"), "current_version")->valueint, 1);
 	resp_free(&rs);
 	ck_assert_int_eq(http(&srv, REQ(.method = "PUT", .path = "/v1/memory/mesh/user.preferences", .token = tok[T_SEC],
 					.body = "{\"value\":1}", .headers = {"If-Match: \"4\""}), &rs), 0);
 	expect_error(&rs, 412, "version_mismatch");
-	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(field(&rs, "error"), "details"), "current_version")->valueint, 1);
+	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(resp_field(&rs, "error"), "details"), "current_version")->valueint, 1);
 	resp_free(&rs);
 	after = db_state();
 	ck_assert_str_eq(before, after);
@@ -216,14 +185,14 @@ START_TEST(crud_etags_and_history)
 					.body = "{\"short\":null,\"lang\":{\"primary\":\"en\"},\"id\":7}",
 					.content_type = "application/merge-patch+json", .headers = {"If-Match: \"1\""}), &rs), 0);
 	ck_assert_msg(rs.status == 200, "%s", rs.body);
-	ck_assert_int_eq(field(&rs, "version")->valueint, 2);
-	ck_assert_str_eq(field(&rs, "node")->valuestring, "sec");
-	const cJSON *val = field(&rs, "value");
+	ck_assert_int_eq(resp_field(&rs, "version")->valueint, 2);
+	ck_assert_str_eq(resp_field(&rs, "node")->valuestring, "sec");
+	const cJSON *val = resp_field(&rs, "value");
 	ck_assert_ptr_null(cJSON_GetObjectItem(val, "short"));
 	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(val, "lang"), "primary")->valuestring, "en");
 	ck_assert_int_eq(cJSON_GetObjectItem(val, "id")->valueint, 7);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "tags")), 2);
-	ck_assert(field(&rs, "revision")->valuedouble > rev1);
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "tags")), 2);
+	ck_assert(resp_field(&rs, "revision")->valuedouble > rev1);
 	resp_free(&rs);
 
 	/* DELETE: 204, then 404; a tombstone in history; the value before it stays there. */
@@ -231,16 +200,16 @@ START_TEST(crud_etags_and_history)
 					.headers = {"If-Match: \"1\""}), &rs), 0);
 	expect_error(&rs, 412, "version_mismatch");
 	resp_free(&rs);
-	ck_assert_int_eq(status_of(REQ(.method = "DELETE", .path = "/v1/memory/mesh/user.preferences", .token = tok[T_CEO],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "DELETE", .path = "/v1/memory/mesh/user.preferences", .token = tok[T_CEO],
 				       .headers = {"If-Match: \"2\""})), 204);
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory/mesh/user.preferences", .token = tok[T_CEO]), &rs), 0);
 	expect_error(&rs, 404, "not_found");
 	resp_free(&rs);
-	ck_assert_int_eq(status_of(REQ(.method = "DELETE", .path = "/v1/memory/mesh/user.preferences", .token = tok[T_CEO])),
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "DELETE", .path = "/v1/memory/mesh/user.preferences", .token = tok[T_CEO])),
 			 404);
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory/mesh/user.preferences/history", .token = tok[T_DASH]), &rs), 0);
 	ck_assert_int_eq(rs.status, 200);
-	const cJSON *items = field(&rs, "items");
+	const cJSON *items = resp_field(&rs, "items");
 	ck_assert_int_eq(cJSON_GetArraySize(items), 3);
 	const char *ops[] = {"delete", "patch", "put"};
 	for (int i = 0; i < 3; i++) {
@@ -253,24 +222,24 @@ START_TEST(crud_etags_and_history)
 	ck_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "value")));
 	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "node")->valuestring, "ceo");
 	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 2), "value"), "short")));
-	ck_assert(cJSON_IsNull(field(&rs, "next_cursor")));
+	ck_assert(cJSON_IsNull(resp_field(&rs, "next_cursor")));
 	resp_free(&rs);
 
 	/* Written again after the delete: 201, and the version goes on counting. */
 	ck_assert_int_eq(put(tok[T_CEO], "/v1/memory/mesh/user.preferences", "{\"value\":\"back\"}", &rs), 201);
-	ck_assert_int_eq(field(&rs, "version")->valueint, 4);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "tags")), 0);
+	ck_assert_int_eq(resp_field(&rs, "version")->valueint, 4);
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "tags")), 0);
 	resp_free(&rs);
 	/* If-None-Match: * creates only what is absent; If-Match: * needs it present. */
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/memory/mesh/only.once", .token = tok[T_CEO],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/memory/mesh/only.once", .token = tok[T_CEO],
 				       .body = "{\"value\":1}", .headers = {"If-Match: *"})), 412);
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/memory/mesh/only.once", .token = tok[T_CEO],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/memory/mesh/only.once", .token = tok[T_CEO],
 				       .body = "{\"value\":1}", .headers = {"If-None-Match: *"})), 201);
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/memory/mesh/only.once", .token = tok[T_CEO],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/memory/mesh/only.once", .token = tok[T_CEO],
 				       .body = "{\"value\":2}", .headers = {"If-Match: *"})), 200);
 	/* A null value is a value. */
 	ck_assert_int_eq(put(tok[T_CEO], "/v1/memory/mesh/nothing", "{\"value\":null}", &rs), 201);
-	ck_assert(cJSON_IsNull(field(&rs, "value")));
+	ck_assert(cJSON_IsNull(resp_field(&rs, "value")));
 	resp_free(&rs);
 	/* HEAD answers like GET, without a body. */
 	ck_assert_int_eq(http(&srv, REQ(.method = "HEAD", .path = "/v1/memory/mesh/nothing", .token = tok[T_CEO]), &rs), 0);
@@ -349,7 +318,7 @@ START_TEST(access_matrix)
 	long writes = 0, hist0 = db_count(pg, "SELECT count(*) FROM memory_history");
 	for (int s = 0; s < NSCOPES; s++) {
 		snprintf(path, sizeof path, "/v1/memory/%s/seed", matrix_scopes[s]);
-		ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = path, .token = admin, .body = "{\"value\":\"seed\"}")), 201);
+		ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = path, .token = admin, .body = "{\"value\":\"seed\"}")), 201);
 		writes++;
 	}
 	for (int t = 0; t < NTOK; t++) {
@@ -358,43 +327,43 @@ START_TEST(access_matrix)
 			int a = matrix[t][s];
 			long r = a >= 1 ? 200 : 403, w = a == 2;
 			snprintf(path, sizeof path, "/v1/memory/%s/seed", sc);
-			cell(t, s, "get", status_of(REQ(.path = path, .token = tk)), r);
-			cell(t, s, "head", status_of(REQ(.method = "HEAD", .path = path, .token = tk)), r);
+			cell(t, s, "get", status_at(&srv, REQ(.path = path, .token = tk)), r);
+			cell(t, s, "head", status_at(&srv, REQ(.method = "HEAD", .path = path, .token = tk)), r);
 			/* The same answer whether or not the key exists. */
 			snprintf(path, sizeof path, "/v1/memory/%s/no.such.key", sc);
-			cell(t, s, "get missing", status_of(REQ(.path = path, .token = tk)), a >= 1 ? 404 : 403);
-			cell(t, s, "delete missing", status_of(REQ(.method = "DELETE", .path = path, .token = tk)), w ? 404 : 403);
+			cell(t, s, "get missing", status_at(&srv, REQ(.path = path, .token = tk)), a >= 1 ? 404 : 403);
+			cell(t, s, "delete missing", status_at(&srv, REQ(.method = "DELETE", .path = path, .token = tk)), w ? 404 : 403);
 			snprintf(path, sizeof path, "/v1/memory/%s/seed/history", sc);
-			cell(t, s, "history", status_of(REQ(.path = path, .token = tk)), r);
+			cell(t, s, "history", status_at(&srv, REQ(.path = path, .token = tk)), r);
 			snprintf(path, sizeof path, "/v1/memory?scope=%s", sc);
-			cell(t, s, "list", status_of(REQ(.path = path, .token = tk)), r);
+			cell(t, s, "list", status_at(&srv, REQ(.path = path, .token = tk)), r);
 			snprintf(body, sizeof body, "{\"ops\":[{\"op\":\"get\",\"scope\":\"%s\",\"key\":\"seed\"}]}", sc);
-			cell(t, s, "batch get", status_of(REQ(.method = "POST", .path = "/v1/batch", .token = tk, .body = body)), r);
+			cell(t, s, "batch get", status_at(&srv, REQ(.method = "POST", .path = "/v1/batch", .token = tk, .body = body)), r);
 
 			/* Writes: put creates, patch and delete follow; or every one is refused. */
 			snprintf(path, sizeof path, "/v1/memory/%s/by.%s", sc, tok_name[t]);
-			cell(t, s, "put", status_of(REQ(.method = "PUT", .path = path, .token = tk, .body = "{\"value\":{\"n\":1}}")),
+			cell(t, s, "put", status_at(&srv, REQ(.method = "PUT", .path = path, .token = tk, .body = "{\"value\":{\"n\":1}}")),
 			     w ? 201 : 403);
 			cell(t, s, "patch",
-			     status_of(REQ(.method = "PATCH", .path = path, .token = tk, .body = "{\"n\":2}",
+			     status_at(&srv, REQ(.method = "PATCH", .path = path, .token = tk, .body = "{\"n\":2}",
 					   .content_type = "application/merge-patch+json")),
 			     w ? 200 : 403);
 			snprintf(body, sizeof body, "{\"ops\":[{\"op\":\"put\",\"scope\":\"%s\",\"key\":\"by.%s\",\"value\":3}]}", sc,
 				 tok_name[t]);
-			cell(t, s, "batch put", status_of(REQ(.method = "POST", .path = "/v1/batch", .token = tk, .body = body)),
+			cell(t, s, "batch put", status_at(&srv, REQ(.method = "POST", .path = "/v1/batch", .token = tk, .body = body)),
 			     w ? 200 : 403);
-			cell(t, s, "delete", status_of(REQ(.method = "DELETE", .path = path, .token = tk)), w ? 204 : 403);
+			cell(t, s, "delete", status_at(&srv, REQ(.method = "DELETE", .path = path, .token = tk)), w ? 204 : 403);
 			snprintf(path, sizeof path, "/v1/memory/%s/seed", sc);
 			cell(t, s, "put existing",
-			     status_of(REQ(.method = "PUT", .path = path, .token = tk, .body = "{\"value\":\"seed\"}")), w ? 200 : 403);
+			     status_at(&srv, REQ(.method = "PUT", .path = path, .token = tk, .body = "{\"value\":\"seed\"}")), w ? 200 : 403);
 			cell(t, s, "patch existing",
-			     status_of(REQ(.method = "PATCH", .path = path, .token = tk, .body = "{\"x\":1}",
+			     status_at(&srv, REQ(.method = "PATCH", .path = path, .token = tk, .body = "{\"x\":1}",
 					   .content_type = "application/merge-patch+json")),
 			     w ? 200 : 403);
-			cell(t, s, "delete existing", status_of(REQ(.method = "DELETE", .path = path, .token = tk)), w ? 204 : 403);
+			cell(t, s, "delete existing", status_at(&srv, REQ(.method = "DELETE", .path = path, .token = tk)), w ? 204 : 403);
 			if (w) {
 				writes += 6; /* put, patch, batch put, delete, patch existing, delete existing */
-				ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = path, .token = admin,
+				ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = path, .token = admin,
 							       .body = "{\"value\":\"seed\"}")), 201);
 				writes++;
 			}
@@ -405,7 +374,7 @@ START_TEST(access_matrix)
 		ck_assert_int_eq(rs.status, 200);
 		int shown[NSCOPES] = {0};
 		const cJSON *it;
-		cJSON_ArrayForEach(it, field(&rs, "items"))
+		cJSON_ArrayForEach(it, resp_field(&rs, "items"))
 		{
 			const char *sc = cJSON_GetObjectItem(it, "scope")->valuestring;
 			int found = -1;
@@ -729,7 +698,7 @@ START_TEST(bad_inputs_change_nothing)
 		ck_assert_msg(rs.status == c->status && !strcmp(resp_error_code(&rs), c->code), "case %zu (%s %.60s): %ld %s", i,
 			      c->method, c->path, rs.status, rs.body);
 		expect_error(&rs, c->status, c->code);
-		const cJSON *details = cJSON_GetObjectItem(field(&rs, "error"), "details");
+		const cJSON *details = cJSON_GetObjectItem(resp_field(&rs, "error"), "details");
 		if (c->field)
 			ck_assert_msg(cJSON_IsString(cJSON_GetObjectItem(details, "field")) &&
 					      !strcmp(cJSON_GetObjectItem(details, "field")->valuestring, c->field),
@@ -764,7 +733,7 @@ START_TEST(batches)
 		"{\"op\":\"put\",\"scope\":\"project:beta\",\"key\":\"brief\",\"value\":1,\"ttl\":60.0}]}";
 	ck_assert_int_eq(http(&srv, REQ(.method = "POST", .path = "/v1/batch", .token = admin, .body = body), &rs), 0);
 	ck_assert_msg(rs.status == 200, "%s", rs.body);
-	const cJSON *res = field(&rs, "results");
+	const cJSON *res = resp_field(&rs, "results");
 	ck_assert_int_eq(cJSON_GetArraySize(res), 6);
 	const long want[] = {201, 200, 200, 201, 204, 201};
 	for (int i = 0; i < 6; i++)
@@ -787,7 +756,7 @@ START_TEST(batches)
 	       "{\"op\":\"put\",\"scope\":\"project:beta\",\"key\":\"plan\",\"value\":3,\"if_match\":2}]}";
 	ck_assert_int_eq(http(&srv, REQ(.method = "POST", .path = "/v1/batch", .token = admin, .body = body), &rs), 0);
 	expect_error(&rs, 409, "conflict");
-	const cJSON *d = cJSON_GetObjectItem(field(&rs, "error"), "details");
+	const cJSON *d = cJSON_GetObjectItem(resp_field(&rs, "error"), "details");
 	ck_assert_int_eq(cJSON_GetObjectItem(d, "index")->valueint, 2);
 	ck_assert_int_eq(cJSON_GetObjectItem(d, "current_version")->valueint, 3);
 	resp_free(&rs);
@@ -799,7 +768,7 @@ START_TEST(batches)
 	body = "{\"ops\":[{\"op\":\"get\",\"scope\":\"mesh\",\"key\":\"x\"},{\"op\":\"put\",\"scope\":\"node:sec\",\"key\":\"x\",\"value\":1}]}";
 	ck_assert_int_eq(http(&srv, REQ(.method = "POST", .path = "/v1/batch", .token = tok[T_CEO], .body = body), &rs), 0);
 	expect_error(&rs, 403, "forbidden");
-	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(field(&rs, "error"), "details"), "index")->valueint, 1);
+	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(resp_field(&rs, "error"), "details"), "index")->valueint, 1);
 	resp_free(&rs);
 }
 END_TEST
@@ -851,7 +820,7 @@ START_TEST(listing_filters_and_pages)
 	ck_assert_int_eq(pages, 4);
 	/* A cursor of one order is refused by the other. */
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?prefix=list.&order=recent&limit=1", .token = admin), &rs), 0);
-	snprintf(path, sizeof path, "/v1/memory?order=key&cursor=%s", field(&rs, "next_cursor")->valuestring);
+	snprintf(path, sizeof path, "/v1/memory?order=key&cursor=%s", resp_field(&rs, "next_cursor")->valuestring);
 	resp_free(&rs);
 	ck_assert_int_eq(http(&srv, REQ(.path = path, .token = admin), &rs), 0);
 	expect_error(&rs, 400, "bad_request");
@@ -863,15 +832,15 @@ START_TEST(listing_filters_and_pages)
 	ck_assert_int_eq(put(admin, "/v1/memory/mesh/underXscore", "{\"value\":1}", &rs), 201);
 	resp_free(&rs);
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?prefix=under_", .token = admin), &rs), 0);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 1);
-	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(field(&rs, "items"), 0), "key")->valuestring, "under_score");
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "items")), 1);
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(resp_field(&rs, "items"), 0), "key")->valuestring, "under_score");
 	resp_free(&rs);
 
 	/* Filters: scope, tag (each given must be carried), node, updated_after. */
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?scope=user:alice&prefix=list.&tag=r0&limit=1000", .token = admin), &rs), 0);
 	int count = 0;
 	const cJSON *it;
-	cJSON_ArrayForEach(it, field(&rs, "items"))
+	cJSON_ArrayForEach(it, resp_field(&rs, "items"))
 	{
 		ck_assert_str_eq(cJSON_GetObjectItem(it, "scope")->valuestring, "user:alice");
 		ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(it, "tags"), 0)->valuestring, "r0");
@@ -883,12 +852,12 @@ START_TEST(listing_filters_and_pages)
 	ck_assert_int_eq(count, want);
 	resp_free(&rs);
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?prefix=list.&tag=r0&tag=r1", .token = admin), &rs), 0);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 0);
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "items")), 0);
 	resp_free(&rs);
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?prefix=list.&node=sec&limit=1000", .token = admin), &rs), 0);
 	ck_assert_int_eq(rs.status, 200);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 100);
-	cJSON_ArrayForEach(it, field(&rs, "items")) ck_assert_str_eq(cJSON_GetObjectItem(it, "node")->valuestring, "sec");
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "items")), 100);
+	cJSON_ArrayForEach(it, resp_field(&rs, "items")) ck_assert_str_eq(cJSON_GetObjectItem(it, "node")->valuestring, "sec");
 	resp_free(&rs);
 	char *mark = db_value(pg, "SELECT to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 				  " FROM memory WHERE key = 'list.200'", 0, NULL);
@@ -896,8 +865,8 @@ START_TEST(listing_filters_and_pages)
 	free(mark);
 	ck_assert_int_eq(http(&srv, REQ(.path = path, .token = admin), &rs), 0);
 	ck_assert_int_eq(rs.status, 200);
-	cJSON_ArrayForEach(it, field(&rs, "items")) ck_assert_int_gt(cJSON_GetObjectItem(it, "value")->valueint, 200);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 49);
+	cJSON_ArrayForEach(it, resp_field(&rs, "items")) ck_assert_int_gt(cJSON_GetObjectItem(it, "value")->valueint, 200);
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "items")), 49);
 	resp_free(&rs);
 }
 END_TEST
@@ -920,42 +889,42 @@ START_TEST(search_ranks_the_phrase_first)
 	/* A phrase from the value ranks its entry first. */
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?q=board%20meeting%20moved%20to%20thursday", .token = tok[T_DASH]), &rs), 0);
 	ck_assert_int_eq(rs.status, 200);
-	ck_assert_int_ge(cJSON_GetArraySize(field(&rs, "items")), 1);
-	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(field(&rs, "items"), 0), "key")->valuestring, "notes.meeting");
+	ck_assert_int_ge(cJSON_GetArraySize(resp_field(&rs, "items")), 1);
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(resp_field(&rs, "items"), 0), "key")->valuestring, "notes.meeting");
 	resp_free(&rs);
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?q=%22board%20meeting%20moved%22", .token = tok[T_DASH]), &rs), 0);
-	ck_assert_int_ge(cJSON_GetArraySize(field(&rs, "items")), 1);
-	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(field(&rs, "items"), 0), "key")->valuestring, "notes.meeting");
+	ck_assert_int_ge(cJSON_GetArraySize(resp_field(&rs, "items")), 1);
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(resp_field(&rs, "items"), 0), "key")->valuestring, "notes.meeting");
 	resp_free(&rs);
 	/* Several match; the phrase still comes first, and stemming finds "meetings". */
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?q=board%20meetings%20moved&limit=2", .token = tok[T_DASH]), &rs), 0);
-	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(field(&rs, "items"), 0), "key")->valuestring, "notes.meeting");
-	ck_assert(cJSON_IsString(field(&rs, "next_cursor")));
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(resp_field(&rs, "items"), 0), "key")->valuestring, "notes.meeting");
+	ck_assert(cJSON_IsString(resp_field(&rs, "next_cursor")));
 	char path[1200];
 	snprintf(path, sizeof path, "/v1/memory?q=board%%20meetings%%20moved&limit=2&cursor=%s",
-		 field(&rs, "next_cursor")->valuestring);
+		 resp_field(&rs, "next_cursor")->valuestring);
 	resp_free(&rs);
 	ck_assert_int_eq(http(&srv, REQ(.path = path, .token = tok[T_DASH]), &rs), 0);
 	ck_assert_int_eq(rs.status, 200);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 1); /* three match in all */
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "items")), 1); /* three match in all */
 	resp_free(&rs);
 	/* Combined with filters: scope, tag; and only readable scopes. */
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?q=board%20meeting&scope=project:alpha", .token = tok[T_DASH]), &rs), 0);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 1);
-	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(field(&rs, "items"), 0), "key")->valuestring, "board.meeting");
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "items")), 1);
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(resp_field(&rs, "items"), 0), "key")->valuestring, "board.meeting");
 	resp_free(&rs);
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?q=board&tag=calendar", .token = tok[T_DASH]), &rs), 0);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 1);
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "items")), 1);
 	resp_free(&rs);
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?q=board%20meeting", .token = tok[T_PROJ]), &rs), 0);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 1);
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "items")), 1);
 	resp_free(&rs);
 	/* Keys and tags are searched too. */
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?q=calendar", .token = tok[T_DASH]), &rs), 0);
-	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(field(&rs, "items"), 0), "key")->valuestring, "notes.meeting");
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(resp_field(&rs, "items"), 0), "key")->valuestring, "notes.meeting");
 	resp_free(&rs);
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?q=unrelated", .token = tok[T_DASH]), &rs), 0);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 1);
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "items")), 1);
 	resp_free(&rs);
 }
 END_TEST
@@ -964,7 +933,7 @@ START_TEST(ttl_expires)
 {
 	struct http_resp rs;
 	ck_assert_int_eq(put(tok[T_CEO], "/v1/memory/mesh/short.lived", "{\"value\":\"soon gone\",\"ttl\":1}", &rs), 201);
-	ck_assert(cJSON_IsString(field(&rs, "expires_at")));
+	ck_assert(cJSON_IsString(resp_field(&rs, "expires_at")));
 	resp_free(&rs);
 	/* An offset is honoured; the answer is UTC with milliseconds. */
 	time_t at = time(NULL) + 400 * 86400;
@@ -974,20 +943,20 @@ START_TEST(ttl_expires)
 	int n = (int)strftime(body, sizeof body, "{\"value\":1,\"expires_at\":\"%Y-%m-%dT%H:%M:%S", gmtime(&wall));
 	snprintf(body + n, sizeof body - (size_t)n, "+01:00\"}");
 	ck_assert_int_eq(put(tok[T_CEO], "/v1/memory/mesh/dated", body, &rs), 201);
-	ck_assert_str_eq(field(&rs, "expires_at")->valuestring, want);
+	ck_assert_str_eq(resp_field(&rs, "expires_at")->valuestring, want);
 	resp_free(&rs);
-	ck_assert_int_eq(status_of(REQ(.path = "/v1/memory/mesh/short.lived", .token = tok[T_CEO])), 200);
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/memory/mesh/short.lived", .token = tok[T_CEO])), 200);
 	usleep(1300 * 1000);
-	ck_assert_int_eq(status_of(REQ(.path = "/v1/memory/mesh/short.lived", .token = tok[T_CEO])), 404);
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/memory/mesh/short.lived", .token = tok[T_CEO])), 404);
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?prefix=short.", .token = tok[T_CEO]), &rs), 0);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 0);
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "items")), 0);
 	resp_free(&rs);
-	ck_assert_int_eq(status_of(REQ(.method = "PATCH", .path = "/v1/memory/mesh/short.lived", .token = tok[T_CEO],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PATCH", .path = "/v1/memory/mesh/short.lived", .token = tok[T_CEO],
 				       .body = "{}", .content_type = "application/merge-patch+json")), 404);
 	/* Written again after expiry: created anew, the version counting on; a PUT without a ttl keeps none. */
 	ck_assert_int_eq(put(tok[T_CEO], "/v1/memory/mesh/short.lived", "{\"value\":\"soon gone\"}", &rs), 201);
-	ck_assert_int_eq(field(&rs, "version")->valueint, 2);
-	ck_assert(cJSON_IsNull(field(&rs, "expires_at")));
+	ck_assert_int_eq(resp_field(&rs, "version")->valueint, 2);
+	ck_assert(cJSON_IsNull(resp_field(&rs, "expires_at")));
 	resp_free(&rs);
 }
 END_TEST
@@ -997,21 +966,21 @@ START_TEST(audit_log)
 	struct http_resp rs;
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/audit?limit=1", .token = admin), &rs), 0);
 	ck_assert_int_eq(rs.status, 200);
-	long long since = (long long)field(&rs, "next")->valuedouble;
+	long long since = (long long)resp_field(&rs, "next")->valuedouble;
 	resp_free(&rs);
 	ck_assert_int_eq(put(tok[T_SEC], "/v1/memory/mesh/audited", "{\"value\":1}", &rs), 201);
 	char rid_put[80];
 	resp_header(&rs, "X-Request-Id", rid_put, sizeof rid_put);
 	resp_free(&rs);
-	ck_assert_int_eq(status_of(REQ(.path = "/v1/memory/node:ceo/x", .token = tok[T_SEC])), 403);
-	ck_assert_int_eq(status_of(REQ(.path = "/v1/memory/mesh/audited", .token = "cm_not-a-real-token")), 401);
-	ck_assert_int_eq(status_of(REQ(.path = "/v1/memory/mesh/audited", .token = tok[T_SEC])), 200); /* a read: not logged */
-	ck_assert_int_eq(status_of(REQ(.path = "/v1/audit", .token = tok[T_DASH])), 403);
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/memory/node:ceo/x", .token = tok[T_SEC])), 403);
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/memory/mesh/audited", .token = "cm_not-a-real-token")), 401);
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/memory/mesh/audited", .token = tok[T_SEC])), 200); /* a read: not logged */
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/audit", .token = tok[T_DASH])), 403);
 	char path[128];
 	snprintf(path, sizeof path, "/v1/audit?since=%lld", since);
 	ck_assert_int_eq(http(&srv, REQ(.path = path, .token = admin), &rs), 0);
 	ck_assert_int_eq(rs.status, 200);
-	const cJSON *items = field(&rs, "items");
+	const cJSON *items = resp_field(&rs, "items");
 	ck_assert_int_eq(cJSON_GetArraySize(items), 4);
 	const char *actions[] = {"memory.put", "memory.get", "memory.get", "audit.list"};
 	const long statuses[] = {201, 403, 401, 403};
@@ -1037,13 +1006,13 @@ START_TEST(audit_log)
 	char secret[47], id[29];
 	create_token(&srv, admin, "{\"label\":\"audited\"}", secret, id);
 	snprintf(path, sizeof path, "/v1/tokens/%s", id);
-	ck_assert_int_eq(status_of(REQ(.method = "DELETE", .path = path, .token = admin)), 204);
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "DELETE", .path = path, .token = admin)), 204);
 	char *n = db_value(pg, "SELECT count(*) FROM audit WHERE action IN ('token.create', 'token.revoke') AND status IN (201, 204)"
 			       " AND (target = $1 OR action = 'token.create')", 1, (const char *[]){id});
 	ck_assert_int_ge(atoi(n), 2);
 	free(n);
-	ck_assert_int_eq(status_of(REQ(.path = "/v1/audit?since=-1", .token = admin)), 400);
-	ck_assert_int_eq(status_of(REQ(.path = "/v1/audit?limit=5000", .token = admin)), 400);
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/audit?since=-1", .token = admin)), 400);
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/audit?limit=5000", .token = admin)), 400);
 }
 END_TEST
 
@@ -1069,7 +1038,7 @@ START_TEST(writes_commit_in_revision_order)
 	struct http_resp rs;
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory?prefix=order.", .token = admin), &rs), 0);
 	ck_assert_int_eq(rs.status, 200);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 0); /* the first write is not committed */
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "items")), 0); /* the first write is not committed */
 	resp_free(&rs);
 	usleep(300 * 1000);
 	ck_assert_int_eq(PQconsumeInput(b), 1);
@@ -1157,8 +1126,8 @@ START_TEST(pages_are_bounded_in_bytes)
 	}
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/memory/project:big/v00/history?limit=1000", .token = admin), &rs), 0);
 	ck_assert_int_eq(rs.status, 200);
-	ck_assert_int_lt(cJSON_GetArraySize(field(&rs, "items")), 20);
-	ck_assert(cJSON_IsString(field(&rs, "next_cursor")));
+	ck_assert_int_lt(cJSON_GetArraySize(resp_field(&rs, "items")), 20);
+	ck_assert(cJSON_IsString(resp_field(&rs, "next_cursor")));
 	resp_free(&rs);
 }
 END_TEST
@@ -1169,8 +1138,8 @@ START_TEST(secret_keys_stay_out_of_logs)
 	const char *token_key = "cm_Zk3JvbS1hLXRlc3QtdGhhdC1pcy1ub3QtYS1zZWNyZX";
 	char path[128];
 	snprintf(path, sizeof path, "/v1/memory/mesh/%s", token_key);
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = path, .token = admin, .body = "{\"value\":1}")), 422);
-	ck_assert_int_eq(status_of(REQ(.path = path, .token = tok[T_PROJ])), 403);
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = path, .token = admin, .body = "{\"value\":1}")), 422);
+	ck_assert_int_eq(status_at(&srv, REQ(.path = path, .token = tok[T_PROJ])), 403);
 	struct http_resp rs;
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/audit?limit=2", .token = admin), &rs), 0);
 	ck_assert_ptr_null(strstr(rs.body, token_key));
@@ -1220,7 +1189,7 @@ TCase *memory_tcase(void)
 	TCase *tc = tcase_create("memory");
 	tcase_set_timeout(tc, 180);
 	tcase_add_unchecked_fixture(tc, memory_up, memory_down);
-	tcase_add_checked_fixture(tc, each_up, each_down);
+	tcase_add_checked_fixture(tc, pg_each_up, pg_each_down);
 	tcase_add_test(tc, crud_etags_and_history);
 	tcase_add_test(tc, history_pages);
 	tcase_add_test(tc, access_matrix);

@@ -35,20 +35,6 @@ static void skills_down(void)
 	ck_assert_int_eq(server_stop(&srv), 0);
 }
 
-static PGconn *pg;
-
-static void each_up(void)
-{
-	pg = db_connect(NULL);
-	ck_assert_ptr_nonnull(pg);
-}
-
-static void each_down(void)
-{
-	PQfinish(pg);
-	pg = NULL;
-}
-
 /* Rows of what skill, node and bridge writes touch: equal before and after = nothing written. */
 static char *db_state(void)
 {
@@ -70,25 +56,9 @@ static long changes_of(const char *kind, const char *name)
 	return n;
 }
 
-static const cJSON *field(const struct http_resp *rs, const char *name)
-{
-	return cJSON_GetObjectItem(rs->json, name);
-}
-
 static const cJSON *detail(const struct http_resp *rs, const char *name)
 {
-	return cJSON_GetObjectItem(cJSON_GetObjectItem(field(rs, "error"), "details"), name);
-}
-
-static long status_of(const struct http_req *rq)
-{
-	struct http_resp rs;
-	ck_assert_int_eq(http(&srv, rq, &rs), 0);
-	long s = rs.status;
-	if (s >= 400 && strcmp(rq->method ? rq->method : "GET", "HEAD"))
-		ck_assert_msg(resp_error_code(&rs)[0], "an error without an envelope: %s", rs.body);
-	resp_free(&rs);
-	return s;
+	return cJSON_GetObjectItem(cJSON_GetObjectItem(resp_field(rs, "error"), "details"), name);
 }
 
 static long publish_md(const char *token, const char *path, const char *md, size_t len, struct http_resp *rs)
@@ -137,20 +107,20 @@ START_TEST(publish_fetch_byte_exact_and_versions)
 	ck_assert_int_eq(publish_md(tok[T_CEO], "/v1/skills/mesh/triage", skill_md, len, &rs), 201);
 	ck_assert_str_eq(resp_header(&rs, "ETag", b, sizeof b), "\"1\"");
 	ck_assert_str_eq(resp_header(&rs, "Location", b, sizeof b), "/v1/skills/mesh/triage");
-	ck_assert_str_eq(field(&rs, "name")->valuestring, "triage");
-	ck_assert_str_eq(field(&rs, "description")->valuestring, "How the CEO node triages incoming mail");
-	ck_assert_str_eq(field(&rs, "node")->valuestring, "ceo");
-	ck_assert_int_eq(field(&rs, "size")->valueint, (int)len);
-	ck_assert_ptr_null(field(&rs, "content"));
+	ck_assert_str_eq(resp_field(&rs, "name")->valuestring, "triage");
+	ck_assert_str_eq(resp_field(&rs, "description")->valuestring, "How the CEO node triages incoming mail");
+	ck_assert_str_eq(resp_field(&rs, "node")->valuestring, "ceo");
+	ck_assert_int_eq(resp_field(&rs, "size")->valueint, (int)len);
+	ck_assert_ptr_null(resp_field(&rs, "content"));
 	/* The rest of the front matter is the metadata, OpenClaw's inline JSON included. */
-	const cJSON *meta = field(&rs, "metadata");
+	const cJSON *meta = resp_field(&rs, "metadata");
 	ck_assert_str_eq(cJSON_GetObjectItem(meta, "homepage")->valuestring, "https://example.org/triage");
 	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(meta, "metadata"), "openclaw"), "emoji")
 				 ->valuestring,
 			 "\xf0\x9f\x93\xac");
 	ck_assert_ptr_null(cJSON_GetObjectItem(meta, "name"));
 	sha256sum(skill_md, len, sha);
-	ck_assert_str_eq(field(&rs, "sha256")->valuestring, sha);
+	ck_assert_str_eq(resp_field(&rs, "sha256")->valuestring, sha);
 	resp_free(&rs);
 	free(before);
 
@@ -171,18 +141,18 @@ START_TEST(publish_fetch_byte_exact_and_versions)
 			      &rs),
 			 0);
 	ck_assert_int_eq(rs.status, 200);
-	ck_assert_str_eq(field(&rs, "content")->valuestring, skill_md);
-	ck_assert_int_eq(field(&rs, "version")->valueint, 1);
+	ck_assert_str_eq(resp_field(&rs, "content")->valuestring, skill_md);
+	ck_assert_int_eq(resp_field(&rs, "version")->valueint, 1);
 	resp_free(&rs);
-	ck_assert_int_eq(status_of(REQ(.path = "/v1/skills/mesh/triage", .token = tok[T_SEC], .headers = {"If-None-Match: \"1\""})),
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/skills/mesh/triage", .token = tok[T_SEC], .headers = {"If-None-Match: \"1\""})),
 			 304);
 
 	/* The same bytes again, raw or as JSON: 200, nothing new, no change row. */
 	long rows = changes_of("skill", "triage");
 	before = db_state();
 	ck_assert_int_eq(publish_md(tok[T_SEC], "/v1/skills/mesh/triage", skill_md, len, &rs), 200);
-	ck_assert_int_eq(field(&rs, "version")->valueint, 1);
-	ck_assert_str_eq(field(&rs, "node")->valuestring, "ceo");
+	ck_assert_int_eq(resp_field(&rs, "version")->valueint, 1);
+	ck_assert_str_eq(resp_field(&rs, "node")->valuestring, "ceo");
 	resp_free(&rs);
 	cJSON *doc = cJSON_CreateObject();
 	cJSON_AddStringToObject(doc, "content", skill_md);
@@ -200,8 +170,8 @@ START_TEST(publish_fetch_byte_exact_and_versions)
 	char v2[sizeof skill_md + 32];
 	snprintf(v2, sizeof v2, "%sAlso: escalate invoices.\n", skill_md);
 	ck_assert_int_eq(publish_md(tok[T_SEC], "/v1/skills/mesh/triage", v2, strlen(v2), &rs), 201);
-	ck_assert_int_eq(field(&rs, "version")->valueint, 2);
-	ck_assert_str_eq(field(&rs, "node")->valuestring, "sec");
+	ck_assert_int_eq(resp_field(&rs, "version")->valueint, 2);
+	ck_assert_str_eq(resp_field(&rs, "node")->valuestring, "sec");
 	resp_free(&rs);
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/skills/mesh/triage?version=1", .token = tok[T_CEO],
 					.headers = {"Accept: text/markdown"}),
@@ -212,8 +182,8 @@ START_TEST(publish_fetch_byte_exact_and_versions)
 	ck_assert(memcmp(rs.body, skill_md, len) == 0);
 	ck_assert_str_eq(resp_header(&rs, "ETag", b, sizeof b), "\"1\"");
 	resp_free(&rs);
-	ck_assert_int_eq(status_of(REQ(.path = "/v1/skills/mesh/triage?version=3", .token = tok[T_CEO])), 404);
-	ck_assert_int_eq(status_of(REQ(.path = "/v1/skills/mesh/triage?version=0", .token = tok[T_CEO])), 400);
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/skills/mesh/triage?version=3", .token = tok[T_CEO])), 404);
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/skills/mesh/triage?version=0", .token = tok[T_CEO])), 400);
 
 	/* Preconditions as memory's. */
 	ck_assert_int_eq(http(&srv, REQ(.method = "PUT", .path = "/v1/skills/mesh/triage", .token = tok[T_CEO],
@@ -229,37 +199,37 @@ START_TEST(publish_fetch_byte_exact_and_versions)
 			 0);
 	expect_error(&rs, 412, "already_exists");
 	resp_free(&rs);
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/skills/mesh/fresh", .token = tok[T_CEO],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/skills/mesh/fresh", .token = tok[T_CEO],
 				       .body = "{\"content\":\"fresh\"}", .headers = {"If-None-Match: *"})),
 			 201);
 
 	/* Versions, newest first, without content; pages of one. */
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/skills/mesh/triage/versions?limit=1", .token = tok[T_DASH]), &rs), 0);
 	ck_assert_int_eq(rs.status, 200);
-	const cJSON *items = field(&rs, "items");
+	const cJSON *items = resp_field(&rs, "items");
 	ck_assert_int_eq(cJSON_GetArraySize(items), 1);
 	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "version")->valueint, 2);
 	ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "content"));
 	char url[1200];
-	snprintf(url, sizeof url, "/v1/skills/mesh/triage/versions?limit=1&cursor=%s", field(&rs, "next_cursor")->valuestring);
+	snprintf(url, sizeof url, "/v1/skills/mesh/triage/versions?limit=1&cursor=%s", resp_field(&rs, "next_cursor")->valuestring);
 	resp_free(&rs);
 	ck_assert_int_eq(http(&srv, REQ(.path = url, .token = tok[T_DASH]), &rs), 0);
-	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(field(&rs, "items"), 0), "version")->valueint, 1);
-	ck_assert(cJSON_IsNull(field(&rs, "next_cursor")));
+	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(resp_field(&rs, "items"), 0), "version")->valueint, 1);
+	ck_assert(cJSON_IsNull(resp_field(&rs, "next_cursor")));
 	resp_free(&rs);
 
 	/* Delete: a tombstone; the versions stay, the name can be published again. */
-	ck_assert_int_eq(status_of(REQ(.method = "DELETE", .path = "/v1/skills/mesh/triage", .token = tok[T_CEO],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "DELETE", .path = "/v1/skills/mesh/triage", .token = tok[T_CEO],
 				       .headers = {"If-Match: \"1\""})),
 			 412);
-	ck_assert_int_eq(status_of(REQ(.method = "DELETE", .path = "/v1/skills/mesh/triage", .token = tok[T_CEO])), 204);
-	ck_assert_int_eq(status_of(REQ(.method = "DELETE", .path = "/v1/skills/mesh/triage", .token = tok[T_CEO])), 404);
-	ck_assert_int_eq(status_of(REQ(.path = "/v1/skills/mesh/triage", .token = tok[T_CEO])), 404);
-	ck_assert_int_eq(status_of(REQ(.path = "/v1/skills/mesh/triage?version=2", .token = tok[T_CEO])), 200);
-	ck_assert_int_eq(status_of(REQ(.path = "/v1/skills/mesh/triage/versions", .token = tok[T_CEO])), 200);
-	ck_assert_int_eq(status_of(REQ(.path = "/v1/skills/mesh/never/versions", .token = tok[T_CEO])), 404);
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "DELETE", .path = "/v1/skills/mesh/triage", .token = tok[T_CEO])), 204);
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "DELETE", .path = "/v1/skills/mesh/triage", .token = tok[T_CEO])), 404);
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/skills/mesh/triage", .token = tok[T_CEO])), 404);
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/skills/mesh/triage?version=2", .token = tok[T_CEO])), 200);
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/skills/mesh/triage/versions", .token = tok[T_CEO])), 200);
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/skills/mesh/never/versions", .token = tok[T_CEO])), 404);
 	ck_assert_int_eq(publish_md(tok[T_CEO], "/v1/skills/mesh/triage", skill_md, len, &rs), 201);
-	ck_assert_int_eq(field(&rs, "version")->valueint, 3);
+	ck_assert_int_eq(resp_field(&rs, "version")->valueint, 3);
 	resp_free(&rs);
 	/* One change row per publish and per delete, in revision order. */
 	char *ops = db_value(pg,
@@ -347,8 +317,8 @@ START_TEST(front_matter_edge_cases)
 	/* CRLF line endings, a BOM, folded description; the bytes stay as sent. */
 	static const char crlf[] = "\xef\xbb\xbf---\r\nname: crlf\r\ndescription: >-\r\n  two\r\n  lines\r\n---\r\nbody\r\n";
 	ck_assert_int_eq(publish_md(tok[T_CEO], "/v1/skills/mesh/crlf", crlf, strlen(crlf), &rs), 201);
-	ck_assert_str_eq(field(&rs, "description")->valuestring, "two lines");
-	ck_assert_int_eq(field(&rs, "size")->valueint, (int)strlen(crlf));
+	ck_assert_str_eq(resp_field(&rs, "description")->valuestring, "two lines");
+	ck_assert_int_eq(resp_field(&rs, "size")->valueint, (int)strlen(crlf));
 	resp_free(&rs);
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/skills/mesh/crlf", .token = tok[T_CEO], .headers = {"Accept: text/markdown"}), &rs),
 			 0);
@@ -361,8 +331,8 @@ START_TEST(front_matter_edge_cases)
 			      &rs),
 			 0);
 	ck_assert_int_eq(rs.status, 201);
-	ck_assert(cJSON_IsNull(field(&rs, "description")));
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "metadata")), 0);
+	ck_assert(cJSON_IsNull(resp_field(&rs, "description")));
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "metadata")), 0);
 	resp_free(&rs);
 	/* The request's own description, tags and metadata win over the front matter's. */
 	ck_assert_int_eq(http(&srv, REQ(.method = "PUT", .path = "/v1/skills/mesh/given", .token = tok[T_CEO],
@@ -371,9 +341,9 @@ START_TEST(front_matter_edge_cases)
 			      &rs),
 			 0);
 	ck_assert_int_eq(rs.status, 201);
-	ck_assert_str_eq(field(&rs, "description")->valuestring, "from the request");
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "tags")), 1);
-	ck_assert_int_eq(cJSON_GetObjectItem(field(&rs, "metadata"), "k")->valueint, 1);
+	ck_assert_str_eq(resp_field(&rs, "description")->valuestring, "from the request");
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "tags")), 1);
+	ck_assert_int_eq(cJSON_GetObjectItem(resp_field(&rs, "metadata"), "k")->valueint, 1);
 	resp_free(&rs);
 
 	/* Numbers keep every digit; a name YAML reads as a number or a bool still names the skill. */
@@ -511,7 +481,7 @@ static int items_of(const char *path, const char *token, char *out, size_t cap)
 	out[0] = '\0';
 	int n = 0;
 	const cJSON *it;
-	cJSON_ArrayForEach(it, field(&rs, "items"))
+	cJSON_ArrayForEach(it, resp_field(&rs, "items"))
 	{
 		size_t l = strlen(out);
 		const cJSON *id = cJSON_GetObjectItem(it, "id");
@@ -528,14 +498,14 @@ static int items_of(const char *path, const char *token, char *out, size_t cap)
 START_TEST(listing_search_and_sha256_lookup)
 {
 	struct http_resp rs;
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/skills/node:ceo/secret-plan", .token = tok[T_CEO],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/skills/node:ceo/secret-plan", .token = tok[T_CEO],
 				       .body = "{\"content\":\"---\\nname: secret-plan\\ndescription: reminders for the board\\n---\\n\"}")),
 			 201);
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/skills/project:alpha/reminders", .token = tok[T_PROJ],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/skills/project:alpha/reminders", .token = tok[T_PROJ],
 				       .body = "{\"content\":\"---\\nname: reminders\\ndescription: Set and chase reminders\\n---\\n"
 					       "Use the calendar.\",\"tags\":[\"time\"]}")),
 			 201);
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/skills/mesh/research", .token = tok[T_SEC],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/skills/mesh/research", .token = tok[T_SEC],
 				       .body = "{\"content\":\"Light research: search, read, summarise; set reminders when asked.\","
 					       "\"tags\":[\"time\",\"web\"]}")),
 			 201);
@@ -565,15 +535,15 @@ START_TEST(listing_search_and_sha256_lookup)
 		snprintf(url, sizeof url, "/v1/skills?limit=2%s%s", cursor[0] ? "&cursor=" : "", cursor);
 		ck_assert_int_eq(http(&srv, REQ(.path = url, .token = tok[T_DASH]), &rs), 0);
 		ck_assert_int_eq(rs.status, 200);
-		seen += cJSON_GetArraySize(field(&rs, "items"));
-		const cJSON *next = field(&rs, "next_cursor");
+		seen += cJSON_GetArraySize(resp_field(&rs, "items"));
+		const cJSON *next = resp_field(&rs, "next_cursor");
 		snprintf(cursor, sizeof cursor, "%s", cJSON_IsString(next) ? next->valuestring : "");
 		resp_free(&rs);
 	} while (cursor[0] && ++pages < 100);
 	ck_assert_int_eq(seen, all);
 	/* include=content adds the text. */
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/skills?scope=mesh&q=research&include=content", .token = tok[T_SEC]), &rs), 0);
-	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(field(&rs, "items"), 0), "content")->valuestring,
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(resp_field(&rs, "items"), 0), "content")->valuestring,
 			 "Light research: search, read, summarise; set reminders when asked.");
 	resp_free(&rs);
 
@@ -583,19 +553,19 @@ START_TEST(listing_search_and_sha256_lookup)
 	sha256sum(copy, strlen(copy), sha);
 	snprintf(path, sizeof path, "/v1/skills?sha256=%s", sha);
 	ck_assert_int_eq(http(&srv, REQ(.path = path, .token = tok[T_CEO]), &rs), 0);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 1);
-	const cJSON *hit = cJSON_GetArrayItem(field(&rs, "items"), 0);
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "items")), 1);
+	const cJSON *hit = cJSON_GetArrayItem(resp_field(&rs, "items"), 0);
 	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(hit, "current")));
 	ck_assert_int_eq(cJSON_GetObjectItem(hit, "latest_version")->valueint, 1);
 	resp_free(&rs);
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/skills/mesh/research", .token = tok[T_SEC],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/skills/mesh/research", .token = tok[T_SEC],
 				       .body = "{\"content\":\"Light research, revised.\"}")),
 			 201);
 	for (char *c = sha; *c; c++) /* upper case is accepted too */
 		*c = (char)(*c >= 'a' && *c <= 'f' ? *c - 32 : *c);
 	snprintf(path, sizeof path, "/v1/skills?sha256=%s", sha);
 	ck_assert_int_eq(http(&srv, REQ(.path = path, .token = tok[T_CEO]), &rs), 0);
-	hit = cJSON_GetArrayItem(field(&rs, "items"), 0);
+	hit = cJSON_GetArrayItem(resp_field(&rs, "items"), 0);
 	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(hit, "current")));
 	ck_assert_int_eq(cJSON_GetObjectItem(hit, "version")->valueint, 1);
 	ck_assert_int_eq(cJSON_GetObjectItem(hit, "latest_version")->valueint, 2);
@@ -635,8 +605,8 @@ START_TEST(node_registry_and_capability_routing)
 			      &rs),
 			 0);
 	ck_assert_int_eq(rs.status, 201);
-	ck_assert(cJSON_IsTrue(field(&rs, "online")));
-	ck_assert_int_eq(field(&rs, "version")->valueint, 1);
+	ck_assert(cJSON_IsTrue(resp_field(&rs, "online")));
+	ck_assert_int_eq(resp_field(&rs, "version")->valueint, 1);
 	resp_free(&rs);
 	long rows = changes_of("node", "ceo");
 	ck_assert_int_eq(rows, 1);
@@ -648,15 +618,15 @@ START_TEST(node_registry_and_capability_routing)
 			      &rs),
 			 0);
 	ck_assert_int_eq(rs.status, 200);
-	ck_assert_int_eq(field(&rs, "version")->valueint, 1);
+	ck_assert_int_eq(resp_field(&rs, "version")->valueint, 1);
 	resp_free(&rs);
 	ck_assert_int_eq(changes_of("node", "ceo"), 1);
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/nodes/sec", .token = tok[T_SEC],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/nodes/sec", .token = tok[T_SEC],
 				       .body = "{\"name\":\"Sec on the NAS\",\"capabilities\":[\"triage\",\"Reminders\",\"light research\"]}")),
 			 201);
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/nodes/sec", .token = tok[T_CEO], .body = "{}")), 403);
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/nodes/ceo", .token = tok[T_DASH], .body = "{}")), 403);
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/nodes/printer", .token = admin, .body = "{}")), 201);
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/nodes/sec", .token = tok[T_CEO], .body = "{}")), 403);
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/nodes/ceo", .token = tok[T_DASH], .body = "{}")), 403);
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/nodes/printer", .token = admin, .body = "{}")), 201);
 	cJSON *n = get_node(tok[T_DASH], "printer");
 	ck_assert_str_eq(cJSON_GetObjectItem(n, "name")->valuestring, "printer");
 	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(n, "capabilities")), 0);
@@ -671,18 +641,18 @@ START_TEST(node_registry_and_capability_routing)
 	ck_assert_int_eq(items_of("/v1/nodes?capability=light%20research", tok[T_DASH], ids, sizeof ids), 1);
 	/* Pages by id. */
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/nodes?limit=2", .token = tok[T_SEC]), &rs), 0);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 2);
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "items")), 2);
 	char url[1200];
-	snprintf(url, sizeof url, "/v1/nodes?limit=2&cursor=%s", field(&rs, "next_cursor")->valuestring);
+	snprintf(url, sizeof url, "/v1/nodes?limit=2&cursor=%s", resp_field(&rs, "next_cursor")->valuestring);
 	resp_free(&rs);
 	ck_assert_int_eq(items_of(url, tok[T_SEC], ids, sizeof ids), 1);
 	ck_assert_str_eq(ids, "sec");
 
 	/* skills: what the node published, in scopes the caller reads. */
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/skills/node:ceo/board-prep", .token = tok[T_CEO],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/skills/node:ceo/board-prep", .token = tok[T_CEO],
 				       .body = "{\"content\":\"prep\"}")),
 			 201);
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/skills/mesh/handoff", .token = tok[T_CEO],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/skills/mesh/handoff", .token = tok[T_CEO],
 				       .body = "{\"content\":\"hand off to sec\"}")),
 			 201);
 	n = get_node(tok[T_SEC], "ceo");
@@ -698,9 +668,9 @@ START_TEST(node_registry_and_capability_routing)
 	cJSON_Delete(n);
 
 	/* Heartbeats: own node or admin; an unknown node is told to register. */
-	ck_assert_int_eq(status_of(REQ(.method = "POST", .path = "/v1/nodes/sec/heartbeat", .token = tok[T_SEC])), 204);
-	ck_assert_int_eq(status_of(REQ(.method = "POST", .path = "/v1/nodes/sec/heartbeat", .token = tok[T_CEO])), 403);
-	ck_assert_int_eq(status_of(REQ(.method = "POST", .path = "/v1/nodes/ghost/heartbeat", .token = admin)), 404);
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "POST", .path = "/v1/nodes/sec/heartbeat", .token = tok[T_SEC])), 204);
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "POST", .path = "/v1/nodes/sec/heartbeat", .token = tok[T_CEO])), 403);
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "POST", .path = "/v1/nodes/ghost/heartbeat", .token = admin)), 404);
 	ck_assert_int_eq(changes_of("node", "sec"), 1);
 
 	/* Bad registrations change nothing. */
@@ -726,7 +696,7 @@ START_TEST(node_registry_and_capability_routing)
 		ck_assert_ptr_null(strstr(rs.body, "ghp_0123"));
 		resp_free(&rs);
 	}
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/nodes/Bad", .token = admin, .body = "{}")), 400);
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/nodes/Bad", .token = admin, .body = "{}")), 400);
 	char *after = db_state();
 	ck_assert_str_eq(before, after);
 	free(before);
@@ -738,19 +708,19 @@ START_TEST(node_registry_and_capability_routing)
 			      &rs),
 			 0);
 	ck_assert_int_eq(rs.status, 200);
-	ck_assert_int_eq(field(&rs, "version")->valueint, 2);
-	ck_assert(cJSON_IsNull(field(&rs, "endpoint")));
+	ck_assert_int_eq(resp_field(&rs, "version")->valueint, 2);
+	ck_assert(cJSON_IsNull(resp_field(&rs, "endpoint")));
 	resp_free(&rs);
 	ck_assert_int_eq(changes_of("node", "ceo"), 2);
 	/* A display name may be longer than an id: up to 128 bytes. */
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/nodes/printer", .token = admin,
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/nodes/printer", .token = admin,
 				       .body = "{\"name\":\"The office printer in the hallway by the kitchen, second floor, next to the "
 					       "plant that nobody waters\"}")),
 			 200);
-	ck_assert_int_eq(status_of(REQ(.method = "DELETE", .path = "/v1/nodes/printer", .token = tok[T_CEO])), 403);
-	ck_assert_int_eq(status_of(REQ(.method = "DELETE", .path = "/v1/nodes/printer", .token = admin)), 204);
-	ck_assert_int_eq(status_of(REQ(.method = "DELETE", .path = "/v1/nodes/printer", .token = admin)), 404);
-	ck_assert_int_eq(status_of(REQ(.path = "/v1/nodes/printer", .token = admin)), 404);
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "DELETE", .path = "/v1/nodes/printer", .token = tok[T_CEO])), 403);
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "DELETE", .path = "/v1/nodes/printer", .token = admin)), 204);
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "DELETE", .path = "/v1/nodes/printer", .token = admin)), 404);
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/nodes/printer", .token = admin)), 404);
 	char *ops = db_value(pg, "SELECT string_agg(op, ',' ORDER BY revision) FROM changes WHERE kind = 'node' AND name = 'printer'",
 			     0, NULL);
 	ck_assert_str_eq(ops, "put,put,delete");
@@ -770,20 +740,20 @@ START_TEST(heartbeat_window_expires)
 			      &rs),
 			 0);
 	ck_assert_msg(rs.status == 200 || rs.status == 201, "%ld %s", rs.status, rs.body);
-	ck_assert(cJSON_IsTrue(field(&rs, "online")));
+	ck_assert(cJSON_IsTrue(resp_field(&rs, "online")));
 	resp_free(&rs);
 	usleep(1300 * 1000);
 	ck_assert_int_eq(http(&short_srv, REQ(.path = "/v1/nodes?capability=reminders&online=true", .token = tok[T_CEO]), &rs), 0);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 0);
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "items")), 0);
 	resp_free(&rs);
 	ck_assert_int_eq(http(&short_srv, REQ(.path = "/v1/nodes/sec", .token = tok[T_CEO]), &rs), 0);
-	ck_assert(cJSON_IsFalse(field(&rs, "online")));
+	ck_assert(cJSON_IsFalse(resp_field(&rs, "online")));
 	resp_free(&rs);
 	ck_assert_int_eq(http(&short_srv, REQ(.method = "POST", .path = "/v1/nodes/sec/heartbeat", .token = tok[T_SEC]), &rs), 0);
 	ck_assert_int_eq(rs.status, 204);
 	resp_free(&rs);
 	ck_assert_int_eq(http(&short_srv, REQ(.path = "/v1/nodes?capability=reminders&online=true", .token = tok[T_CEO]), &rs), 0);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 1);
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "items")), 1);
 	resp_free(&rs);
 	ck_assert_int_eq(server_stop(&short_srv), 0);
 }
@@ -875,7 +845,7 @@ START_TEST(bridge_seed_examples)
 	resp_free(&rs);
 	/* "Who can do reminders?" now finds sec through its capabilities message. */
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/nodes?capability=reminders", .token = tok[T_CEO]), &rs), 0);
-	ck_assert_int_eq(cJSON_GetArraySize(field(&rs, "items")), 1);
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "items")), 1);
 	resp_free(&rs);
 }
 END_TEST
@@ -924,7 +894,7 @@ START_TEST(bridge_spoofing_stale_and_mixed)
 	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(result(res, 0), "applied")));
 	cJSON_Delete(res);
 	/* A write through the REST API is the entry's time from then on. */
-	ck_assert_int_eq(status_of(REQ(.method = "PUT", .path = "/v1/memory/mesh/queue.order", .token = tok[T_CEO],
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/memory/mesh/queue.order", .token = tok[T_CEO],
 				       .body = "{\"value\":\"rest\"}")),
 			 200);
 	snprintf(now, sizeof now, "{\"type\":\"memory\",\"key\":\"queue.order\",\"value\":\"late\",\"ts\":%lld}",
@@ -1041,7 +1011,7 @@ TCase *skills_tcase(void)
 	TCase *tc = tcase_create("skills");
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, skills_up, skills_down);
-	tcase_add_checked_fixture(tc, each_up, each_down);
+	tcase_add_checked_fixture(tc, pg_each_up, pg_each_down);
 	tcase_add_test(tc, publish_fetch_byte_exact_and_versions);
 	tcase_add_test(tc, concurrent_publishes_number_versions_without_gaps);
 	tcase_add_test(tc, front_matter_edge_cases);
