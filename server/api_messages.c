@@ -315,8 +315,10 @@ static int apply(struct message *msg, int index)
 		e = cm_problem(&p, CM_EVALIDATION, NULL, "A message is an object with a type.");
 	else if (!msg->type || k == sizeof kinds / sizeof kinds[0])
 		e = cm_problem(&p, CM_EVALIDATION, "type", "type is memory, skill, request or capabilities.");
-	else if ((e = check_claims(&msg->req->who, msg->m, &p)) == 0)
-		e = (cJSON_AddStringToObject(msg->result, "type", msg->type), kinds[k].run(msg, &p));
+	else if ((e = check_claims(&msg->req->who, msg->m, &p)) == 0) {
+		cJSON_AddStringToObject(msg->result, "type", msg->type);
+		e = kinds[k].run(msg, &p);
+	}
 	if (e == 1) {
 		/* A refused message is audited as the refused request it would have been, so a forged
 		 * nodeId shows up as a 403 even though the request answers 200. */

@@ -140,8 +140,7 @@ static int parse_put(const struct cm_config *cfg, const cJSON *body, struct cm_n
 		w->meta = *meta;
 	}
 	const cJSON *c = cJSON_GetObjectItemCaseSensitive(body, "capabilities");
-	static const cJSON empty = {.type = cJSON_Array};
-	int e = cm_check_capabilities(cfg, c ? c : &empty, caps, p);
+	int e = c ? cm_check_capabilities(cfg, c, caps, p) : (*caps = strdup("[]")) ? 0 : -CM_EINTERNAL;
 	if (e)
 		return e;
 	w->capabilities = *caps;
