@@ -213,6 +213,34 @@ int cm_reply_json_text(struct cm_request *req, unsigned status, char *text)
 	return 0;
 }
 
+int cm_reply_stream(struct cm_request *req, unsigned status, const char *content_type, cm_stream_reader reader,
+		    void *cls, void (*done)(void *cls))
+{
+	/* The reader's codes are libmicrohttpd's own; say so where it counts. */
+	_Static_assert(CM_STREAM_END == MHD_CONTENT_READER_END_OF_STREAM, "end-of-stream code");
+	_Static_assert(CM_STREAM_ERROR == MHD_CONTENT_READER_END_WITH_ERROR, "error code");
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, reader, cls, done);
+	if (!r) {
+		if (done)
+			done(cls);
+		return -CM_EINTERNAL;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	set_response(req, status, r);
+	return 0;
+}
+
+void cm_req_suspend(struct cm_request *req)
+{
+	req->parked = true;
+	MHD_suspend_connection(req->conn);
+}
+
+void cm_req_resume(struct cm_request *req)
+{
+	MHD_resume_connection(req->conn);
+}
+
 int cm_reply_empty(struct cm_request *req, unsigned status)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -352,8 +380,11 @@ static void dispatch(struct cm_request *req)
 		}
 	}
 	if (e == 0) {
+		req->parked = false;
 		e = m.route->handler(req);
 		cm_db_end_request();
+		if (e == 0 && req->parked && !req->response)
+			return; /* suspended: the handler runs again on resume, and answers then */
 	}
 	if (e < 0)
 		cm_reply_error(req, -e, NULL, NULL);
@@ -492,6 +523,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		cm_reply_error(req, CM_ETOOLARGE, NULL, NULL);
 	else
 		dispatch(req);
+	if (req->parked && !req->response)
+		return MHD_YES;
 	return queue(req);
 }
 
@@ -521,6 +554,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	if (req->response)
 		MHD_destroy_response(req->response);
+	if (req->state_free)
+		req->state_free(req->state);
 	free(req->body);
 	free(req->uri);
 	free(req->path);
@@ -575,7 +610,7 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
 		flags |= MHD_USE_EPOLL;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;

@@ -9,6 +9,8 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #define CM_MAX_PARAMS 4
@@ -45,6 +47,11 @@ struct cm_request {
 	unsigned status;
 	struct MHD_Response *response;
 	bool queued;
+	bool parked; /* the handler suspended the connection: it runs again when resumed */
+
+	/* A handler's own state across calls (a parked long-poll, a stream): freed with the request. */
+	void *state;
+	void (*state_free)(void *state);
 };
 
 /* Starts the daemon on cfg->listen_*; NULL with a logged reason. */
@@ -85,6 +92,20 @@ int cm_reply_owned(struct cm_request *req, unsigned status, const char *content_
 int cm_reply_error(struct cm_request *req, enum cm_err e, const char *message, cJSON *details);
 /* 422 validation_failed with details.field. */
 int cm_reply_invalid(struct cm_request *req, const char *field, const char *message);
+/* A body produced as it is sent (chunked): libmicrohttpd's content reader contract. The reader
+ * returns bytes written into buf (at most max), 0 only after cm_req_suspend() (more later),
+ * CM_STREAM_END or CM_STREAM_ERROR. done(cls) runs when the response is gone. */
+#define CM_STREAM_END ((ssize_t)-1)
+#define CM_STREAM_ERROR ((ssize_t)-2)
+typedef ssize_t (*cm_stream_reader)(void *cls, uint64_t pos, char *buf, size_t max);
+int cm_reply_stream(struct cm_request *req, unsigned status, const char *content_type, cm_stream_reader reader,
+		    void *cls, void (*done)(void *cls));
+/* Parks the request: libmicrohttpd stops polling the connection until cm_req_resume(), from any
+ * thread. Called from a handler (which then returns 0 with no response, and is called again on
+ * resume) or from a stream reader (which then returns 0, and is called again on resume). */
+void cm_req_suspend(struct cm_request *req);
+void cm_req_resume(struct cm_request *req);
+
 /* An extra header on the response set so far. */
 void cm_reply_header(struct cm_request *req, const char *name, const char *value);
 
