@@ -240,6 +240,12 @@ int cm_config_set(struct cm_config *cfg, int opt, const char *value, char *err, 
 		return set_size("--max-value", value, &cfg->max_value, err, errlen);
 	case CM_OPT_HEARTBEAT_WINDOW:
 		return set_bounded("--heartbeat-window", value, 1, 86400, &cfg->heartbeat_window, err, errlen);
+	case CM_OPT_CHANGES_RETENTION:
+		if (cm_parse_duration(value, &cfg->changes_retention) < 0) {
+			snprintf(err, errlen, "--changes-retention: '%s' is not a duration (30d, 12h, 90m, 45s)", value);
+			return -CM_EBADREQ;
+		}
+		return 0;
 	case CM_OPT_SECRET_GUARD:
 		if (cm_secret_kinds_parse(value, &cfg->secret_kinds) < 0) {
 			snprintf(err, errlen, "--secret-guard: '%s' is not on, off or a list of kinds", value);
@@ -279,6 +285,7 @@ static const struct {
 	{"CLAWMESH_MAX_VALUE", CM_OPT_MAX_VALUE},
 	{"CLAWMESH_SECRET_GUARD", CM_OPT_SECRET_GUARD},
 	{"CLAWMESH_HEARTBEAT_WINDOW", CM_OPT_HEARTBEAT_WINDOW},
+	{"CLAWMESH_CHANGES_RETENTION", CM_OPT_CHANGES_RETENTION},
 };
 
 int cm_config_init(struct cm_config *cfg, char *err, size_t errlen)
@@ -288,11 +295,12 @@ int cm_config_init(struct cm_config *cfg, char *err, size_t errlen)
 	cfg->threads = cpus > 0 && cpus <= 256 ? (unsigned)cpus : 2;
 	cfg->max_body = 1024 * 1024;
 	cfg->conn_timeout = 30;
-	cfg->max_connections = 1024;
+	cfg->max_connections = 4096; /* parked long-polls and event streams count too */
 	cfg->access_log = true;
 	cfg->listen_port = 8080;
 	cfg->max_value = 256 * 1024;
 	cfg->heartbeat_window = 120;
+	cfg->changes_retention = 30LL * 86400;
 	cfg->secret_kinds = CM_SECRET_ALL;
 	if (set_string(&cfg->listen_host, "127.0.0.1") < 0 || set_string(&cfg->database_url, "") < 0)
 		return -CM_EINTERNAL;

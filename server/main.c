@@ -4,6 +4,7 @@
 #include "clawmesh/config.h"
 #include "clawmesh/db.h"
 #include "clawmesh/err.h"
+#include "clawmesh/feed.h"
 #include "clawmesh/http.h"
 #include "clawmesh/log.h"
 #include "clawmesh/migrate.h"
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 enum { OPT_HELP = CM_OPT_LAST + 1, OPT_NODE, OPT_GRANT, OPT_ADMIN, OPT_LABEL, OPT_EXPIRES };
 
@@ -34,6 +36,7 @@ static const struct option shared_opts[] = {
 	{"max-value", required_argument, NULL, CM_OPT_MAX_VALUE},
 	{"secret-guard", required_argument, NULL, CM_OPT_SECRET_GUARD},
 	{"heartbeat-window", required_argument, NULL, CM_OPT_HEARTBEAT_WINDOW},
+	{"changes-retention", required_argument, NULL, CM_OPT_CHANGES_RETENTION},
 	{"help", no_argument, NULL, OPT_HELP},
 	/* token create */
 	{"node", required_argument, NULL, OPT_NODE},
@@ -65,11 +68,15 @@ static const char usage[] =
 	"  --max-body SIZE            request body limit, default 1MiB [CLAWMESH_MAX_BODY]\n"
 	"  --threads N                HTTP worker threads (one database connection each), default: cores [CLAWMESH_THREADS]\n"
 	"  --conn-timeout SECONDS     idle/slow connection timeout, default 30 [CLAWMESH_CONN_TIMEOUT]\n"
-	"  --max-connections N        concurrent connections, default 1024 [CLAWMESH_MAX_CONNECTIONS]\n"
+	"  --max-connections N        concurrent connections, parked long-polls and event streams\n"
+	"                             included, default 4096 [CLAWMESH_MAX_CONNECTIONS]\n"
 	"  --max-value SIZE           largest memory value (its stored JSON text) or skill content,\n"
 	"                             default 256KiB [CLAWMESH_MAX_VALUE]\n"
 	"  --heartbeat-window SECONDS a node is online this long after it was last heard, default 120\n"
 	"                             [CLAWMESH_HEARTBEAT_WINDOW]\n"
+	"  --changes-retention DURATION how far back GET /v1/changes reaches (older rows are pruned;\n"
+	"                             a follower behind that gets 410 resync_required), default 30d\n"
+	"                             [CLAWMESH_CHANGES_RETENTION]\n"
 	"  --secret-guard on|off|KINDS refuse values carrying credentials, default on; KINDS is a comma list of\n"
 	"                             private_key,aws_access_key_id,github_token,slack_token,api_key,jwt,\n"
 	"                             clawmesh_token [CLAWMESH_SECRET_GUARD]\n"
@@ -200,6 +207,22 @@ static int run_migrations(void)
 	return 0;
 }
 
+/* Every connection, parked ones included, is a descriptor: lift the soft limit towards the hard
+ * one so --max-connections can be met (the default soft limit, 1024, cannot). */
+static void raise_fd_limit(const struct cm_config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rlim_t want = (rlim_t)cfg->max_connections + 64 + (rlim_t)cfg->threads;
+	if (rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+		cm_log_warn("serve: open files limited to %llu, fewer than --max-connections needs",
+			    (unsigned long long)rl.rlim_cur);
+}
+
 static int cmd_serve(const struct cm_config *cfg)
 {
 	int r = run_migrations();
@@ -217,15 +240,21 @@ static int cmd_serve(const struct cm_config *cfg)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	struct MHD_Daemon *d = cm_http_start(cfg);
-	if (!d)
+	raise_fd_limit(cfg);
+	if (cm_feed_start(cfg) < 0)
 		return 1;
+	struct MHD_Daemon *d = cm_http_start(cfg);
+	if (!d) {
+		cm_feed_stop();
+		return 1;
+	}
 	cm_log_info("serve: listening on %s%s%s:%u (%s, %u threads)", strchr(cfg->listen_host, ':') ? "[" : "",
 		    cfg->listen_host, strchr(cfg->listen_host, ':') ? "]" : "", cfg->listen_port,
 		    cfg->tls_cert ? "https" : "http", cfg->threads);
 	int sig = 0;
 	sigwait(&set, &sig);
 	cm_log_info("serve: signal %d, stopping", sig);
+	cm_feed_stop(); /* parked requests answer now, before the daemon closes their connections */
 	cm_http_stop(d);
 	return 0;
 }

@@ -34,6 +34,8 @@ const struct cm_route cm_routes[] = {
 	{"DELETE", "/v1/nodes/{id}", cm_api_node_delete, CM_ROUTE_ADMIN | CM_ROUTE_AUDIT, "node.delete"},
 	{"POST", "/v1/nodes/{id}/heartbeat", cm_api_node_heartbeat, 0, "node.heartbeat"},
 	{"POST", "/v1/messages", cm_api_messages, CM_ROUTE_AUDIT, "messages"},
+	{"GET", "/v1/changes", cm_api_changes, 0, "changes"},
+	{"GET", "/v1/stats", cm_api_stats, 0, "stats"},
 	{"GET", "/v1/audit", cm_api_audit_list, CM_ROUTE_ADMIN, "audit.list"},
 };
 const size_t cm_routes_count = sizeof cm_routes / sizeof cm_routes[0];

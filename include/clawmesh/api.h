@@ -67,6 +67,10 @@ void cm_node_viewer_free(struct cm_node_viewer *v);
 /* api_messages.c */
 int cm_api_messages(struct cm_request *req);
 
+/* api_changes.c */
+int cm_api_changes(struct cm_request *req);
+int cm_api_stats(struct cm_request *req);
+
 /* api_audit.c */
 int cm_api_audit_list(struct cm_request *req);
 /* Writes one audit row for a finished request (http.c calls it for the requests it audits). */

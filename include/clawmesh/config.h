@@ -22,6 +22,7 @@ struct cm_config {
 	bool allow_insecure_http;   /* plain HTTP on a non-loopback address */
 	size_t max_value;           /* bytes of one memory value, as stored, and of one skill's content */
 	unsigned heartbeat_window;  /* seconds a node counts as online after it was last heard */
+	long long changes_retention; /* seconds the change feed reaches back */
 	unsigned secret_kinds;      /* secret guard: bit (1u << enum cm_secret_kind) per refused kind */
 };
 
@@ -41,6 +42,7 @@ enum cm_config_opt {
 	CM_OPT_MAX_VALUE,
 	CM_OPT_SECRET_GUARD,
 	CM_OPT_HEARTBEAT_WINDOW,
+	CM_OPT_CHANGES_RETENTION,
 	CM_OPT_LAST
 };
 

@@ -1,0 +1,388 @@
+/* GET /v1/changes (a page, a long-poll, or Server-Sent Events) and GET /v1/stats.
+ *
+ * A long-poll that finds nothing parks in the feed hub (feed.c): its connection is suspended, so
+ * it holds no worker thread and no database connection, and the handler runs again when a change
+ * it may read commits on any replica, when its wait is up, or when a token changes (it is then
+ * authenticated again by the dispatcher before it runs). An event stream does the same between
+ * its events: its reader parks, and sends a keep-alive comment when 15 s pass without an event,
+ * checking its token each time it reads. */
+#include "clawmesh/api.h"
+#include "clawmesh/db.h"
+#include "clawmesh/feed.h"
+#include "clawmesh/json.h"
+#include "clawmesh/store_changes.h"
+#include "clawmesh/validate.h"
+
+#include <math.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_WAIT_S 60
+#define KEEPALIVE_MS 15000
+#define SSE_RETRY_MS 2000
+#define AUTH_HEADER_MAX 256
+
+struct feed_state {
+	struct cm_feed_waiter w;
+	struct cm_changes_filter f;
+	char *kinds, *scopes, *exact, *prefixes; /* the filter's JSON arrays */
+	const char *scope_v[CM_MAX_FILTER_VALUES];
+	long long wait_until_ms; /* a long-poll answers, empty, at this time */
+	/* An event stream: */
+	bool sse;
+	char auth[AUTH_HEADER_MAX + 1]; /* the Authorization header, to check the token on each read */
+	struct cm_identity who;
+	char *buf; /* events not yet sent */
+	size_t len, off, cap;
+	long long last_sent_ms;
+	bool ended;
+};
+
+static void state_free(void *p)
+{
+	struct feed_state *st = p;
+	if (!st)
+		return;
+	cm_feed_forget(&st->w);
+	free(st->kinds);
+	free(st->scopes);
+	free(st->exact);
+	free(st->prefixes);
+	free(st->buf);
+	free(st);
+}
+
+static int bad(struct cm_request *req, const char *message)
+{
+	cm_reply_error(req, CM_EBADREQ, message, NULL);
+	return 1;
+}
+
+static bool parse_revision(const char *s, long long *out)
+{
+	char *end;
+	if (!s || !*s || *s == '-' || *s == '+' || strlen(s) > 19)
+		return false;
+	long long v = strtoll(s, &end, 10);
+	if (*end || v < 0)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* kind, repeatable or comma-separated: memory, skill, node. */
+static int parse_kinds(struct cm_request *req, struct feed_state *st)
+{
+	const char *v[CM_MAX_FILTER_VALUES];
+	int n = cm_req_query_all(req, "kind", v, CM_MAX_FILTER_VALUES);
+	if (n < 0)
+		return bad(req, "Too many kind parameters.");
+	unsigned bits = 0;
+	for (int i = 0; i < n; i++) {
+		const char *p = v[i];
+		do {
+			size_t len = strcspn(p, ",");
+			if (len == 6 && !strncmp(p, "memory", 6))
+				bits |= CM_KIND_MEMORY;
+			else if (len == 5 && !strncmp(p, "skill", 5))
+				bits |= CM_KIND_SKILL;
+			else if (len == 4 && !strncmp(p, "node", 4))
+				bits |= CM_KIND_NODE;
+			else
+				return bad(req, "kind is memory, skill or node (repeatable, or comma-separated).");
+			p += len;
+		} while (*p++ == ',');
+	}
+	if (!bits || bits == (CM_KIND_MEMORY | CM_KIND_SKILL | CM_KIND_NODE))
+		return 0;
+	st->w.kinds = bits;
+	char text[64];
+	snprintf(text, sizeof text, "[%s%s%s%s%s]", bits & CM_KIND_MEMORY ? "\"memory\"" : "",
+		 (bits & CM_KIND_MEMORY) && (bits & (CM_KIND_SKILL | CM_KIND_NODE)) ? "," : "",
+		 bits & CM_KIND_SKILL ? "\"skill\"" : "", (bits & CM_KIND_SKILL) && (bits & CM_KIND_NODE) ? "," : "",
+		 bits & CM_KIND_NODE ? "\"node\"" : "");
+	st->kinds = strdup(text);
+	return st->kinds ? 0 : -CM_EINTERNAL;
+}
+
+static bool wants_events(struct cm_request *req)
+{
+	const char *accept = cm_req_header(req, MHD_HTTP_HEADER_ACCEPT);
+	return accept && strcasestr(accept, "text/event-stream");
+}
+
+/* The request's parameters into a new state. 0, 1 = refused (answered), <0. */
+static int parse(struct cm_request *req, struct feed_state *st)
+{
+	st->w.req = req;
+	st->w.who = &req->who;
+	st->sse = wants_events(req);
+	const char *since = cm_req_query(req, "since");
+	const char *last = st->sse ? cm_req_header(req, "Last-Event-ID") : NULL;
+	long long from = 0;
+	if (last && *last) { /* a reconnecting EventSource resumes where it was, whatever its URL says */
+		if (!parse_revision(last, &from))
+			return bad(req, "Last-Event-ID must be a revision this server sent.");
+	} else if (since && !parse_revision(since, &from)) {
+		return bad(req, "since must be a revision: a whole number from 0.");
+	}
+	st->f.since = st->w.since = from;
+	int e;
+	if ((e = parse_kinds(req, st)))
+		return e;
+	int nscopes;
+	if ((e = cm_req_query_list(req, "scope", cm_valid_scope, "mesh, node:<id>, user:<id> or project:<id>",
+				   &st->scopes, st->scope_v, &nscopes)))
+		return e;
+	if (st->scopes) {
+		/* Asking for a scope the token may not read is refused, not silently emptied. */
+		for (int i = 0; i < nscopes; i++) {
+			struct cm_problem p = {.err = CM_OK};
+			if (cm_check_scope(&req->who, st->scope_v[i], CM_ACCESS_R, &p))
+				return cm_reply_problem(req, &p, -1), 1;
+		}
+		st->w.scopes = st->scope_v;
+		st->w.nscopes = nscopes;
+	} else if ((e = cm_readable_scopes(&req->who, &st->f.all_readable, &st->exact, &st->prefixes)) < 0) {
+		return e;
+	}
+	st->f.kinds = st->kinds;
+	st->f.scopes = st->scopes;
+	st->f.readable = st->exact;
+	st->f.readable_prefixes = st->prefixes;
+	const char *include = cm_req_query(req, "include");
+	if (include && strcmp(include, "value"))
+		return bad(req, "include takes one value: value.");
+	st->f.with_value = include != NULL;
+	if (cm_req_limit(req, &st->f.limit) < 0)
+		return bad(req, CM_LIMIT_INVALID);
+	const char *wait = cm_req_query(req, "wait");
+	double w = 0;
+	if (wait) {
+		char *end;
+		w = strtod(wait, &end);
+		if (!*wait || *end || !isfinite(w) || w < 0 || w > MAX_WAIT_S)
+			return bad(req, "wait is a number of seconds from 0 to 60.");
+	}
+	st->wait_until_ms = cm_feed_now_ms() + (long long)(w * 1000);
+	if (st->sse) {
+		const char *auth = cm_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+		if (!auth || strlen(auth) > AUTH_HEADER_MAX)
+			return -CM_EUNAUTH; /* cannot be: the dispatcher authenticated it */
+		memcpy(st->auth, auth, strlen(auth) + 1);
+		st->who = req->who;
+		st->w.who = &st->who;
+	}
+	return 0;
+}
+
+/* 410 resync_required, when since is out of the feed's reach: older than what is kept, or newer
+ * than anything this database ever numbered (it was restored, or is another one). */
+static int out_of_reach(struct cm_request *req, const struct cm_changes_page *pg, long long since)
+{
+	if (since >= pg->horizon && since <= pg->current)
+		return 0;
+	cJSON *d = cJSON_CreateObject();
+	cJSON_AddNumberToObject(d, "since", (double)since);
+	cJSON_AddNumberToObject(d, "oldest", (double)pg->horizon);
+	cJSON_AddNumberToObject(d, "revision", (double)pg->current);
+	cm_reply_error(req, CM_EGONE,
+		       since < pg->horizon ? "Changes after this revision are no longer kept: read the current state "
+					     "again, then follow from the revision it was read at."
+					   : "This revision is ahead of this server's: it was restored or is another "
+					     "database. Read the current state again.",
+		       d);
+	return 1;
+}
+
+static int reply_page(struct cm_request *req, const struct cm_changes_page *pg)
+{
+	size_t len = 64;
+	for (int i = 0; i < pg->n; i++)
+		len += strlen(pg->items[i]) + 1;
+	char *out = malloc(len);
+	if (!out)
+		return -CM_EINTERNAL;
+	size_t o = (size_t)snprintf(out, len, "{\"changes\":[");
+	for (int i = 0; i < pg->n; i++) {
+		if (i)
+			out[o++] = ',';
+		size_t n = strlen(pg->items[i]);
+		memcpy(out + o, pg->items[i], n);
+		o += n;
+	}
+	snprintf(out + o, len - o, "],\"next\":%lld}", pg->next);
+	return cm_reply_json_text(req, MHD_HTTP_OK, out);
+}
+
+/* --- Server-Sent Events --------------------------------------------------------------------- */
+
+static int buf_add(struct feed_state *st, const char *s, size_t n)
+{
+	if (st->len + n > st->cap) {
+		size_t cap = st->cap ? st->cap : 16384;
+		while (cap < st->len + n)
+			cap *= 2;
+		char *b = realloc(st->buf, cap);
+		if (!b)
+			return -1;
+		st->buf = b;
+		st->cap = cap;
+	}
+	memcpy(st->buf + st->len, s, n);
+	st->len += n;
+	return 0;
+}
+
+/* Each change as an event: its revision as id, its JSON (one line) as data. */
+static int buf_events(struct feed_state *st, const struct cm_changes_page *pg)
+{
+	for (int i = 0; i < pg->n; i++) {
+		char id[40];
+		int n = snprintf(id, sizeof id, "id: %lld\ndata: ", pg->revisions[i]);
+		if (buf_add(st, id, (size_t)n) || buf_add(st, pg->items[i], strlen(pg->items[i])) || buf_add(st, "\n\n", 2))
+			return -1;
+	}
+	return 0;
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	(void)pos;
+	struct feed_state *st = cls;
+	for (;;) {
+		if (st->off < st->len) {
+			size_t n = st->len - st->off < max ? st->len - st->off : max;
+			memcpy(out, st->buf + st->off, n);
+			st->off += n;
+			return (ssize_t)n;
+		}
+		st->off = st->len = 0;
+		if (st->ended || cm_feed_closing())
+			return CM_STREAM_END;
+		/* The token is checked again on every read: revoked or expired, the stream ends. */
+		if (cm_auth_identify(st->auth, &st->who) < 0) {
+			cm_db_end_request();
+			return CM_STREAM_END;
+		}
+		uint64_t gen = cm_feed_generation();
+		struct cm_changes_page pg;
+		int e = cm_store_changes(&st->f, &pg);
+		cm_db_end_request();
+		if (e < 0)
+			return CM_STREAM_END; /* the client reconnects with Last-Event-ID */
+		if (st->f.since < pg.horizon) {
+			cm_changes_page_free(&pg);
+			static const char gone[] = "event: resync_required\ndata: {\"code\":\"resync_required\"}\n\n";
+			st->ended = true;
+			if (buf_add(st, gone, sizeof gone - 1))
+				return CM_STREAM_ERROR;
+			continue;
+		}
+		int be = buf_events(st, &pg);
+		st->f.since = st->w.since = pg.next;
+		int n = pg.n;
+		cm_changes_page_free(&pg);
+		if (be)
+			return CM_STREAM_ERROR;
+		long long now = cm_feed_now_ms();
+		if (n) {
+			st->last_sent_ms = now;
+			continue;
+		}
+		if (now - st->last_sent_ms >= KEEPALIVE_MS) {
+			static const char ka[] = ": keep-alive\n\n";
+			st->last_sent_ms = now;
+			if (buf_add(st, ka, sizeof ka - 1))
+				return CM_STREAM_ERROR;
+			continue;
+		}
+		st->w.deadline_ms = st->last_sent_ms + KEEPALIVE_MS;
+		int parked = cm_feed_park(&st->w, gen);
+		if (parked > 0)
+			return 0; /* called again when resumed */
+		if (parked < 0)
+			return CM_STREAM_END; /* the server is stopping */
+		/* a commit was heard of meanwhile: read again */
+	}
+}
+
+static int start_stream(struct cm_request *req, struct feed_state *st, const struct cm_changes_page *pg)
+{
+	char head[64];
+	int n = snprintf(head, sizeof head, "retry: %d\n: clawmesh changes after %lld\n\n", SSE_RETRY_MS, st->f.since);
+	if (buf_add(st, head, (size_t)n) || buf_events(st, pg))
+		return -CM_EINTERNAL;
+	st->f.since = st->w.since = pg->next;
+	st->last_sent_ms = cm_feed_now_ms();
+	int e = cm_reply_stream(req, MHD_HTTP_OK, "text/event-stream; charset=utf-8", sse_read, st, NULL);
+	if (e == 0)
+		cm_reply_header(req, "X-Accel-Buffering", "no"); /* nginx: pass events on as they come */
+	return e;
+}
+
+/* --- GET /v1/changes ------------------------------------------------------------------------ */
+
+int cm_api_changes(struct cm_request *req)
+{
+	struct feed_state *st = req->state;
+	int e;
+	if (!st) {
+		if (!(st = calloc(1, sizeof *st)))
+			return -CM_EINTERNAL;
+		req->state = st;
+		req->state_free = state_free;
+		if ((e = parse(req, st)))
+			return e < 0 ? e : 0;
+	}
+	for (;;) {
+		uint64_t gen = cm_feed_generation();
+		struct cm_changes_page pg;
+		if ((e = cm_store_changes(&st->f, &pg)) < 0)
+			return e;
+		if (out_of_reach(req, &pg, st->f.since)) {
+			cm_changes_page_free(&pg);
+			return 0;
+		}
+		if (st->sse) {
+			e = start_stream(req, st, &pg);
+			cm_changes_page_free(&pg);
+			return e;
+		}
+		long long now = cm_feed_now_ms();
+		if (pg.n || now >= st->wait_until_ms || cm_feed_closing()) {
+			e = reply_page(req, &pg);
+			cm_changes_page_free(&pg);
+			return e;
+		}
+		/* Nothing yet: wait for a change from here on (the cursor may have moved past changes
+		 * this caller cannot read). */
+		st->f.since = st->w.since = pg.next;
+		cm_changes_page_free(&pg);
+		st->w.deadline_ms = st->wait_until_ms;
+		int parked = cm_feed_park(&st->w, gen);
+		if (parked > 0)
+			return 0;
+		if (parked < 0)
+			st->wait_until_ms = now; /* the server is stopping: answer now */
+	}
+}
+
+/* --- GET /v1/stats -------------------------------------------------------------------------- */
+
+int cm_api_stats(struct cm_request *req)
+{
+	bool all;
+	char *exact = NULL, *prefixes = NULL, *json = NULL;
+	int e = cm_readable_scopes(&req->who, &all, &exact, &prefixes);
+	if (e == 0)
+		e = cm_store_stats(all, exact, prefixes, req->cfg->heartbeat_window, &json);
+	free(exact);
+	free(prefixes);
+	if (e < 0)
+		return e;
+	return cm_reply_json_text(req, MHD_HTTP_OK, json);
+}
