@@ -4,7 +4,7 @@
  * it holds no worker thread and no database connection, and the handler runs again when a change
  * it may read commits on any replica, when its wait is up, or when a token changes (it is then
  * authenticated again by the dispatcher before it runs). An event stream does the same between
- * its events: its reader parks, and sends a keep-alive comment when 15 s pass without an event,
+ * its events: its reader parks, and sends a keep-alive comment when --sse-keepalive (15 s) passes without an event,
  * checking its token each time it reads. */
 #include "clawmesh/api.h"
 #include "clawmesh/db.h"
@@ -21,7 +21,6 @@
 #include <strings.h>
 
 #define MAX_WAIT_S 60
-#define KEEPALIVE_MS 15000
 #define SSE_RETRY_MS 2000
 #define AUTH_HEADER_MAX 256
 
@@ -38,6 +37,7 @@ struct feed_state {
 	char *buf; /* events not yet sent */
 	size_t len, off, cap;
 	long long last_sent_ms;
+	unsigned keepalive_s;
 	bool ended;
 };
 
@@ -175,6 +175,7 @@ static int parse(struct cm_request *req, struct feed_state *st)
 		memcpy(st->auth, auth, strlen(auth) + 1);
 		st->who = req->who;
 		st->w.who = &st->who;
+		st->keepalive_s = req->cfg->sse_keepalive;
 	}
 	return 0;
 }
@@ -293,14 +294,15 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 			st->last_sent_ms = now;
 			continue;
 		}
-		if (now - st->last_sent_ms >= KEEPALIVE_MS) {
+		long long keepalive_ms = (long long)st->keepalive_s * 1000;
+		if (now - st->last_sent_ms >= keepalive_ms) {
 			static const char ka[] = ": keep-alive\n\n";
 			st->last_sent_ms = now;
 			if (buf_add(st, ka, sizeof ka - 1))
 				return CM_STREAM_ERROR;
 			continue;
 		}
-		st->w.deadline_ms = st->last_sent_ms + KEEPALIVE_MS;
+		st->w.deadline_ms = st->last_sent_ms + keepalive_ms;
 		int parked = cm_feed_park(&st->w, gen);
 		if (parked > 0)
 			return 0; /* called again when resumed */

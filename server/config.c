@@ -240,6 +240,8 @@ int cm_config_set(struct cm_config *cfg, int opt, const char *value, char *err, 
 		return set_size("--max-value", value, &cfg->max_value, err, errlen);
 	case CM_OPT_HEARTBEAT_WINDOW:
 		return set_bounded("--heartbeat-window", value, 1, 86400, &cfg->heartbeat_window, err, errlen);
+	case CM_OPT_SSE_KEEPALIVE:
+		return set_bounded("--sse-keepalive", value, 1, 300, &cfg->sse_keepalive, err, errlen);
 	case CM_OPT_CHANGES_RETENTION:
 		if (cm_parse_duration(value, &cfg->changes_retention) < 0) {
 			snprintf(err, errlen, "--changes-retention: '%s' is not a duration (30d, 12h, 90m, 45s)", value);
@@ -286,6 +288,7 @@ static const struct {
 	{"CLAWMESH_SECRET_GUARD", CM_OPT_SECRET_GUARD},
 	{"CLAWMESH_HEARTBEAT_WINDOW", CM_OPT_HEARTBEAT_WINDOW},
 	{"CLAWMESH_CHANGES_RETENTION", CM_OPT_CHANGES_RETENTION},
+	{"CLAWMESH_SSE_KEEPALIVE", CM_OPT_SSE_KEEPALIVE},
 };
 
 int cm_config_init(struct cm_config *cfg, char *err, size_t errlen)
@@ -301,6 +304,7 @@ int cm_config_init(struct cm_config *cfg, char *err, size_t errlen)
 	cfg->max_value = 256 * 1024;
 	cfg->heartbeat_window = 120;
 	cfg->changes_retention = 30LL * 86400;
+	cfg->sse_keepalive = 15;
 	cfg->secret_kinds = CM_SECRET_ALL;
 	if (set_string(&cfg->listen_host, "127.0.0.1") < 0 || set_string(&cfg->database_url, "") < 0)
 		return -CM_EINTERNAL;

@@ -37,6 +37,7 @@ static const struct option shared_opts[] = {
 	{"secret-guard", required_argument, NULL, CM_OPT_SECRET_GUARD},
 	{"heartbeat-window", required_argument, NULL, CM_OPT_HEARTBEAT_WINDOW},
 	{"changes-retention", required_argument, NULL, CM_OPT_CHANGES_RETENTION},
+	{"sse-keepalive", required_argument, NULL, CM_OPT_SSE_KEEPALIVE},
 	{"help", no_argument, NULL, OPT_HELP},
 	/* token create */
 	{"node", required_argument, NULL, OPT_NODE},
@@ -77,6 +78,8 @@ static const char usage[] =
 	"  --changes-retention DURATION how far back GET /v1/changes reaches (older rows are pruned;\n"
 	"                             a follower behind that gets 410 resync_required), default 30d\n"
 	"                             [CLAWMESH_CHANGES_RETENTION]\n"
+	"  --sse-keepalive SECONDS    keep-alive comment on an idle event stream, default 15 (shorter\n"
+	"                             when a proxy cuts idle connections sooner) [CLAWMESH_SSE_KEEPALIVE]\n"
 	"  --secret-guard on|off|KINDS refuse values carrying credentials, default on; KINDS is a comma list of\n"
 	"                             private_key,aws_access_key_id,github_token,slack_token,api_key,jwt,\n"
 	"                             clawmesh_token [CLAWMESH_SECRET_GUARD]\n"
