@@ -33,7 +33,7 @@ struct feed_state {
 	/* An event stream: */
 	bool sse;
 	char auth[AUTH_HEADER_MAX + 1]; /* the Authorization header, to check the token on each read */
-	struct cm_identity who;
+	struct cm_identity *who;        /* as of the last check (a stream only: 5 KB a parked poll saves) */
 	char *buf; /* events not yet sent */
 	size_t len, off, cap;
 	long long last_sent_ms;
@@ -52,6 +52,7 @@ static void state_free(void *p)
 	free(st->exact);
 	free(st->prefixes);
 	free(st->buf);
+	free(st->who);
 	free(st);
 }
 
@@ -173,8 +174,10 @@ static int parse(struct cm_request *req, struct feed_state *st)
 		if (!auth || strlen(auth) > AUTH_HEADER_MAX)
 			return -CM_EUNAUTH; /* cannot be: the dispatcher authenticated it */
 		memcpy(st->auth, auth, strlen(auth) + 1);
-		st->who = req->who;
-		st->w.who = &st->who;
+		if (!(st->who = malloc(sizeof *st->who)))
+			return -CM_EINTERNAL;
+		*st->who = req->who;
+		st->w.who = st->who;
 		st->keepalive_s = req->cfg->sse_keepalive;
 	}
 	return 0;
@@ -265,7 +268,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 		if (st->ended || cm_feed_closing())
 			return CM_STREAM_END;
 		/* The token is checked again on every read: revoked or expired, the stream ends. */
-		if (cm_auth_identify(st->auth, &st->who) < 0) {
+		if (cm_auth_identify(st->auth, st->who) < 0) {
 			cm_db_end_request();
 			return CM_STREAM_END;
 		}
