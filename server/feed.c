@@ -116,6 +116,11 @@ int cm_feed_park(struct cm_feed_waiter *w, uint64_t gen)
 		pthread_mutex_unlock(&lock);
 		return r;
 	}
+	/* An expiring token wakes its request when it expires (a little after, so the database agrees):
+	 * re-checked then, it is refused at once rather than at the end of the wait. */
+	long long expiry = w->who->expires_mono_ms;
+	if (expiry && expiry + 50 < w->deadline_ms)
+		w->deadline_ms = expiry + 50;
 	w->prev = NULL;
 	w->next = head;
 	if (head)

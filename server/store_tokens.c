@@ -8,13 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TOKEN_COLUMNS                                                                      \
 	"id, label, node, admin, grants::text, cm_ts(created_at), cm_ts(expires_at),"      \
 	" cm_ts(last_used_at), cm_ts(revoked_at),"                                          \
 	" revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()),"              \
 	" last_used_at IS NULL OR last_used_at < now() - interval '60 seconds',"            \
-	" encode(secret_hash, 'hex')"
+	" encode(secret_hash, 'hex'),"                                                       \
+	" CASE WHEN expires_at IS NOT NULL THEN greatest(0, ceil(extract(epoch FROM expires_at - now()) * 1000))::bigint END"
 
 CM_STMT(stmt_insert, 7,
 	"INSERT INTO tokens (id, secret_hash, label, node, admin, grants, expires_at)"
@@ -61,6 +63,11 @@ static int token_from_row(const PGresult *r, int row, struct cm_token *t, struct
 		auth->active = PQgetvalue(r, row, 9)[0] == 't';
 		auth->touch_due = PQgetvalue(r, row, 10)[0] == 't';
 		copy_col(auth->hash, sizeof auth->hash, r, row, 11);
+		if (!PQgetisnull(r, row, 12)) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			t->who.expires_mono_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 + atoll(PQgetvalue(r, row, 12));
+		}
 	}
 	return 0;
 }

@@ -27,6 +27,8 @@ struct cm_identity {
 	char label[CM_LABEL_MAX + 1];
 	char node[CM_ID_MAX + 1]; /* "" when the token speaks for no node */
 	bool admin;
+	long long expires_mono_ms; /* when it expires, on CLOCK_MONOTONIC in ms (by the database's clock
+				    * at lookup); 0 = never. A parked request wakes then. */
 	size_t ngrants;
 	struct cm_grant grants[CM_MAX_GRANTS];
 };

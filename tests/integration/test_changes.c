@@ -658,6 +658,32 @@ START_TEST(two_replicas_share_feed_and_revocation)
 }
 END_TEST
 
+START_TEST(expiring_token_ends_parked_requests)
+{
+	char secret[47], id[29];
+	create_token(&srv, admin, "{\"label\":\"two seconds\",\"node\":\"brief\",\"expires_in\":2}", secret, id);
+	double t0 = now_s();
+	struct sse_call stream = {.srv = &srv_b, .token = secret, .want = 0, .ms = 20000};
+	snprintf(stream.path, sizeof stream.path, "/v1/changes?since=%lld", current_revision());
+	pthread_t t, t2;
+	pthread_create(&t, NULL, sse_thread, &stream);
+	struct poll_call parked = {.srv = &srv_b, .token = secret};
+	snprintf(parked.path, sizeof parked.path, "/v1/changes?since=%lld&wait=20", current_revision());
+	pthread_create(&t2, NULL, long_poll, &parked);
+	pthread_join(t2, NULL);
+	pthread_join(t, NULL);
+	/* Both end when the token expires, not when their wait or the next keep-alive comes. */
+	ck_assert_int_eq(parked.status, 401);
+	cJSON_Delete(parked.json);
+	free(stream.out);
+	fprintf(stderr, "expiry: a 2 s token's long-poll got 401 after %.2f s, its stream ended after %.2f s\n",
+		parked.returned_at - t0, stream.returned_at - t0);
+	ck_assert_double_ge(parked.returned_at - t0, 1.5);
+	ck_assert_double_lt(parked.returned_at - t0, 3.5);
+	ck_assert_double_lt(stream.returned_at - t0, 3.5);
+}
+END_TEST
+
 /* --- Stats --------------------------------------------------------------------------------------- */
 
 START_TEST(stats_count_readable_scopes_only)
@@ -848,6 +874,7 @@ TCase *changes_tcase(void)
 	tcase_add_test(tc, long_poll_wakes_on_what_it_may_read);
 	tcase_add_test(tc, event_stream_resume_and_keepalive);
 	tcase_add_test(tc, two_replicas_share_feed_and_revocation);
+	tcase_add_test(tc, expiring_token_ends_parked_requests);
 	tcase_add_test(tc, stats_count_readable_scopes_only);
 	tcase_add_test(tc, thousand_parked_long_polls);
 	/* Last: it prunes the shared database's feed. */
