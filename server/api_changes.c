@@ -13,7 +13,7 @@
 #include "clawmesh/store_changes.h"
 #include "clawmesh/validate.h"
 
-#include <math.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,15 +62,29 @@ static int bad(struct cm_request *req, const char *message)
 	return 1;
 }
 
+/* Digits only (no sign, no space: a '+' in a query string arrives as a space), within bigint. */
 static bool parse_revision(const char *s, long long *out)
 {
-	char *end;
-	if (!s || !*s || *s == '-' || *s == '+' || strlen(s) > 19)
+	if (!s || !*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 19)
 		return false;
+	errno = 0;
+	char *end;
 	long long v = strtoll(s, &end, 10);
-	if (*end || v < 0)
+	if (errno == ERANGE || *end)
 		return false;
 	*out = v;
+	return true;
+}
+
+/* Seconds as digits with an optional decimal fraction ("30", "0.5"): no sign, exponent or hex. */
+static bool parse_seconds(const char *s, double *out)
+{
+	size_t whole = strspn(s, "0123456789");
+	size_t frac = s[whole] == '.' ? strspn(s + whole + 1, "0123456789") : 0;
+	if (!whole || strlen(s) != whole + (s[whole] == '.' ? 1 + frac : 0) || (s[whole] == '.' && !frac) ||
+	    strlen(s) > 16)
+		return false;
+	*out = strtod(s, NULL);
 	return true;
 }
 
@@ -162,12 +176,8 @@ static int parse(struct cm_request *req, struct feed_state *st)
 		return bad(req, CM_LIMIT_INVALID);
 	const char *wait = cm_req_query(req, "wait");
 	double w = 0;
-	if (wait) {
-		char *end;
-		w = strtod(wait, &end);
-		if (!*wait || *end || !isfinite(w) || w < 0 || w > MAX_WAIT_S)
-			return bad(req, "wait is a number of seconds from 0 to 60.");
-	}
+	if (wait && (!parse_seconds(wait, &w) || w > MAX_WAIT_S))
+		return bad(req, "wait is a number of seconds from 0 to 60.");
 	st->wait_until_ms = cm_feed_now_ms() + (long long)(w * 1000);
 	if (st->sse) {
 		const char *auth = cm_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -189,13 +199,20 @@ static int out_of_reach(struct cm_request *req, const struct cm_changes_page *pg
 {
 	if (since >= pg->horizon && since <= pg->current)
 		return 0;
+	/* As raw numbers: a revision keeps every digit (a double would round past 2^53). */
+	char since_s[24], oldest_s[24], head_s[24];
+	snprintf(since_s, sizeof since_s, "%lld", since);
+	snprintf(oldest_s, sizeof oldest_s, "%lld", pg->horizon);
+	/* Where to follow from after reading the state again: the newest committed change (not the
+	 * sequence, which may be ahead by a write still in flight). */
+	snprintf(head_s, sizeof head_s, "%lld", pg->head);
 	cJSON *d = cJSON_CreateObject();
-	cJSON_AddNumberToObject(d, "since", (double)since);
-	cJSON_AddNumberToObject(d, "oldest", (double)pg->horizon);
-	cJSON_AddNumberToObject(d, "revision", (double)pg->current);
+	cJSON_AddRawToObject(d, "since", since_s);
+	cJSON_AddRawToObject(d, "oldest", oldest_s);
+	cJSON_AddRawToObject(d, "revision", head_s);
 	cm_reply_error(req, CM_EGONE,
 		       since < pg->horizon ? "Changes after this revision are no longer kept: read the current state "
-					     "again, then follow from the revision it was read at."
+					     "again, then follow from details.revision."
 					   : "This revision is ahead of this server's: it was restored or is another "
 					     "database. Read the current state again.",
 		       d);

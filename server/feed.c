@@ -28,6 +28,10 @@ static struct cm_feed_waiter *head; /* parked waiters */
 static unsigned nparked;
 static uint64_t generation;
 static bool closing, running;
+/* At shutdown: requests resumed to answer, not yet gone (their answer not yet sent). */
+static unsigned draining;
+static pthread_cond_t drained = PTHREAD_COND_INITIALIZER;
+#define DRAIN_MS 3000
 static long long planned_wake_ms; /* when the hub thread next wakes by itself */
 static int wake_pipe[2] = {-1, -1};
 static pthread_t thread;
@@ -141,6 +145,11 @@ void cm_feed_forget(struct cm_feed_waiter *w)
 	pthread_mutex_lock(&lock);
 	if (w->parked)
 		unlink_waiter(w);
+	if (w->draining) {
+		w->draining = false;
+		if (--draining == 0)
+			pthread_cond_signal(&drained);
+	}
 	pthread_mutex_unlock(&lock);
 }
 
@@ -345,8 +354,18 @@ void cm_feed_stop(void)
 	bool was = running;
 	closing = true;
 	generation++;
-	while (head)
+	while (head) {
+		head->draining = true;
+		draining++;
 		resume(head);
+	}
+	/* Let them answer (an empty page, the end of a stream) before the daemon closes their
+	 * connections; a client that does not read its answer is not waited for long. */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += DRAIN_MS / 1000;
+	while (draining && pthread_cond_timedwait(&drained, &lock, &until) == 0)
+		;
 	pthread_mutex_unlock(&lock);
 	if (!was)
 		return;

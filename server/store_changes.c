@@ -88,7 +88,7 @@ int cm_store_changes(const struct cm_changes_filter *f, struct cm_changes_page *
 		return -CM_EINTERNAL;
 	}
 	out->horizon = atoll(PQgetvalue(r, 0, 0));
-	long long head = PQgetisnull(r, 0, 1) ? 0 : atoll(PQgetvalue(r, 0, 1));
+	long long head = out->head = PQgetisnull(r, 0, 1) ? out->horizon : atoll(PQgetvalue(r, 0, 1));
 	out->current = atoll(PQgetvalue(r, 0, 2));
 	long long in_page = atoll(PQgetvalue(r, 0, 3));
 	int n = PQgetisnull(r, 0, 4) ? 0 : rows;

@@ -26,11 +26,13 @@ struct cm_feed_waiter {
 	int nscopes;
 	long long deadline_ms;         /* cm_feed_now_ms() time to resume anyway */
 	bool parked;
+	bool draining; /* resumed by cm_feed_stop(), which waits for it to be forgotten */
 };
 
 /* Starts the hub thread; 0, or -CM_EINTERNAL (logged). The database may be down: it retries. */
 int cm_feed_start(const struct cm_config *cfg);
-/* Resumes every parked waiter, refuses parking from now on, stops the thread. */
+/* Resumes every parked waiter, refuses parking from now on, waits (up to 3 s) until they have
+ * answered, stops the thread. */
 void cm_feed_stop(void);
 bool cm_feed_closing(void);
 

@@ -20,6 +20,7 @@ struct cm_changes_filter {
 struct cm_changes_page {
 	long long horizon;  /* the highest revision pruned: since below it has missed changes */
 	long long current;  /* the highest revision ever drawn: since above it is from elsewhere */
+	long long head;     /* the newest committed revision (0 when none is kept) */
 	long long next;     /* the cursor of the following call */
 	int n;              /* changes, in revision order */
 	long long *revisions;

@@ -206,7 +206,8 @@ END_TEST
 START_TEST(bad_parameters_and_reach)
 {
 	static const char *const bad[] = {
-		"since=-1", "since=abc", "since=", "since=1e3", "since=99999999999999999999", "kind=foo", "kind=memory,",
+		"since=-1", "since=abc", "since=", "since=1e3", "since=99999999999999999999", "since=9223372036854775808",
+		"since=+1", "since=%201", "since=0x10", "wait=1e1", "wait=0x10", "wait=.5", "wait=1.", "wait=+1", "kind=foo", "kind=memory,",
 		"kind=", "include=values", "limit=0", "limit=1001", "wait=61", "wait=-1", "wait=abc", "wait=nan",
 		"scope=nope", "scope=mesh&scope=bad:", NULL,
 	};
@@ -684,6 +685,33 @@ START_TEST(expiring_token_ends_parked_requests)
 }
 END_TEST
 
+START_TEST(shutdown_answers_parked_requests)
+{
+	struct server third;
+	ck_assert_int_eq(server_start(&third, NULL, NULL), 0);
+	struct poll_call parked = {.srv = &third, .token = tok[T_SEC]};
+	snprintf(parked.path, sizeof parked.path, "/v1/changes?since=%lld&wait=30", current_revision());
+	struct sse_call stream = {.srv = &third, .token = tok[T_SEC], .want = 0, .ms = 30000};
+	snprintf(stream.path, sizeof stream.path, "/v1/changes?since=%lld", current_revision());
+	pthread_t t, t2;
+	pthread_create(&t, NULL, long_poll, &parked);
+	pthread_create(&t2, NULL, sse_thread, &stream);
+	sleep_ms(500);
+	double t0 = now_s();
+	ck_assert_int_eq(server_stop(&third), 0); /* SIGTERM; 0 = a clean exit (no leak under ASan) */
+	pthread_join(t, NULL);
+	pthread_join(t2, NULL);
+	/* The long-poll got its (empty) answer, not a cut connection; the stream ended cleanly. */
+	ck_assert_int_eq(parked.status, 200);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(parked.json, "changes")), 0);
+	cJSON_Delete(parked.json);
+	ck_assert_int_eq(stream.status, 200);
+	ck_assert_msg(strstr(stream.out, "retry: "), "%s", stream.out);
+	free(stream.out);
+	ck_assert_double_lt(now_s() - t0, 5.0);
+}
+END_TEST
+
 /* --- Stats --------------------------------------------------------------------------------------- */
 
 START_TEST(stats_count_readable_scopes_only)
@@ -875,6 +903,7 @@ TCase *changes_tcase(void)
 	tcase_add_test(tc, event_stream_resume_and_keepalive);
 	tcase_add_test(tc, two_replicas_share_feed_and_revocation);
 	tcase_add_test(tc, expiring_token_ends_parked_requests);
+	tcase_add_test(tc, shutdown_answers_parked_requests);
 	tcase_add_test(tc, stats_count_readable_scopes_only);
 	tcase_add_test(tc, thousand_parked_long_polls);
 	/* Last: it prunes the shared database's feed. */
