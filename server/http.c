@@ -5,7 +5,10 @@
  *      return without a response (a response queued on the first call forces Connection: close).
  *   3. Body calls: append under the hard limit.
  *   4. Last call: route -> authenticate -> handler -> one queued response with common headers.
- *   5. Completion callback: one access-log line, free the context. */
+ *   5. Completion callback: one access-log line, free the context.
+ * Routes flagged CM_ROUTE_STREAM_BODY (an import, of any size) differ in 2-4: they are routed and
+ * authenticated on the headers call, and their handler's body_sink takes the body as it arrives
+ * and answers at its end (stream_begin(), stream_body()). */
 #include "clawmesh/http.h"
 #include "clawmesh/api.h"
 #include "clawmesh/db.h"
@@ -467,6 +470,59 @@ static bool append_body(struct cm_request *req, const char *data, size_t n)
 	return true;
 }
 
+/* CM_ROUTE_STREAM_BODY: everything that needs no body runs on the headers call: routing, the
+ * token, the admin check, then the handler, which sets req->body_sink or answers. An answer now
+ * (401, 403, 415, 503) is queued at once, so the body is never read and the connection closes.
+ * false: not such a route, the request goes the usual way. */
+static bool stream_begin(struct cm_request *req)
+{
+	struct cm_route_match m;
+	char allow[96];
+	if (cm_router_match(cm_routes, cm_routes_count, req->method, req->path, &m, allow, sizeof allow) < 0 ||
+	    !(m.route->flags & CM_ROUTE_STREAM_BODY))
+		return false;
+	req->route = m.route;
+	req->nparams = m.nparams;
+	memcpy(req->params, m.params, sizeof req->params);
+	int e = 0;
+	if (!query_is_utf8(req)) {
+		cm_reply_error(req, CM_EBADREQ, "Query parameters must be UTF-8.", NULL);
+	} else if (!(m.route->flags & CM_ROUTE_PUBLIC)) {
+		e = cm_auth_identify(cm_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), &req->who);
+		req->authenticated = e == 0;
+		if (e == 0 && (m.route->flags & CM_ROUTE_ADMIN) && !req->who.admin)
+			cm_reply_error(req, CM_EFORBIDDEN, "This needs an admin token.", NULL);
+	}
+	if (e == 0 && !req->response && (e = m.route->handler(req)) == 0 && !req->response && !req->body_sink)
+		e = -CM_EINTERNAL;
+	cm_db_end_request();
+	if (e < 0)
+		cm_reply_error(req, -e, NULL, NULL);
+	if (req->response)
+		audit(req);
+	return true;
+}
+
+/* After the headers of a CM_ROUTE_STREAM_BODY request: each piece of the body to the sink
+ * (dropped once there is an answer), then (NULL, 0) at its end, and the answer. */
+static enum MHD_Result stream_body(struct cm_request *req, const char *data, size_t *size)
+{
+	if (!req->response) {
+		int e = req->body_sink(req, *size ? data : NULL, *size);
+		cm_db_end_request();
+		if (e < 0 && !req->response)
+			cm_reply_error(req, -e, NULL, NULL);
+		else if (!*size && !req->response)
+			cm_reply_error(req, CM_EINTERNAL, NULL, NULL);
+	}
+	if (*size) {
+		*size = 0;
+		return MHD_YES;
+	}
+	audit(req);
+	return queue(req);
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	(void)conn;
@@ -503,6 +559,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			cm_reply_error(req, CM_EBADREQ, "Conflicting Content-Length / Transfer-Encoding headers.", NULL);
 			return queue(req); /* on the first call: the connection closes after it */
 		}
+		if (stream_begin(req))
+			return req->response ? queue(req) : MHD_YES;
 		const char *cl = cm_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > req->cfg->max_body) {
 			/* Refuse before the body is sent; the connection closes after this answer. */
@@ -511,6 +569,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		return MHD_YES;
 	}
+	if (req->body_sink && !req->queued)
+		return stream_body(req, upload_data, upload_data_size);
 	if (*upload_data_size) {
 		if (!req->queued && !append_body(req, upload_data, *upload_data_size))
 			return MHD_NO;

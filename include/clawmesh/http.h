@@ -52,6 +52,13 @@ struct cm_request {
 	/* A handler's own state across calls (a parked long-poll, a stream): freed with the request. */
 	void *state;
 	void (*state_free)(void *state);
+
+	/* Routes flagged CM_ROUTE_STREAM_BODY: their handler runs as soon as the headers are in
+	 * (routed, authenticated, admin checked) and sets this, or answers at once. It then takes
+	 * each piece of the body as it arrives, and (NULL, 0) at its end, when it answers. It
+	 * returns 0 or a negative cm_err; once it has answered (or refused), the rest of the body
+	 * is read and dropped. */
+	int (*body_sink)(struct cm_request *req, const char *data, size_t len);
 };
 
 /* Starts the daemon on cfg->listen_*; NULL with a logged reason. */

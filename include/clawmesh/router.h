@@ -10,6 +10,9 @@ enum cm_route_flags {
 	CM_ROUTE_PUBLIC = 1, /* no token needed */
 	CM_ROUTE_ADMIN = 2,  /* an admin token needed */
 	CM_ROUTE_AUDIT = 4,  /* every call is written to the audit log (401/403 always are) */
+	/* The body is not buffered (nor bounded by --max-body): the handler runs once the headers
+	 * are in and sets req->body_sink, which takes the body as it arrives (see http.h). */
+	CM_ROUTE_STREAM_BODY = 8,
 };
 
 struct cm_route {
