@@ -37,6 +37,8 @@ const struct cm_route cm_routes[] = {
 	{"GET", "/v1/changes", cm_api_changes, 0, "changes"},
 	{"GET", "/v1/stats", cm_api_stats, 0, "stats"},
 	{"GET", "/v1/audit", cm_api_audit_list, CM_ROUTE_ADMIN, "audit.list"},
+	{"GET", "/v1/export", cm_api_export, CM_ROUTE_ADMIN | CM_ROUTE_AUDIT, "export"},
+	{"POST", "/v1/import", cm_api_import, CM_ROUTE_ADMIN | CM_ROUTE_AUDIT | CM_ROUTE_STREAM_BODY, "import"},
 };
 const size_t cm_routes_count = sizeof cm_routes / sizeof cm_routes[0];
 

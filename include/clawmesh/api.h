@@ -71,6 +71,11 @@ int cm_api_messages(struct cm_request *req);
 int cm_api_changes(struct cm_request *req);
 int cm_api_stats(struct cm_request *req);
 
+/* api_export.c */
+int cm_api_export(struct cm_request *req);
+/* Sets req->body_sink (a CM_ROUTE_STREAM_BODY route). */
+int cm_api_import(struct cm_request *req);
+
 /* api_audit.c */
 int cm_api_audit_list(struct cm_request *req);
 /* Writes one audit row for a finished request (http.c calls it for the requests it audits). */

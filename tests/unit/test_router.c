@@ -121,6 +121,15 @@ START_TEST(real_table)
 	for (size_t i = 0; i < cm_routes_count; i++)
 		if (!strncmp(cm_routes[i].pattern, "/v1/", 4))
 			ck_assert_msg(!(cm_routes[i].flags & CM_ROUTE_PUBLIC), "%s is public", cm_routes[i].pattern);
+	/* Export and import are the admin's: the whole store, token hashes included. The import
+	 * takes its body as it arrives, unbounded by --max-body. */
+	ck_assert_int_eq(cm_router_match(cm_routes, cm_routes_count, "GET", "/v1/export", &m, allow, sizeof allow), 0);
+	ck_assert(m.route->flags & CM_ROUTE_ADMIN);
+	ck_assert_int_eq(cm_router_match(cm_routes, cm_routes_count, "POST", "/v1/import", &m, allow, sizeof allow), 0);
+	ck_assert_uint_eq(m.route->flags & (CM_ROUTE_ADMIN | CM_ROUTE_AUDIT | CM_ROUTE_STREAM_BODY),
+			  CM_ROUTE_ADMIN | CM_ROUTE_AUDIT | CM_ROUTE_STREAM_BODY);
+	ck_assert_int_eq(cm_router_match(cm_routes, cm_routes_count, "GET", "/v1/import", &m, allow, sizeof allow), -CM_EMETHOD);
+	ck_assert_str_eq(allow, "POST, OPTIONS");
 }
 END_TEST
 
