@@ -1,9 +1,10 @@
-/* clawmeshd: arguments and subcommands (serve, migrate, token, --help). Exit codes: 0 ok,
- * 1 runtime failure (database, port), 2 bad usage. */
+/* clawmeshd: arguments and subcommands (serve, migrate, token, export, import, --help). Exit
+ * codes: 0 ok, 1 runtime failure (database, port, file), 2 bad usage or an import refused. */
 #include "clawmesh/auth.h"
 #include "clawmesh/config.h"
 #include "clawmesh/db.h"
 #include "clawmesh/err.h"
+#include "clawmesh/export.h"
 #include "clawmesh/feed.h"
 #include "clawmesh/http.h"
 #include "clawmesh/log.h"
@@ -11,6 +12,7 @@
 #include "clawmesh/store_tokens.h"
 #include "clawmesh/tokens.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <openssl/crypto.h>
 #include <signal.h>
@@ -18,8 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-enum { OPT_HELP = CM_OPT_LAST + 1, OPT_NODE, OPT_GRANT, OPT_ADMIN, OPT_LABEL, OPT_EXPIRES };
+enum { OPT_HELP = CM_OPT_LAST + 1, OPT_OUTPUT, OPT_NODE, OPT_GRANT, OPT_ADMIN, OPT_LABEL, OPT_EXPIRES };
 
 static const struct option shared_opts[] = {
 	{"database-url", required_argument, NULL, CM_OPT_DATABASE_URL},
@@ -39,6 +43,8 @@ static const struct option shared_opts[] = {
 	{"changes-retention", required_argument, NULL, CM_OPT_CHANGES_RETENTION},
 	{"sse-keepalive", required_argument, NULL, CM_OPT_SSE_KEEPALIVE},
 	{"help", no_argument, NULL, OPT_HELP},
+	/* export */
+	{"output", required_argument, NULL, OPT_OUTPUT},
 	/* token create */
 	{"node", required_argument, NULL, OPT_NODE},
 	{"grant", required_argument, NULL, OPT_GRANT},
@@ -58,6 +64,13 @@ static const char usage[] =
 	"                             create a token; prints it as JSON, secret included (shown once)\n"
 	"  token list                 list tokens (never secrets)\n"
 	"  token revoke ID            revoke a token at once\n"
+	"  export [--output FILE]     write everything (tokens as hashes, nodes, memory and its history,\n"
+	"                             skills and their versions, the change rows) as NDJSON, from one\n"
+	"                             consistent snapshot; to stdout by default\n"
+	"  import [FILE]              apply pending migrations, then take an export back (stdin when FILE\n"
+	"                             is absent or -): all or nothing, rows already there identically are\n"
+	"                             skipped; prints a JSON summary. Exit 2 when the file is refused\n"
+	"                             (invalid, truncated, or conflicting with the database)\n"
 	"  --help, --version\n"
 	"\n"
 	"Options (environment variable in brackets):\n"
@@ -72,7 +85,7 @@ static const char usage[] =
 	"  --max-connections N        concurrent connections, parked long-polls and event streams\n"
 	"                             included, default 4096 [CLAWMESH_MAX_CONNECTIONS]\n"
 	"  --max-value SIZE           largest memory value (its stored JSON text) or skill content,\n"
-	"                             default 256KiB [CLAWMESH_MAX_VALUE]\n"
+	"                             default 256KiB; an imported line may be 2 x SIZE + 64KiB [CLAWMESH_MAX_VALUE]\n"
 	"  --heartbeat-window SECONDS a node is online this long after it was last heard, default 120\n"
 	"                             [CLAWMESH_HEARTBEAT_WINDOW]\n"
 	"  --changes-retention DURATION how far back GET /v1/changes reaches (older rows are pruned;\n"
@@ -87,7 +100,8 @@ static const char usage[] =
 	"  --allow-insecure-http      plain HTTP on a non-loopback address (behind a TLS proxy)\n"
 	"                             [CLAWMESH_ALLOW_INSECURE_HTTP=1]\n"
 	"\n"
-	"CLAWMESH_ADMIN_TOKEN, when set at `serve` start, ensures an admin token with that secret exists.\n";
+	"CLAWMESH_ADMIN_TOKEN, when set at `serve` start, ensures an admin token with that secret exists.\n"
+	"Exit status: 0 ok, 1 a runtime failure (database, port, file), 2 bad usage or an import refused.\n";
 
 struct token_args {
 	struct cm_token_request req;
@@ -110,8 +124,9 @@ static int bad_usage(const char *fmt, const char *arg)
 	return 2;
 }
 
-/* Parses options after the command words; token options only where allow_token. */
-static int parse_options(int argc, char **argv, struct cm_config *cfg, struct token_args *ta, int *rest)
+/* Parses options after the command words; token options only where ta, --output only where output. */
+static int parse_options(int argc, char **argv, struct cm_config *cfg, struct token_args *ta, const char **output,
+			 int *rest)
 {
 	char err[512] = "";
 	optind = 1;
@@ -126,6 +141,12 @@ static int parse_options(int argc, char **argv, struct cm_config *cfg, struct to
 		if (c == OPT_HELP) {
 			fputs(usage, stdout);
 			exit(0);
+		}
+		if (c == OPT_OUTPUT) {
+			if (!output)
+				return bad_usage("option --%s belongs to `export`", option_name(c));
+			*output = optarg;
+			continue;
 		}
 		if (c >= OPT_NODE) {
 			if (!ta)
@@ -331,6 +352,103 @@ static int cmd_token_revoke(const char *id)
 	return 0;
 }
 
+/* The export to output (stdout when NULL). A regular file that a failure leaves without its
+ * trailer is removed: a broken backup must not sit where a good one is expected. */
+static int cmd_export(const char *output)
+{
+	char why[192];
+	struct cm_export *x;
+	if (cm_export_open(&x, why, sizeof why) < 0) {
+		fprintf(stderr, "clawmeshd: export: %s\n", why);
+		return 1;
+	}
+	FILE *f = output ? fopen(output, "w") : stdout;
+	if (!f) {
+		fprintf(stderr, "clawmeshd: export: cannot write %s: %s\n", output, strerror(errno));
+		cm_export_free(x);
+		return 1;
+	}
+	static char buf[64 * 1024];
+	long long bytes = 0;
+	ssize_t n = 0;
+	const char *failed = NULL;
+	while (!failed && (n = cm_export_read(x, buf, sizeof buf)) > 0) {
+		if (fwrite(buf, 1, (size_t)n, f) != (size_t)n)
+			failed = strerror(errno);
+		bytes += n;
+	}
+	if (n < 0)
+		failed = "the database failed midway";
+	if (!failed && (fflush(f) || (output && fsync(fileno(f)) && errno != EINVAL)))
+		failed = strerror(errno);
+	struct stat st;
+	bool regular = output && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+	if (output && fclose(f) && !failed)
+		failed = strerror(errno);
+	long long revision = cm_export_revision(x);
+	cm_export_free(x);
+	if (failed) {
+		if (regular)
+			unlink(output);
+		fprintf(stderr, "clawmeshd: export: %s%s\n", failed, regular ? "; the file is removed" : "");
+		return 1;
+	}
+	cm_log_info("export: %lld bytes, revision %lld", bytes, revision);
+	return 0;
+}
+
+/* An export from path (stdin when NULL or -), into the database, all or nothing; the summary on
+ * stdout. 2 when the file is refused (bad, truncated, conflicting), 1 when something failed. */
+static int cmd_import(const struct cm_config *cfg, const char *path)
+{
+	bool from_stdin = !path || !strcmp(path, "-");
+	FILE *f = from_stdin ? stdin : fopen(path, "rb");
+	if (!f) {
+		fprintf(stderr, "clawmeshd: import: cannot read %s: %s\n", path, strerror(errno));
+		return 2;
+	}
+	/* Into an empty database too: the schema first, as `serve` does. */
+	struct cm_import *im = NULL;
+	int e = run_migrations() ? -CM_EUNAVAIL : cm_import_begin(cfg->max_value, &im);
+	if (!im) {
+		if (!from_stdin)
+			fclose(f);
+		return 1;
+	}
+	static char buf[64 * 1024];
+	bool read_failed = false;
+	while (e == 0) {
+		size_t n = fread(buf, 1, sizeof buf, f);
+		if (n)
+			e = cm_import_feed(im, buf, n);
+		if (n < sizeof buf) {
+			read_failed = ferror(f);
+			break;
+		}
+	}
+	if (e == 0 && !read_failed)
+		e = cm_import_finish(im);
+	if (!from_stdin)
+		fclose(f);
+	int r = 0;
+	if (read_failed && e == 0) {
+		fprintf(stderr, "clawmeshd: import: reading %s failed; nothing was imported\n", from_stdin ? "stdin" : path);
+		r = 1;
+	} else if (e < 0) {
+		const struct cm_import_failure *fail = cm_import_failure(im);
+		fprintf(stderr, "clawmeshd: import: %s\n", fail->message);
+		r = fail->err == CM_EUNAVAIL || fail->err == CM_EINTERNAL ? 1 : 2;
+	} else {
+		char *summary = cm_import_summary(im);
+		r = summary ? 0 : 1;
+		if (summary)
+			puts(summary);
+		free(summary);
+	}
+	cm_import_free(im);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -353,7 +471,7 @@ int main(int argc, char **argv)
 		if (strcmp(sub, "create") && strcmp(sub, "list") && strcmp(sub, "revoke"))
 			return bad_usage("unknown token command '%s'", sub);
 		words = 2;
-	} else if (strcmp(cmd, "serve") && strcmp(cmd, "migrate")) {
+	} else if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && strcmp(cmd, "export") && strcmp(cmd, "import")) {
 		return bad_usage("unknown command '%s'", cmd);
 	}
 
@@ -370,19 +488,25 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int rest = 0;
-	int r = parse_options(argc - words, argv + words, &cfg, ta, &rest);
+	const char *output = NULL;
+	int r = parse_options(argc - words, argv + words, &cfg, ta, strcmp(cmd, "export") ? NULL : &output, &rest);
 	int nargs = argc - words - rest;
 	char **args = argv + words + rest;
+	bool takes_one = (sub && !strcmp(sub, "revoke")) || !strcmp(cmd, "import");
 	if (r == 0 && sub && !strcmp(sub, "revoke") && nargs != 1)
 		r = bad_usage("%s", "token revoke needs exactly one token id");
-	else if (r == 0 && !(sub && !strcmp(sub, "revoke")) && nargs != 0)
-		r = bad_usage("unexpected argument '%s'", args[0]);
+	else if (r == 0 && nargs > (takes_one ? 1 : 0))
+		r = bad_usage("unexpected argument '%s'", args[takes_one ? 1 : 0]);
 	if (r == 0) {
 		cm_db_init(&cfg);
 		if (!strcmp(cmd, "serve"))
 			r = cmd_serve(&cfg);
 		else if (!strcmp(cmd, "migrate"))
 			r = run_migrations();
+		else if (!strcmp(cmd, "export"))
+			r = cmd_export(output);
+		else if (!strcmp(cmd, "import"))
+			r = cmd_import(&cfg, nargs ? args[0] : NULL);
 		else if (!strcmp(sub, "create"))
 			r = run_migrations() ? 1 : cmd_token_create(ta);
 		else if (!strcmp(sub, "list"))
