@@ -887,10 +887,13 @@ int cm_import_finish(struct cm_import *im)
 		e = cm_db_error(im->pg, r, "import revision");
 	PQclear(r);
 	if (e == 0) {
-		r = PQexec(im->pg, "COMMIT");
+		/* Nothing imported, nothing to commit: a rollback also keeps the statement trigger on
+		 * changes (0004) from waking every follower of the feed for an idempotent re-import. */
+		const char *end = imported ? "COMMIT" : "ROLLBACK";
+		r = PQexec(im->pg, end);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
-			e = cm_db_error(im->pg, r, "import commit");
-		else if (strcmp(PQcmdStatus(r), "COMMIT"))
+			e = cm_db_error(im->pg, r, end);
+		else if (strcmp(PQcmdStatus(r), end))
 			e = -CM_EINTERNAL;
 		PQclear(r);
 	}
