@@ -6,6 +6,9 @@
 // A record is one NDJSON line:
 //   {"method":"GET","url":"/v1/tokens?limit=2","status":200,
 //    "headers":{"content-type":"…","x-request-id":"…"},"body":"<raw body text>"}
+// A sequential media type (application/x-ndjson: one JSON document per line, each ending in
+// \n) is checked line by line against its media type's `x-item-schema`, OpenAPI 3.2's
+// `itemSchema` under an extension name while the spec is 3.1.
 // Header names are compared case-insensitively. The last line printed is always
 // `contract: N passed, M failed`; the exit status is 1 if anything failed or nothing was recorded.
 
@@ -156,6 +159,33 @@ function isJsonMediaType(mt) {
   return mt === 'application/json' || /^application\/[^;]+\+json$/.test(mt);
 }
 
+function isSequentialMediaType(mt) {
+  return mt === 'application/x-ndjson' || mt === 'application/jsonl';
+}
+
+// Each line of an NDJSON body against the item schema at `ptr`; the first few failures only.
+function checkLines(spec, body, ptr, fail) {
+  if (body !== '' && !body.endsWith('\n')) fail.push('the last line does not end with \\n');
+  const v = spec.validator(ptr);
+  const lines = body.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  let reported = 0;
+  for (let i = 0; i < lines.length && reported < MAX_SCHEMA_ERRORS; i++) {
+    let data;
+    try {
+      data = JSON.parse(lines[i]);
+    } catch (e) {
+      fail.push(`line ${i + 1} is not JSON (${e.message})`);
+      reported++;
+      continue;
+    }
+    if (!v(data)) {
+      fail.push(`line ${i + 1}: ${formatAjvErrors(v.errors)}`);
+      reported++;
+    }
+  }
+}
+
 function mediaTypeMatches(declared, actual) {
   if (declared === actual || declared === '*/*') return true;
   const [dt, ds] = declared.split('/');
@@ -203,6 +233,9 @@ function checkResponse(spec, rec, respPtr, isHead, fail) {
   if (isHead) {
     if (body !== '') fail.push(`HEAD response has a body (${body.length} bytes)`);
     return;
+  }
+  if (isSequentialMediaType(mt) && content[declared]['x-item-schema']) {
+    return checkLines(spec, body, `${ptr}/content/${escapePointer(declared)}/x-item-schema`, fail);
   }
   if (!isJsonMediaType(mt) || !content[declared].schema) return;
 

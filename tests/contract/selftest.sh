@@ -12,6 +12,10 @@ TS='2026-02-01T10:00:00.123Z'
 J='"content-type":"application/json; charset=utf-8","x-request-id":"r1"'
 TOKEN='{\"id\":\"'$TOK'\",\"label\":\"sec gateway\",\"node\":\"sec\",\"admin\":false,\"grants\":[{\"scope\":\"mesh\",\"access\":\"rw\"},{\"scope\":\"project:*\",\"access\":\"r\"}],\"created_at\":\"'$TS'\",\"expires_at\":null,\"last_used_at\":null,\"revoked_at\":null}'
 SECRET='cm_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNO_-'
+# An export: its header, a change line with PostgreSQL's spacing, its trailer; and one cut short.
+EXPORT='{\"type\":\"clawmesh-export\",\"format\":1,\"revision\":8}\n{\"type\" : \"change\", \"revision\" : 8, \"kind\" : \"node\", \"op\" : \"put\", \"scope\" : null, \"name\" : \"ceo\", \"version\" : 1, \"node\" : null, \"at\" : \"2026-02-01T10:00:00.123456Z\"}\n{\"type\":\"end\",\"lines\":2}\n'
+EXPORT_CUT='{\"type\":\"clawmesh-export\",\"format\":1,\"revision\":8}\n{\"type\":'
+NDJSON='"content-type":"application/x-ndjson","x-request-id":"r1"'
 err() { echo '{\"error\":{\"code\":\"'"$1"'\",\"message\":\"m\",\"request_id\":\"r1\"'"${2:-}"'}}'; }
 
 cat >"$tmp/good.ndjson" <<EOF
@@ -34,6 +38,7 @@ cat >"$tmp/good.ndjson" <<EOF
 {"method":"GET","url":"/v1/tokens","status":429,"headers":{$J,"retry-after":"2"},"body":"$(err rate_limited)"}
 {"method":"GET","url":"/v1/nope","status":404,"headers":{$J},"body":"$(err not_found)"}
 {"method":"PUT","url":"/v1/whoami","status":405,"headers":{$J,"allow":"GET, OPTIONS"},"body":"$(err method_not_allowed)"}
+{"method":"GET","url":"/v1/export","status":200,"headers":{$NDJSON},"body":"$EXPORT"}
 EOF
 
 # Each line is wrong in exactly one way: "<what the checker must say> @@ <record>".
@@ -58,6 +63,8 @@ missing header Location @@ {"method":"POST","url":"/v1/tokens","status":201,"hea
 /grants/1/scope must match pattern @@ {"method":"GET","url":"/v1/tokens/$TOK","status":200,"headers":{$J},"body":"${TOKEN/project:\*/project}"}
 /token must match pattern @@ {"method":"POST","url":"/v1/tokens","status":201,"headers":{$J,"location":"/v1/tokens/$TOK"},"body":"${TOKEN%\}},\"token\":\"cm_short\"}"}
 must have required property 'field' @@ {"method":"POST","url":"/v1/tokens","status":422,"headers":{$J},"body":"$(err validation_failed ',\"details\":{}')"}
+line 2: /at must match pattern @@ {"method":"GET","url":"/v1/export","status":200,"headers":{$NDJSON},"body":"${EXPORT/123456Z/123Z}"}
+line 2 is not JSON @@ {"method":"GET","url":"/v1/export","status":200,"headers":{$NDJSON},"body":"$EXPORT_CUT"}
 not a record @@ not json
 EOF
 sed 's/^.* @@ //' "$tmp/bad.txt" >"$tmp/bad.ndjson"
