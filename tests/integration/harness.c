@@ -313,6 +313,11 @@ int server_stop(struct server *srv)
 
 int run_clawmeshd(const char *const *args, char **out)
 {
+	return run_clawmeshd_in(args, NULL, out);
+}
+
+int run_clawmeshd_in(const char *const *args, const char *input, char **out)
+{
 	int fds[2];
 	if (pipe(fds))
 		return -1;
@@ -320,6 +325,12 @@ int run_clawmeshd(const char *const *args, char **out)
 	if (pid == 0) {
 		dup2(fds[1], 1);
 		close(fds[0]);
+		if (input) {
+			int in = open(input, O_RDONLY);
+			if (in < 0)
+				_exit(126);
+			dup2(in, 0);
+		}
 		setenv("CLAWMESH_DATABASE_URL", env_or_die("CM_TEST_DB_URL"), 1);
 		const char *argv[32] = {env_or_die("CM_TEST_BIN")};
 		int n = 1;

@@ -60,6 +60,8 @@ int server_stop(struct server *srv);
 
 /* Runs clawmeshd with args; captures stdout (caller frees *out). Returns the exit code. */
 int run_clawmeshd(const char *const *args, char **out);
+/* The same with stdin read from the file input (NULL: inherited). */
+int run_clawmeshd_in(const char *const *args, const char *input, char **out);
 
 PGconn *db_connect(const char *dbname);
 /* The first column of the first row of a parameterised query, or NULL; caller frees. */

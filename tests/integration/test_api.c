@@ -787,6 +787,7 @@ END_TEST
 TCase *memory_tcase(void);
 TCase *skills_tcase(void);
 TCase *changes_tcase(void);
+TCase *export_tcase(void);
 
 Suite *cm_test_suite(void);
 Suite *cm_test_suite(void)
@@ -795,6 +796,7 @@ Suite *cm_test_suite(void)
 	suite_add_tcase(s, memory_tcase());
 	suite_add_tcase(s, skills_tcase());
 	suite_add_tcase(s, changes_tcase());
+	suite_add_tcase(s, export_tcase());
 	TCase *tc = tcase_create("api");
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, suite_up, suite_down);
