@@ -114,6 +114,18 @@
 	" WHEN EXISTS (SELECT FROM skills x, l WHERE x.scope = j ->> 'scope' AND x.name = j ->> 'name'"          \
 	" AND (" SKILL_LINE ")::jsonb = j) THEN 'skipped' ELSE 'conflict' END"
 
+/* The line types, in the order an export writes them. */
+enum line_type {
+	L_TOKEN,
+	L_NODE,
+	L_MEMORY_VERSION,
+	L_MEMORY,
+	L_SKILL_VERSION,
+	L_SKILL,
+	L_CHANGE,
+	NTYPES
+};
+
 enum field_kind {
 	F_TEXT,
 	F_ID,         /* a node id */
@@ -196,8 +208,8 @@ static const char *const skill_key[] = {"scope", "name", NULL};
 static const char *const skill_version_key[] = {"scope", "name", "version", NULL};
 static const char *const change_key[] = {"revision", NULL};
 
-static const struct section sections[CM_EXPORT_TYPES] = {
-	[CM_EXPORT_TOKEN] = {"token", "SELECT " TOKEN_LINE "::text FROM tokens x ORDER BY x.id COLLATE \"C\"",
+static const struct section sections[NTYPES] = {
+	[L_TOKEN] = {"token", "SELECT " TOKEN_LINE "::text FROM tokens x ORDER BY x.id COLLATE \"C\"",
 			     IMPORT("tokens",
 				    "id, secret_hash, label, node, admin, grants, created_at, expires_at, last_used_at, revoked_at",
 				    J_TEXT("id") ", decode(j ->> 'secret_hash', 'hex'), " J_TEXT("label") ", " J_TEXT("node") ", "
@@ -205,7 +217,7 @@ static const struct section sections[CM_EXPORT_TYPES] = {
 				    J_TIME("last_used_at") ", " J_TIME("revoked_at"),
 				    "x.id = j ->> 'id'", TOKEN_LINE, " - 'last_used_at'"),
 			     1, token_fields, id_key},
-	[CM_EXPORT_NODE] = {"node", "SELECT " NODE_LINE "::text FROM nodes x ORDER BY x.id",
+	[L_NODE] = {"node", "SELECT " NODE_LINE "::text FROM nodes x ORDER BY x.id",
 			    IMPORT("nodes",
 				   "id, name, description, capabilities, endpoint, meta, version, revision, node, created_at,"
 				   " updated_at, last_seen",
@@ -214,7 +226,7 @@ static const struct section sections[CM_EXPORT_TYPES] = {
 				   J_TEXT("node") ", " J_TIME("created_at") ", " J_TIME("updated_at") ", " J_TIME("last_seen"),
 				   "x.id = j ->> 'id'", NODE_LINE, " - 'last_seen'"),
 			    1, node_fields, id_key},
-	[CM_EXPORT_MEMORY_VERSION] = {"memory_version",
+	[L_MEMORY_VERSION] = {"memory_version",
 				      "SELECT " MEMORY_VERSION_LINE "::text FROM memory_history x ORDER BY x.scope, x.key, x.version",
 				      IMPORT("memory_history", "scope, key, version, op, value, size, tags, expires_at, node, at, revision",
 					     J_TEXT("scope") ", " J_TEXT("key") ", " J_INT("version") ", " J_TEXT("op") ","
@@ -224,7 +236,7 @@ static const struct section sections[CM_EXPORT_TYPES] = {
 					     "x.scope = j ->> 'scope' AND x.key = j ->> 'key' AND x.version = " J_INT("version"),
 					     MEMORY_VERSION_LINE, ""),
 				      1, memory_version_fields, entry_version_key},
-	[CM_EXPORT_MEMORY] = {"memory", "SELECT " MEMORY_LINE "::text FROM memory x ORDER BY x.scope, x.key",
+	[L_MEMORY] = {"memory", "SELECT " MEMORY_LINE "::text FROM memory x ORDER BY x.scope, x.key",
 			      IMPORT("memory",
 				     "scope, key, value, size, tags, version, revision, node, created_at, updated_at, expires_at,"
 				     " deleted, msg_ts, msg_rev",
@@ -234,23 +246,18 @@ static const struct section sections[CM_EXPORT_TYPES] = {
 				     J_BOOL("deleted") ", " J_TIME("msg_ts") ", " J_BIGINT("msg_rev"),
 				     "x.scope = j ->> 'scope' AND x.key = j ->> 'key'", MEMORY_LINE, ""),
 			      1, memory_fields, entry_key},
-	[CM_EXPORT_SKILL_VERSION] = {"skill_version",
+	[L_SKILL_VERSION] = {"skill_version",
 				     "SELECT " SKILL_VERSION_LINE "::text FROM skill_versions x ORDER BY x.scope, x.name, x.version",
 				     SKILL_VERSION_IMPORT, 2, skill_version_fields, skill_version_key},
-	[CM_EXPORT_SKILL] = {"skill", "SELECT " SKILL_LINE "::text FROM skills x ORDER BY x.scope, x.name", SKILL_IMPORT, 1,
+	[L_SKILL] = {"skill", "SELECT " SKILL_LINE "::text FROM skills x ORDER BY x.scope, x.name", SKILL_IMPORT, 1,
 			     skill_fields, skill_key},
-	[CM_EXPORT_CHANGE] = {"change", "SELECT " CHANGE_LINE "::text FROM changes x ORDER BY x.revision",
+	[L_CHANGE] = {"change", "SELECT " CHANGE_LINE "::text FROM changes x ORDER BY x.revision",
 			      IMPORT("changes", "revision, kind, op, scope, name, version, node, at",
 				     J_BIGINT("revision") ", " J_TEXT("kind") ", " J_TEXT("op") ", " J_TEXT("scope") ", "
 				     J_TEXT("name") ", " J_INT("version") ", " J_TEXT("node") ", " J_TIME("at"),
 				     "x.revision = " J_BIGINT("revision"), CHANGE_LINE, ""),
 			      1, change_fields, change_key},
 };
-
-const char *cm_export_type_name(enum cm_export_type t)
-{
-	return (unsigned)t < CM_EXPORT_TYPES ? sections[t].type : "?";
-}
 
 static int exec_ok(PGconn *pg, const char *sql, const char *what)
 {
@@ -286,7 +293,7 @@ static int schema_is_current(PGconn *pg, char *why, size_t cap)
 struct cm_export {
 	PGconn *pg;
 	long long revision;
-	int section;       /* -1: the header is next; CM_EXPORT_TYPES: the trailer; past it: done */
+	int section;       /* -1: the header is next; NTYPES: the trailer; past it: done */
 	bool running;      /* sections[section]'s query is sending its rows */
 	long lines;        /* written so far, the header included */
 	PGresult *row;     /* holds the line being copied */
@@ -310,8 +317,8 @@ int cm_export_open(struct cm_export **out, char *why, size_t cap)
 	if (e == 0)
 		e = schema_is_current(x->pg, why, cap);
 	if (e == 0) {
-		/* The first statement takes the snapshot. Sequences are not transactional: read after
-		 * the snapshot, the value is at least every revision the snapshot shows. */
+		/* The snapshot was taken by the first statement. A sequence is not transactional: read
+		 * after that, its value is at least every revision the snapshot shows. */
 		PGresult *r = PQexec(x->pg, "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM cm_revision");
 		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
 			x->revision = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -344,7 +351,7 @@ static int next_line(struct cm_export *x)
 		x->section = 0;
 		goto small;
 	}
-	while (x->section < CM_EXPORT_TYPES) {
+	while (x->section < NTYPES) {
 		const struct section *s = &sections[x->section];
 		if (!x->running) {
 			if (!PQsendQuery(x->pg, s->select) || !PQsetSingleRowMode(x->pg))
@@ -372,7 +379,7 @@ static int next_line(struct cm_export *x)
 		x->running = false;
 		x->section++;
 	}
-	if (x->section > CM_EXPORT_TYPES)
+	if (x->section > NTYPES)
 		return 0;
 	snprintf(x->small, sizeof x->small, "{\"type\":\"end\",\"lines\":%ld}", x->lines); /* the lines before it */
 	x->section++;
@@ -437,8 +444,8 @@ struct cm_import {
 	size_t len, cap;
 	long line;  /* lines complete so far */
 	bool header, trailer;
-	long imported[CM_EXPORT_TYPES], skipped[CM_EXPORT_TYPES];
-	bool prepared[CM_EXPORT_TYPES];
+	long imported[NTYPES], skipped[NTYPES];
+	bool prepared[NTYPES];
 	long long revision;
 	struct cm_import_failure fail;
 };
@@ -616,7 +623,7 @@ static int check_fields(struct cm_import *im, const struct section *s, const cJS
 				return refuse(im, im->line, CM_EBADREQ, s->type, NULL,
 						   "Line %ld (%s) has a member this format does not know.", im->line, s->type);
 		}
-	if (s == &sections[CM_EXPORT_CHANGE]) {
+	if (s == &sections[L_CHANGE]) {
 		/* A change names a memory key, a skill or a node, by its kind. */
 		const char *kind = cJSON_GetObjectItemCaseSensitive(o, "kind")->valuestring;
 		const char *name = cJSON_GetObjectItemCaseSensitive(o, "name")->valuestring;
@@ -669,7 +676,7 @@ static void add_key(struct cm_import *im, const struct section *s, const cJSON *
 }
 
 /* Runs one line's statement: 0 (counted) or <0 (refused). */
-static int store_line(struct cm_import *im, enum cm_export_type t, const char *text, const cJSON *o)
+static int store_line(struct cm_import *im, enum line_type t, const char *text, const cJSON *o)
 {
 	const struct section *s = &sections[t];
 	char name[32];
@@ -749,10 +756,10 @@ static int one_line(struct cm_import *im, char *text, size_t len, bool cut)
 		else
 			im->trailer = true;
 	} else {
-		enum cm_export_type t = 0;
-		while (t < CM_EXPORT_TYPES && strcmp(sections[t].type, type->valuestring))
+		enum line_type t = 0;
+		while (t < NTYPES && strcmp(sections[t].type, type->valuestring))
 			t++;
-		if (t == CM_EXPORT_TYPES)
+		if (t == NTYPES)
 			e = refuse(im, n, CM_EBADREQ, NULL, "type", "Line %ld has a type this format does not know.", n);
 		else if ((e = check_fields(im, &sections[t], o)) == 0)
 			e = store_line(im, t, text, o);
@@ -863,7 +870,7 @@ int cm_import_finish(struct cm_import *im)
 		return refuse(im, 0, CM_EBADREQ, NULL, NULL,
 			      "The file is truncated: it does not end with its trailer {\"type\":\"end\",\"lines\":K}. Nothing was imported.");
 	long imported = 0;
-	for (int t = 0; t < CM_EXPORT_TYPES; t++)
+	for (int t = 0; t < NTYPES; t++)
 		imported += im->imported[t];
 	if (imported && (e = consistent(im)) < 0)
 		return e;
@@ -911,7 +918,7 @@ void cm_import_counts(const struct cm_import *im, long *lines, long *imported, l
 {
 	*lines = im->line;
 	*imported = *skipped = 0;
-	for (int t = 0; t < CM_EXPORT_TYPES; t++) {
+	for (int t = 0; t < NTYPES; t++) {
 		*imported += im->imported[t];
 		*skipped += im->skipped[t];
 	}
@@ -922,7 +929,7 @@ char *cm_import_summary(const struct cm_import *im)
 	cJSON *o = cJSON_CreateObject();
 	cJSON *in = cJSON_AddObjectToObject(o, "imported");
 	cJSON *sk = cJSON_AddObjectToObject(o, "skipped");
-	for (int t = 0; in && sk && t < CM_EXPORT_TYPES; t++) {
+	for (int t = 0; in && sk && t < NTYPES; t++) {
 		cJSON_AddNumberToObject(in, sections[t].type, (double)im->imported[t]);
 		cJSON_AddNumberToObject(sk, sections[t].type, (double)im->skipped[t]);
 	}

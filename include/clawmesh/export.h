@@ -14,19 +14,6 @@
 #define CM_EXPORT_FORMAT 1
 #define CM_EXPORT_CONTENT_TYPE "application/x-ndjson"
 
-/* The line types, in the order an export writes them. */
-enum cm_export_type {
-	CM_EXPORT_TOKEN,
-	CM_EXPORT_NODE,
-	CM_EXPORT_MEMORY_VERSION,
-	CM_EXPORT_MEMORY,
-	CM_EXPORT_SKILL_VERSION,
-	CM_EXPORT_SKILL,
-	CM_EXPORT_CHANGE,
-	CM_EXPORT_TYPES
-};
-const char *cm_export_type_name(enum cm_export_type t);
-
 /* --- export: a byte source ------------------------------------------------------------------ */
 struct cm_export;
 /* Connects and opens a read-only snapshot: every line comes from one consistent state. 0 with
