@@ -874,6 +874,14 @@ int cm_import_finish(struct cm_import *im)
 		imported += im->imported[t];
 	if (imported && (e = consistent(im)) < 0)
 		return e;
+	/* The feed's horizon (0004): rows below the first change row are not there to follow. A
+	 * store that pruned its feed exports only the rows after its horizon; imported into an
+	 * empty database, a follower from before them must get 410, not a silent gap. */
+	if (im->imported[L_CHANGE] && (e = exec_ok(im->pg,
+						  "UPDATE cm_feed SET horizon = c.first - 1 FROM (SELECT min(revision) AS first FROM changes) c"
+						  " WHERE horizon < c.first - 1",
+						  "import horizon")) < 0)
+		return refuse(im, 0, -e, NULL, NULL, "The database failed; nothing was imported.");
 	/* New writes must number after everything imported (the header's revision is at least
 	 * every one in an export; the maxima guard an edited file). setval is not transactional:
 	 * it comes last, once nothing can refuse the import any more. The notification wakes the

@@ -391,12 +391,14 @@ START_TEST(round_trip_is_byte_identical)
 	ck_assert(memcmp(bfile, a, len) == 0);
 	free(bfile);
 
-	/* Row for row the same tables, the search vectors PostgreSQL recomputed included. */
+	/* Row for row the same tables, the search vectors PostgreSQL recomputed included; the feed
+	 * reaches back no further than the source's. */
 	PGconn *copy = db_connect("export_copy");
 	char *s1 = store_state(pg), *s2 = store_state(copy);
 	ck_assert_str_eq(s1, s2);
 	free(s1);
 	free(s2);
+	ck_assert_int_ge(db_count(copy, "SELECT horizon FROM cm_feed"), db_count(pg, "SELECT horizon FROM cm_feed"));
 
 	/* The copy serves what the source serves, and numbers its next write after the file's. */
 	struct server other;
@@ -1054,6 +1056,51 @@ START_TEST(export_is_one_snapshot_under_writes)
 }
 END_TEST
 
+/* A store whose feed was pruned exports only the change rows after its horizon; imported
+ * elsewhere, a follower from before them is told to resync (410), not handed a gap. */
+START_TEST(import_keeps_the_feed_horizon)
+{
+	char ts[32];
+	time_t now = time(NULL);
+	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S.000000Z", gmtime(&now));
+	char *lines[12];
+	lines[0] = strdup("{\"type\":\"clawmesh-export\",\"format\":1,\"revision\":20}");
+	for (int i = 0; i < 10; i++) {
+		lines[i + 1] = malloc(256);
+		snprintf(lines[i + 1], 256,
+			 "{\"type\":\"change\",\"revision\":%d,\"kind\":\"node\",\"op\":\"put\",\"scope\":null,"
+			 "\"name\":\"n%d\",\"version\":1,\"node\":null,\"at\":\"%s\"}",
+			 11 + i, 11 + i, ts);
+	}
+	size_t len;
+	char *f = join(lines, 11, &len);
+	for (int i = 0; i < 11; i++)
+		free(lines[i]);
+	fresh_db("export_feed");
+	const char *imp[] = {"import", write_temp("export-feed.ndjson", f, len), "--database-url", db_url("export_feed"), NULL};
+	ck_assert_int_eq(run_clawmeshd(imp, NULL), 0);
+	free(f);
+	PGconn *c = db_connect("export_feed");
+	ck_assert_int_eq(db_count(c, "SELECT horizon FROM cm_feed"), 10);
+	PQfinish(c);
+
+	struct server s;
+	char secret[47];
+	make_secret(secret);
+	const char *args[] = {"--database-url", db_url("export_feed"), NULL};
+	ck_assert_int_eq(server_start(&s, secret, args), 0);
+	struct http_resp rs;
+	ck_assert_int_eq(http(&s, REQ(.path = "/v1/changes?since=3", .token = secret), &rs), 0);
+	expect_error(&rs, 410, "resync_required");
+	resp_free(&rs);
+	ck_assert_int_eq(http(&s, REQ(.path = "/v1/changes?since=10", .token = secret), &rs), 0);
+	ck_assert_int_eq(rs.status, 200);
+	ck_assert_int_eq(cJSON_GetArraySize(resp_field(&rs, "changes")), 10);
+	resp_free(&rs);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
 TCase *export_tcase(void);
 TCase *export_tcase(void)
 {
@@ -1069,5 +1116,6 @@ TCase *export_tcase(void)
 	tcase_add_test(tc, import_over_max_body_is_streamed);
 	tcase_add_test(tc, client_leaving_midway_frees_the_export);
 	tcase_add_test(tc, export_is_one_snapshot_under_writes);
+	tcase_add_test(tc, import_keeps_the_feed_horizon);
 	return tc;
 }
