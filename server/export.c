@@ -485,7 +485,9 @@ int cm_import_begin(size_t max_value, struct cm_import **out)
 	*out = im;
 	if (!im)
 		return -CM_EINTERNAL;
-	im->max_line = 2 * max_value + LINE_SLACK;
+	/* JSON escaping can make a byte of content six (\u0001), so a line may be six times the
+	 * value limit: whatever the store took, its export line is taken back. */
+	im->max_line = 6 * max_value + LINE_SLACK;
 	im->pg = cm_db_connect();
 	if (!im->pg)
 		return refuse(im, 0, CM_EUNAVAIL, NULL, NULL, "The database does not answer.");

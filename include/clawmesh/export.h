@@ -39,7 +39,8 @@ struct cm_import_failure {
 
 struct cm_import;
 /* Connects, begins the one transaction and takes the write lock (waiting at most 15 s for
- * another import). max_value is --max-value: a line may be 2 x max_value + 64 KiB long. Always
+ * another import). max_value is --max-value: a line may be 6 x max_value + 64 KiB long (escaping
+ * makes a control character six bytes). Always
  * sets *out (free it); 0, or <0 with cm_import_failure() saying why. */
 int cm_import_begin(size_t max_value, struct cm_import **out);
 /* The next bytes of the file, cut anywhere. 0, or <0 once the import is refused. */
