@@ -215,6 +215,7 @@ static int skill_message(struct message *msg, struct cm_problem *p)
 	in.description = cJSON_GetObjectItemCaseSensitive(msg->m, "description");
 	in.tags = cJSON_GetObjectItemCaseSensitive(msg->m, "tags");
 	in.metadata = cJSON_GetObjectItemCaseSensitive(msg->m, "metadata");
+	in.source = msg->text;
 	struct cm_store_result r = {.version = -1};
 	e = cm_skill_publish(msg->req->cfg, &msg->req->who, &in, &r, p);
 	if (e == 0) {

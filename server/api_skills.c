@@ -88,8 +88,11 @@ static int prepare(const struct cm_config *cfg, const struct cm_skill_input *in,
 		cJSON_DeleteItemFromObjectCaseSensitive(fm, "name");
 		cJSON_DeleteItemFromObjectCaseSensitive(fm, "description");
 		const cJSON *meta = in->metadata ? in->metadata : fm;
-		size_t mlen = 0;
-		pr->metadata = meta ? cm_json_render(meta, &mlen) : strdup("{}");
+		size_t mlen = 0, off;
+		if (in->metadata && in->source && cm_json_member_span(in->source, strlen(in->source), "metadata", &off, &mlen))
+			pr->metadata = strndup(in->source + off, mlen); /* its own text: cJSON would round numbers */
+		else
+			pr->metadata = meta ? cm_json_render(meta, &mlen) : strdup("{}");
 		if (!pr->metadata)
 			e = -CM_EINTERNAL;
 		else if (mlen > MAX_METADATA)
@@ -225,6 +228,7 @@ int cm_api_skill_put(struct cm_request *req)
 			in.len = strlen(content->valuestring);
 			in.description = cJSON_GetObjectItemCaseSensitive(body, "description");
 			in.tags = cJSON_GetObjectItemCaseSensitive(body, "tags");
+			in.source = req->body;
 			in.metadata = cJSON_GetObjectItemCaseSensitive(body, "metadata");
 		}
 	}

@@ -237,3 +237,65 @@ char *cm_json_render(const cJSON *item, size_t *len)
 		*len = strlen(s);
 	return s;
 }
+
+/* Past the JSON string that starts at s[i] (a '"'): the index after its closing quote. */
+static size_t skip_string(const char *s, size_t len, size_t i)
+{
+	for (i++; i < len && s[i] != '"'; i++)
+		if (s[i] == '\\')
+			i++;
+	return i + 1;
+}
+
+static bool json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+bool cm_json_member_span(const char *text, size_t len, const char *name, size_t *off, size_t *n)
+{
+	size_t i = 0, nlen = strlen(name);
+	while (i < len && json_space(text[i]))
+		i++;
+	if (i == len || text[i] != '{')
+		return false;
+	for (i++;;) {
+		while (i < len && (json_space(text[i]) || text[i] == ','))
+			i++;
+		if (i >= len || text[i] != '"')
+			return false; /* '}' or the end: not there */
+		size_t key = i + 1, end = skip_string(text, len, i);
+		bool match = end - key - 1 == nlen && !memcmp(text + key, name, nlen);
+		i = end;
+		while (i < len && (json_space(text[i]) || text[i] == ':'))
+			i++;
+		size_t start = i;
+		int depth = 0;
+		while (i < len) {
+			char c = text[i];
+			if (c == '"') {
+				i = skip_string(text, len, i);
+				if (depth == 0)
+					break;
+				continue;
+			}
+			if (c == '{' || c == '[')
+				depth++;
+			else if (c == '}' || c == ']') {
+				if (depth == 0)
+					break; /* the object's own end, after a scalar */
+				if (--depth == 0) {
+					i++;
+					break;
+				}
+			} else if (depth == 0 && (c == ',' || json_space(c)))
+				break;
+			i++;
+		}
+		if (match) {
+			*off = start;
+			*n = i - start;
+			return i <= len && *n > 0;
+		}
+	}
+}

@@ -40,6 +40,8 @@ struct cm_skill_input {
 	const char *content; /* len bytes, NUL-terminated */
 	size_t len;
 	const cJSON *description, *tags, *metadata; /* NULL = not given */
+	const char *source; /* the JSON object text metadata was parsed from (NUL-terminated), or NULL:
+			     * metadata then reaches the store as written, numbers digit for digit */
 	const char *if_match;                       /* as cm_req_if_match() gives it; NULL = none */
 	bool if_none_match;
 };

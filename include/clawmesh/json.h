@@ -23,6 +23,12 @@ cJSON *cm_json_error(const char *code, const char *message, const char *request_
 /* Adds a string, or JSON null when s is NULL. false on allocation failure. */
 bool cm_json_add_string_or_null(cJSON *obj, const char *name, const char *s);
 
+/* Where the value of member name lies in the text of a JSON object that already parsed (so it is
+ * well formed): true with *off and *n when a top-level member's key is written exactly as name
+ * (a key spelled with escapes is not found: render the parsed item instead). Lets a value reach
+ * PostgreSQL as its own text, numbers digit for digit. */
+bool cm_json_member_span(const char *text, size_t len, const char *name, size_t *off, size_t *n);
+
 /* Renders unformatted; caller frees with free(). */
 char *cm_json_render(const cJSON *item, size_t *len);
 

@@ -1005,6 +1005,27 @@ START_TEST(audit_names_the_new_writes)
 }
 END_TEST
 
+/* Metadata given as JSON, by REST or by the bridge, is stored as written: a 23-digit id stays. */
+START_TEST(json_metadata_keeps_every_digit)
+{
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "PUT", .path = "/v1/skills/mesh/digits", .token = tok[T_CEO],
+					     .body = "{\"content\":\"---\\nname: digits\\n---\\nx\\n\",\"metadata\":"
+						     "{\"id\": 12345678901234567890123, \"f\": 0.10000000000000000001}}")),
+			 201);
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "POST", .path = "/v1/messages", .token = tok[T_CEO],
+					     .body = "{\"type\":\"skill\",\"name\":\"digits-bridge\",\"sourceNode\":\"ceo\","
+						     "\"content\":\"y\",\"metadata\":{\"id\":98765432109876543210987}}")),
+			 200);
+	struct http_resp rs;
+	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/skills/mesh/digits", .token = tok[T_CEO]), &rs), 0);
+	ck_assert_msg(strstr(rs.body, "12345678901234567890123") && strstr(rs.body, "0.10000000000000000001"), "%s", rs.body);
+	resp_free(&rs);
+	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/skills/mesh/digits-bridge", .token = tok[T_CEO]), &rs), 0);
+	ck_assert_msg(strstr(rs.body, "98765432109876543210987"), "%s", rs.body);
+	resp_free(&rs);
+}
+END_TEST
+
 TCase *skills_tcase(void);
 TCase *skills_tcase(void)
 {
@@ -1022,5 +1043,6 @@ TCase *skills_tcase(void)
 	tcase_add_test(tc, bridge_seed_examples);
 	tcase_add_test(tc, bridge_spoofing_stale_and_mixed);
 	tcase_add_test(tc, audit_names_the_new_writes);
+	tcase_add_test(tc, json_metadata_keeps_every_digit);
 	return tc;
 }

@@ -3,6 +3,7 @@
 #include "clawmesh/json.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 static int parse(const char *s)
@@ -167,6 +168,38 @@ START_TEST(error_table)
 }
 END_TEST
 
+/* The span of a member's value, as written; "" when not found. */
+static const char *span_of(const char *text, const char *name, char *buf, size_t cap)
+{
+	size_t off, n;
+	if (!cm_json_member_span(text, strlen(text), name, &off, &n))
+		return "";
+	snprintf(buf, cap, "%.*s", (int)n, text + off);
+	return buf;
+}
+
+START_TEST(member_spans)
+{
+	char b[256];
+	const char *doc = " { \"content\" : \"a \\\"metadata\\\": 1 }\", \"x\":[1,{\"metadata\":2}],"
+			  "\"metadata\" : {\"id\": 12345678901234567890123, \"s\": \"}]\"} , \"n\":-1.50e+3 }";
+	ck_assert_str_eq(span_of(doc, "metadata", b, sizeof b), "{\"id\": 12345678901234567890123, \"s\": \"}]\"}");
+	ck_assert_str_eq(span_of(doc, "n", b, sizeof b), "-1.50e+3");
+	ck_assert_str_eq(span_of(doc, "x", b, sizeof b), "[1,{\"metadata\":2}]");
+	ck_assert_str_eq(span_of(doc, "content", b, sizeof b), "\"a \\\"metadata\\\": 1 }\"");
+	ck_assert_str_eq(span_of(doc, "missing", b, sizeof b), "");
+	ck_assert_str_eq(span_of("{\"a\":true}", "a", b, sizeof b), "true");
+	ck_assert_str_eq(span_of("{\"a\":null,\"b\":[]}", "b", b, sizeof b), "[]");
+	ck_assert_str_eq(span_of("{}", "a", b, sizeof b), "");
+	ck_assert_str_eq(span_of("[1]", "a", b, sizeof b), "");
+	/* A key written with an escape is not matched (the caller renders the parsed item instead). */
+	ck_assert_str_eq(span_of("{\"met\\u0061data\":1}", "metadata", b, sizeof b), "");
+	/* Cut short: never read past the end. */
+	ck_assert_str_eq(span_of("{\"a\":\"unterminated", "b", b, sizeof b), "");
+	ck_assert_str_eq(span_of("{\"a", "a", b, sizeof b), "");
+}
+END_TEST
+
 Suite *cm_test_suite(void)
 {
 	Suite *s = suite_create("json");
@@ -180,6 +213,7 @@ Suite *cm_test_suite(void)
 	tcase_add_test(tc, depth);
 	tcase_add_test(tc, envelope);
 	tcase_add_test(tc, error_table);
+	tcase_add_test(tc, member_spans);
 	suite_add_tcase(s, tc);
 	return s;
 }
