@@ -18,9 +18,11 @@ INSERT INTO cm_feed DEFAULT VALUES;
 -- for almost nothing per write.
 CREATE INDEX changes_at ON changes USING brin (at);
 
--- Removes the changes older than p_keep, always keeping the newest row, and moves the horizon to
--- the highest revision removed. Any replica may run it at any time; the write lock keeps two runs
--- (and writers) apart, so the horizon only ever grows. Returns the rows removed.
+-- Removes up to 10,000 changes older than p_keep, always keeping the newest row, and moves the
+-- horizon to the highest revision removed. Any replica may run it at any time; it never waits
+-- for the write lock (a writer holding it makes the run return -1, to be tried again later), and
+-- holding it keeps two runs and the writers apart, so the horizon only ever grows. Returns the
+-- rows removed; 10,000 means more are due.
 CREATE FUNCTION cm_feed_prune(p_keep interval) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -28,10 +30,13 @@ DECLARE
     removed bigint;
     n bigint;
 BEGIN
-    PERFORM cm_write_lock();
+    IF NOT pg_try_advisory_xact_lock(7316040533871625032) THEN
+        RETURN -1;
+    END IF;
     SELECT max(revision) INTO top FROM changes;
-    WITH d AS (DELETE FROM changes WHERE at < clock_timestamp() - p_keep AND revision < top
-               RETURNING revision)
+    WITH old AS (SELECT revision FROM changes WHERE at < clock_timestamp() - p_keep AND revision < top
+                 ORDER BY revision LIMIT 10000),
+         d AS (DELETE FROM changes c USING old WHERE c.revision = old.revision RETURNING c.revision)
     SELECT max(revision), count(*) INTO removed, n FROM d;
     IF removed IS NOT NULL THEN
         UPDATE cm_feed SET horizon = greatest(horizon, removed);

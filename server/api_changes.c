@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@
 
 #define MAX_WAIT_S 60
 #define SSE_RETRY_MS 2000
-#define AUTH_HEADER_MAX 256
+#define AUTH_HEADER_MAX (7 + CM_TOKEN_SECRET_LEN)
 
 struct feed_state {
 	struct cm_feed_waiter w;
@@ -32,7 +33,7 @@ struct feed_state {
 	long long wait_until_ms; /* a long-poll answers, empty, at this time */
 	/* An event stream: */
 	bool sse;
-	char auth[AUTH_HEADER_MAX + 1]; /* the Authorization header, to check the token on each read */
+	char auth[AUTH_HEADER_MAX + 1]; /* "Bearer <secret>", to check the token on each read */
 	struct cm_identity *who;        /* as of the last check (a stream only: 5 KB a parked poll saves) */
 	char *buf; /* events not yet sent */
 	size_t len, off, cap;
@@ -47,6 +48,7 @@ static void state_free(void *p)
 	if (!st)
 		return;
 	cm_feed_forget(&st->w);
+	OPENSSL_cleanse(st->auth, sizeof st->auth);
 	free(st->kinds);
 	free(st->scopes);
 	free(st->exact);
@@ -180,10 +182,12 @@ static int parse(struct cm_request *req, struct feed_state *st)
 		return bad(req, "wait is a number of seconds from 0 to 60.");
 	st->wait_until_ms = cm_feed_now_ms() + (long long)(w * 1000);
 	if (st->sse) {
-		const char *auth = cm_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
-		if (!auth || strlen(auth) > AUTH_HEADER_MAX)
+		/* The secret alone (the header may pad it with any amount of space). */
+		size_t len;
+		const char *secret = cm_auth_bearer(cm_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), &len);
+		if (!secret || len != CM_TOKEN_SECRET_LEN)
 			return -CM_EUNAUTH; /* cannot be: the dispatcher authenticated it */
-		memcpy(st->auth, auth, strlen(auth) + 1);
+		snprintf(st->auth, sizeof st->auth, "Bearer %.*s", (int)len, secret);
 		if (!(st->who = malloc(sizeof *st->who)))
 			return -CM_EINTERNAL;
 		*st->who = req->who;
@@ -282,6 +286,12 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 			return (ssize_t)n;
 		}
 		st->off = st->len = 0;
+		if (st->cap > 64 * 1024) {
+			/* A page of large values has gone out: do not keep its buffer while idle. */
+			free(st->buf);
+			st->buf = NULL;
+			st->cap = 0;
+		}
 		if (st->ended || cm_feed_closing())
 			return CM_STREAM_END;
 		/* The token is checked again on every read: revoked or expired, the stream ends. */

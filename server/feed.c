@@ -22,6 +22,7 @@
 #define FETCH_MAX 1000
 #define RECONNECT_MS 1000
 #define IDLE_MS 60000
+#define PRUNE_BATCH 10000 /* rows a prune removes at most per statement (cm_feed_prune) */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cm_feed_waiter *head; /* parked waiters */
@@ -112,13 +113,56 @@ static void resume(struct cm_feed_waiter *w)
 	cm_req_resume(w->req);
 }
 
+/* Recent commits the hub has matched, as (generation, kind, scope, highest revision): a waiter
+ * whose query ran before them parks anyway when none of them concerns it (a busy mesh would
+ * otherwise send every waiter back to query again at each commit anywhere). An entry with
+ * kind 0 stands for "everyone re-checks" (a token change, a reconnect, too many rows). */
+#define RECENT 256
+#define SCOPE_KEEP 72 /* longer than any scope */
+struct recent {
+	uint64_t gen;
+	unsigned kind;
+	long long rev;
+	bool has_scope;
+	char scope[SCOPE_KEEP];
+};
+static struct recent recent[RECENT];
+static unsigned recent_next; /* under the lock */
+
+static void remember(uint64_t gen, unsigned kind, long long rev, const char *scope)
+{
+	struct recent *r = &recent[recent_next++ % RECENT];
+	r->gen = gen;
+	r->kind = kind;
+	r->rev = rev;
+	r->has_scope = scope != NULL;
+	snprintf(r->scope, sizeof r->scope, "%s", scope ? scope : "");
+}
+
+/* Under the lock: did a commit heard of after gen concern w, or can that not be told? */
+static bool missed_since(const struct cm_feed_waiter *w, uint64_t gen)
+{
+	unsigned i = 0;
+	for (; i < RECENT && i < recent_next; i++) {
+		const struct recent *r = &recent[(recent_next - 1 - i) % RECENT];
+		if (r->gen <= gen)
+			return false; /* entries are in generation order, newest first: all seen */
+		if (!r->kind || cm_feed_wants(w, r->rev, r->kind, r->has_scope ? r->scope : NULL))
+			return true;
+	}
+	return i == RECENT; /* the ring no longer reaches back to gen: cannot tell */
+}
+
 int cm_feed_park(struct cm_feed_waiter *w, uint64_t gen)
 {
 	pthread_mutex_lock(&lock);
-	if (closing || !running || w->parked || gen != generation) {
-		int r = gen != generation && !closing && running ? 0 : -1;
+	if (closing || !running || w->parked) {
 		pthread_mutex_unlock(&lock);
-		return r;
+		return -1;
+	}
+	if (gen != generation && missed_since(w, gen)) {
+		pthread_mutex_unlock(&lock);
+		return 0;
 	}
 	/* An expiring token wakes its request when it expires (a little after, so the database agrees):
 	 * re-checked then, it is refused at once rather than at the end of the wait. */
@@ -133,10 +177,9 @@ int cm_feed_park(struct cm_feed_waiter *w, uint64_t gen)
 	w->parked = true;
 	nparked++;
 	cm_req_suspend(w->req);
-	bool sooner = w->deadline_ms < planned_wake_ms;
+	if (w->deadline_ms < planned_wake_ms)
+		wake_hub(); /* under the lock: cm_feed_stop() closes the pipe under it too */
 	pthread_mutex_unlock(&lock);
-	if (sooner)
-		wake_hub();
 	return 1;
 }
 
@@ -157,6 +200,7 @@ static void resume_all(void)
 {
 	pthread_mutex_lock(&lock);
 	generation++;
+	remember(generation, 0, 0, NULL);
 	while (head)
 		resume(head);
 	pthread_mutex_unlock(&lock);
@@ -167,8 +211,17 @@ static unsigned kind_bit(const char *k)
 	return !strcmp(k, "memory") ? CM_KIND_MEMORY : !strcmp(k, "skill") ? CM_KIND_SKILL : CM_KIND_NODE;
 }
 
-/* A commit was heard of: read the rows above *seen once, then resume the waiters one of them
- * concerns. When the rows cannot be read, or there are too many, everyone re-checks. */
+/* What a set of new rows can wake: each distinct (kind, scope) with its highest revision. */
+#define PAIRS_MAX 64
+struct pair {
+	unsigned kind;
+	const char *scope; /* into the result; NULL for a node */
+	long long rev;
+};
+
+/* A commit was heard of: read the rows above *seen once, fold them into distinct (kind, scope)
+ * pairs, then resume the waiters one of them concerns. When the rows cannot be read, or name too
+ * many pairs, everyone re-checks. The matching under the lock is waiters x pairs, not x rows. */
 static void on_commit(PGconn *pg, long long *seen)
 {
 	char since[24];
@@ -180,21 +233,40 @@ static void on_commit(PGconn *pg, long long *seen)
 				   1, NULL, params, NULL, NULL, 0);
 	bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
 	int rows = ok ? PQntuples(r) : 0;
+	struct pair pairs[PAIRS_MAX];
+	int npairs = 0;
+	bool everyone = !ok || rows > FETCH_MAX;
+	for (int i = 0; !everyone && i < rows; i++) {
+		unsigned kind = kind_bit(PQgetvalue(r, i, 1));
+		const char *scope = PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2);
+		long long rev = atoll(PQgetvalue(r, i, 0));
+		int j = 0;
+		while (j < npairs && !(pairs[j].kind == kind && (pairs[j].scope == scope ||
+								 (pairs[j].scope && scope && !strcmp(pairs[j].scope, scope)))))
+			j++;
+		if (j < npairs)
+			pairs[j].rev = rev; /* rows come in revision order */
+		else if (npairs == PAIRS_MAX || (scope && strlen(scope) >= SCOPE_KEEP))
+			everyone = true;
+		else
+			pairs[npairs++] = (struct pair){kind, scope, rev};
+	}
 	pthread_mutex_lock(&lock);
 	generation++;
-	if (!ok || rows > FETCH_MAX) {
+	if (everyone) {
+		remember(generation, 0, 0, NULL);
 		while (head)
 			resume(head);
 	} else {
+		for (int j = 0; j < npairs; j++)
+			remember(generation, pairs[j].kind, pairs[j].rev, pairs[j].scope);
 		for (struct cm_feed_waiter *w = head, *next; w; w = next) {
 			next = w->next;
-			for (int i = 0; i < rows; i++) {
-				const char *scope = PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2);
-				if (cm_feed_wants(w, atoll(PQgetvalue(r, i, 0)), kind_bit(PQgetvalue(r, i, 1)), scope)) {
+			for (int j = 0; j < npairs; j++)
+				if (cm_feed_wants(w, pairs[j].rev, pairs[j].kind, pairs[j].scope)) {
 					resume(w);
 					break;
 				}
-			}
 		}
 	}
 	pthread_mutex_unlock(&lock);
@@ -228,13 +300,15 @@ static bool run(PGconn *pg, const char *sql)
 	return ok;
 }
 
+/* The hub's connection: no statement of its may hold it long (it would stop every wake-up). */
 static PGconn *listen_conn(long long *seen)
 {
 	PGconn *pg = cm_db_connect();
 	if (!pg)
 		return NULL;
 	PGresult *r = NULL;
-	if (!run(pg, "LISTEN clawmesh_changes") || !run(pg, "LISTEN clawmesh_tokens") ||
+	if (!run(pg, "SET statement_timeout = '5s'") || !run(pg, "LISTEN clawmesh_changes") ||
+	    !run(pg, "LISTEN clawmesh_tokens") ||
 	    PQresultStatus(r = PQexec(pg, "SELECT coalesce(max(revision), 0) FROM changes")) != PGRES_TUPLES_OK) {
 		cm_log_warn("feed: cannot listen: %.200s", PQerrorMessage(pg));
 		PQclear(r);
@@ -246,20 +320,41 @@ static PGconn *listen_conn(long long *seen)
 	return pg;
 }
 
-static void prune(PGconn *pg)
+/* One bounded prune; true when it hit its bound (more is due at once). It never waits for the
+ * write lock: a writer holding it makes this run skip. */
+static bool prune(PGconn *pg)
 {
 	char keep[32];
 	snprintf(keep, sizeof keep, "%lld seconds", retention_s);
 	const char *params[] = {keep};
 	PGresult *r = PQexecParams(pg, "SELECT cm_feed_prune($1::interval)", 1, NULL, params, NULL, NULL, 0);
+	bool more = false;
 	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
 		long long n = atoll(PQgetvalue(r, 0, 0));
-		if (n)
+		if (n > 0)
 			cm_log_info("feed: pruned %lld changes older than %lld s", n, retention_s);
+		more = n >= PRUNE_BATCH;
 	} else {
 		cm_log_warn("feed: prune failed: %.200s", PQerrorMessage(pg));
 	}
 	PQclear(r);
+	return more;
+}
+
+/* After any statement of the hub's: notifications that arrived during it are queued in libpq,
+ * not on the socket, so poll() would never report them. Takes them; false when the connection
+ * is gone. */
+static bool take_notifies(PGconn *pg, bool *changes, bool *tokens)
+{
+	if (PQstatus(pg) != CONNECTION_OK)
+		return false;
+	for (PGnotify *n; (n = PQnotifies(pg)); PQfreemem(n)) {
+		if (!strcmp(n->relname, "clawmesh_tokens"))
+			*tokens = true;
+		else
+			*changes = true;
+	}
+	return true;
 }
 
 static void *hub(void *arg)
@@ -267,6 +362,7 @@ static void *hub(void *arg)
 	(void)arg;
 	PGconn *pg = NULL;
 	long long seen = 0, retry_at = 0, prune_at = 0;
+	bool changes = false, tokens = false;
 	/* Prune often enough that the horizon lags the retention by at most a quarter of it. */
 	long long prune_every_ms = (retention_s / 4 < 1 ? 1 : retention_s / 4 > 600 ? 600 : retention_s / 4) * 1000;
 	for (;;) {
@@ -278,10 +374,25 @@ static void *hub(void *arg)
 			else
 				retry_at = now + RECONNECT_MS;
 		}
-		if (pg && now >= prune_at) {
-			prune(pg);
-			prune_at = now + prune_every_ms;
+		if (pg && now >= prune_at)
+			prune_at = now + (prune(pg) ? 0 : prune_every_ms);
+		if (pg && (tokens || changes)) {
+			if (tokens)
+				resume_all(); /* every waiter re-checks its token */
+			else
+				on_commit(pg, &seen);
+			tokens = changes = false;
 		}
+		if (pg && !take_notifies(pg, &changes, &tokens)) {
+			cm_log_warn("feed: lost the database; listening again when it is back");
+			PQfinish(pg);
+			pg = NULL;
+			retry_at = cm_feed_now_ms() + RECONNECT_MS;
+			resume_all();
+			continue;
+		}
+		if (changes || tokens)
+			continue; /* they came in during a statement: handle them before sleeping */
 		long long next = resume_due(now);
 		if (!pg && retry_at < next)
 			next = retry_at;
@@ -301,26 +412,12 @@ static void *hub(void *arg)
 		pthread_mutex_unlock(&lock);
 		if (stop)
 			break;
-		if (pg && fds[1].revents) {
-			bool changes = false, tokens = false;
-			if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK) {
-				cm_log_warn("feed: lost the database; listening again when it is back");
-				PQfinish(pg);
-				pg = NULL;
-				retry_at = cm_feed_now_ms() + RECONNECT_MS;
-				resume_all();
-				continue;
-			}
-			for (PGnotify *n; (n = PQnotifies(pg)); PQfreemem(n)) {
-				if (!strcmp(n->relname, "clawmesh_tokens"))
-					tokens = true;
-				else
-					changes = true;
-			}
-			if (tokens)
-				resume_all(); /* every waiter re-checks its token */
-			else if (changes)
-				on_commit(pg, &seen);
+		if (pg && fds[1].revents && !PQconsumeInput(pg)) {
+			cm_log_warn("feed: lost the database; listening again when it is back");
+			PQfinish(pg);
+			pg = NULL;
+			retry_at = cm_feed_now_ms() + RECONNECT_MS;
+			resume_all();
 		}
 	}
 	if (pg)
@@ -369,12 +466,14 @@ void cm_feed_stop(void)
 	pthread_mutex_unlock(&lock);
 	if (!was)
 		return;
+	pthread_mutex_lock(&lock);
 	wake_hub();
+	pthread_mutex_unlock(&lock);
 	pthread_join(thread, NULL);
 	pthread_mutex_lock(&lock);
 	running = false;
-	pthread_mutex_unlock(&lock);
 	close(wake_pipe[0]);
 	close(wake_pipe[1]);
 	wake_pipe[0] = wake_pipe[1] = -1;
+	pthread_mutex_unlock(&lock);
 }

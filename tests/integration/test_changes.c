@@ -30,8 +30,7 @@ static void changes_up(void)
 {
 	make_secret(admin);
 	ck_assert_int_eq(server_start(&srv, admin, NULL), 0);
-	const char *b_args[] = {"--sse-keepalive", "1", NULL};
-	ck_assert_int_eq(server_start(&srv_b, NULL, b_args), 0);
+	ck_assert_int_eq(server_start(&srv_b, NULL, NULL), 0);
 	create_token(&srv, admin, "{\"label\":\"ceo\",\"node\":\"ceo\"}", tok[T_CEO], tok_id[T_CEO]);
 	create_token(&srv, admin, "{\"label\":\"sec\",\"node\":\"sec\"}", tok[T_SEC], tok_id[T_SEC]);
 	create_token(&srv, admin, "{\"label\":\"alpha\",\"grants\":[{\"scope\":\"project:alpha\",\"access\":\"rw\"}]}",
@@ -334,7 +333,8 @@ START_TEST(no_gap_under_concurrent_writers)
 	for (int done = 0; done < 2;) {
 		bool writing = __atomic_load_n(&writers_left, __ATOMIC_SEQ_CST) > 0;
 		char path[128];
-		snprintf(path, sizeof path, "/v1/changes?since=%lld&limit=7&wait=0.2", since);
+		/* A long wait: caught up, the consumer parks, so it keeps pace only if commits wake it. */
+		snprintf(path, sizeof path, "/v1/changes?since=%lld&limit=7&wait=%s", since, writing ? "5" : "0.2");
 		cJSON *p = page(&srv_b, admin, path);
 		const cJSON *c;
 		cJSON_ArrayForEach(c, cJSON_GetObjectItem(p, "changes"))
@@ -575,13 +575,17 @@ START_TEST(event_stream_resume_and_keepalive)
 					     .headers = {"Accept: text/event-stream", "Last-Event-ID: x"})),
 			 400);
 
-	/* An idle stream gets keep-alive comments (replica B sends one a second). */
+	/* An idle stream gets keep-alive comments (this replica sends one a second). */
+	struct server chatty;
+	const char *args[] = {"--sse-keepalive", "1", NULL};
+	ck_assert_int_eq(server_start(&chatty, NULL, args), 0);
 	snprintf(path, sizeof path, "/v1/changes?since=%lld", current_revision());
 	double t0 = now_s();
-	out = sse_read(&srv_b, tok[T_SEC], path, NULL, 0, 2, 5000, &status);
+	out = sse_read(&chatty, tok[T_SEC], path, NULL, 0, 2, 5000, &status);
 	ck_assert_int_eq(count_of(out, ": keep-alive\n"), 2);
 	ck_assert_double_ge(now_s() - t0, 1.8);
 	free(out);
+	ck_assert_int_eq(server_stop(&chatty), 0);
 
 	/* Through the curl binary, as an agent's skill would: `curl -N`. */
 	char cmd[512];
@@ -709,6 +713,30 @@ START_TEST(shutdown_answers_parked_requests)
 	ck_assert_msg(strstr(stream.out, "retry: "), "%s", stream.out);
 	free(stream.out);
 	ck_assert_double_lt(now_s() - t0, 5.0);
+}
+END_TEST
+
+/* The hub's own connection killed (a failover, an operator's pg_terminate_backend): it
+ * reconnects, and commits wake waiters again. */
+START_TEST(hub_reconnects_after_losing_its_connection)
+{
+	PQclear(PQexec(pg, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'clawmeshd' "
+			   "AND pid <> pg_backend_pid()"));
+	sleep_ms(1500); /* the hubs notice, and reconnect after a second */
+	struct poll_call pc = {.srv = &srv_b, .token = admin};
+	snprintf(pc.path, sizeof pc.path, "/v1/changes?since=%lld&wait=20", current_revision());
+	pthread_t t;
+	pthread_create(&t, NULL, long_poll, &pc);
+	sleep_ms(300);
+	put(&srv, tok[T_CEO], "/v1/memory/mesh/after.failover", "{\"value\":1}");
+	double wrote = now_s();
+	pthread_join(t, NULL);
+	ck_assert_int_eq(pc.status, 200);
+	char got[256];
+	describe(pc.json, got, sizeof got);
+	ck_assert_str_eq(got, "memory:after.failover");
+	cJSON_Delete(pc.json);
+	ck_assert_double_lt(pc.returned_at - wrote, 1.0);
 }
 END_TEST
 
@@ -904,6 +932,7 @@ TCase *changes_tcase(void)
 	tcase_add_test(tc, two_replicas_share_feed_and_revocation);
 	tcase_add_test(tc, expiring_token_ends_parked_requests);
 	tcase_add_test(tc, shutdown_answers_parked_requests);
+	tcase_add_test(tc, hub_reconnects_after_losing_its_connection);
 	tcase_add_test(tc, stats_count_readable_scopes_only);
 	tcase_add_test(tc, thousand_parked_long_polls);
 	/* Last: it prunes the shared database's feed. */
