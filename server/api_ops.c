@@ -1,6 +1,8 @@
-/* Operations endpoints: liveness, readiness (database answers, schema current), the contract. */
+/* Operations endpoints: liveness, readiness (database answers, schema current), the contract,
+ * metrics. */
 #include "clawmesh/api.h"
 #include "clawmesh/embedded.h"
+#include "clawmesh/metrics.h"
 #include "clawmesh/migrate.h"
 
 int cm_api_healthz(struct cm_request *req)
@@ -34,4 +36,13 @@ int cm_api_openapi(struct cm_request *req)
 	if (!f)
 		return -CM_ENOTFOUND;
 	return cm_reply_raw(req, 200, "application/yaml; charset=utf-8", f->data, f->len);
+}
+
+int cm_api_metrics(struct cm_request *req)
+{
+	size_t len;
+	char *text = cm_metrics_render(&len);
+	if (!text)
+		return -CM_EINTERNAL;
+	return cm_reply_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }

@@ -30,6 +30,8 @@ struct conn {
 };
 
 static long long next_attempt_ms; /* atomic; 0 = the database was reachable last time */
+/* For /metrics (atomic): pooled connections open now, made, and failed attempts. */
+static long long pool_open, pool_connects, pool_failures;
 
 static char *conninfo;
 static pthread_key_t conn_key;
@@ -50,8 +52,10 @@ static void conn_free(void *p)
 	struct conn *c = p;
 	if (!c)
 		return;
-	if (c->pg)
+	if (c->pg) {
 		PQfinish(c->pg);
+		__atomic_sub_fetch(&pool_open, 1, __ATOMIC_RELAXED);
+	}
 	free(c);
 }
 
@@ -122,8 +126,10 @@ PGconn *cm_db_connect(void)
 
 static void drop(struct conn *c)
 {
-	if (c->pg)
+	if (c->pg) {
 		PQfinish(c->pg);
+		__atomic_sub_fetch(&pool_open, 1, __ATOMIC_RELAXED);
+	}
 	c->pg = NULL;
 	memset(c->prepared, 0, sizeof c->prepared);
 }
@@ -167,8 +173,11 @@ static struct conn *acquire(void)
 			/* Only a failure holds the others back; threads connecting to a healthy
 			 * database never wait for each other. */
 			__atomic_store_n(&next_attempt_ms, now_ms() + RECONNECT_INTERVAL_MS, __ATOMIC_RELAXED);
+			__atomic_add_fetch(&pool_failures, 1, __ATOMIC_RELAXED);
 			return NULL;
 		}
+		__atomic_add_fetch(&pool_open, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&pool_connects, 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&next_attempt_ms, 0, __ATOMIC_RELAXED);
 	}
 	return c;
@@ -326,4 +335,11 @@ void cm_db_rollback(void)
 		(void)simple("ROLLBACK");
 	if (tls_conn)
 		tls_conn->in_tx = false;
+}
+
+void cm_db_pool_stats(long long *open, long long *connects, long long *failures)
+{
+	*open = __atomic_load_n(&pool_open, __ATOMIC_RELAXED);
+	*connects = __atomic_load_n(&pool_connects, __ATOMIC_RELAXED);
+	*failures = __atomic_load_n(&pool_failures, __ATOMIC_RELAXED);
 }

@@ -15,6 +15,7 @@
 #include "clawmesh/hex.h"
 #include "clawmesh/json.h"
 #include "clawmesh/log.h"
+#include "clawmesh/metrics.h"
 #include "clawmesh/router.h"
 #include "clawmesh/secrets.h"
 
@@ -612,6 +613,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			    req->queued ? req->status : 0, elapsed_us(&req->started), req->request_id,
 			    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
 	}
+	if (req->headers_seen)
+		cm_metrics_request(req->route ? (int)(req->route - cm_routes) : -1, req->queued ? req->status : 0,
+				   elapsed_us(&req->started) / 1e6);
 	if (req->response)
 		MHD_destroy_response(req->response);
 	if (req->state_free)

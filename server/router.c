@@ -11,6 +11,7 @@ const struct cm_route cm_routes[] = {
 	{"GET", "/healthz", cm_api_healthz, CM_ROUTE_PUBLIC, "healthz"},
 	{"GET", "/readyz", cm_api_readyz, CM_ROUTE_PUBLIC, "readyz"},
 	{"GET", "/openapi.yaml", cm_api_openapi, CM_ROUTE_PUBLIC, "openapi"},
+	{"GET", "/metrics", cm_api_metrics, CM_ROUTE_ADMIN, "metrics"},
 	{"GET", "/v1/whoami", cm_api_whoami, 0, "whoami"},
 	{"GET", "/v1/tokens", cm_api_tokens_list, CM_ROUTE_ADMIN | CM_ROUTE_AUDIT, "token.list"},
 	{"POST", "/v1/tokens", cm_api_tokens_create, CM_ROUTE_ADMIN | CM_ROUTE_AUDIT, "token.create"},

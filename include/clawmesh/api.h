@@ -10,6 +10,7 @@
 int cm_api_healthz(struct cm_request *req);
 int cm_api_readyz(struct cm_request *req);
 int cm_api_openapi(struct cm_request *req);
+int cm_api_metrics(struct cm_request *req);
 
 /* api_tokens.c */
 int cm_api_whoami(struct cm_request *req);

@@ -38,6 +38,10 @@ void cm_db_rollback(void);
 /* Called after every request: rolls back (or drops) whatever transaction is still open. */
 void cm_db_end_request(void);
 
+/* The worker threads' pool, for /metrics: connections open now, connections made since start,
+ * and attempts that failed. */
+void cm_db_pool_stats(long long *open, long long *connects, long long *failures);
+
 /* A fresh connection of its own (migrations, bootstrap); NULL with a logged reason. */
 PGconn *cm_db_connect(void);
 /* Maps a failed result on conn to -CM_EUNAVAIL or -CM_EINTERNAL, logging the latter. */

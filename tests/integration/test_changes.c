@@ -740,6 +740,49 @@ START_TEST(hub_reconnects_after_losing_its_connection)
 }
 END_TEST
 
+/* GET /metrics: requests by route and status, latency, the pool, and parked long-polls. */
+/* A metric's value in an exposition, or -1. */
+static long metric(const char *text, const char *name)
+{
+	char needle[128];
+	snprintf(needle, sizeof needle, "\n%s ", name);
+	const char *p = strstr(text, needle);
+	return p ? atol(p + strlen(needle)) : -1;
+}
+
+START_TEST(metrics_count_requests_and_parked_polls)
+{
+	/* Streams whose clients left while they were parked stay counted until their next keep-alive
+	 * finds the connection gone: count from what is there now. */
+	struct http_resp rs;
+	ck_assert_int_eq(http(&srv_b, REQ(.path = "/metrics", .token = admin), &rs), 0);
+	long before = metric(rs.body, "clawmesh_feed_parked");
+	resp_free(&rs);
+	struct poll_call pc = {.srv = &srv_b, .token = tok[T_SEC]};
+	snprintf(pc.path, sizeof pc.path, "/v1/changes?since=%lld&wait=20", current_revision());
+	pthread_t t;
+	pthread_create(&t, NULL, long_poll, &pc);
+	sleep_ms(400);
+	ck_assert_int_eq(http(&srv_b, REQ(.path = "/metrics", .token = admin), &rs), 0);
+	ck_assert_int_eq(rs.status, 200);
+	char ct[128];
+	ck_assert_str_eq(resp_header(&rs, "Content-Type", ct, sizeof ct), "text/plain; version=0.0.4; charset=utf-8");
+	ck_assert_int_eq(metric(rs.body, "clawmesh_feed_parked"), before + 1);
+	ck_assert_int_ge(metric(rs.body, "clawmesh_db_connections"), 1);
+	ck_assert(strstr(rs.body, "clawmesh_http_requests_total{method=\"GET\",route=\"/v1/changes\",status=\"200\"} "));
+	resp_free(&rs);
+	put(&srv, tok[T_CEO], "/v1/memory/mesh/metrics.wake", "{\"value\":1}");
+	pthread_join(t, NULL);
+	cJSON_Delete(pc.json);
+	ck_assert_int_eq(http(&srv_b, REQ(.path = "/metrics", .token = admin), &rs), 0);
+	ck_assert_int_le(metric(rs.body, "clawmesh_feed_parked"), before);
+	ck_assert(strstr(rs.body, "clawmesh_http_request_duration_seconds_bucket{method=\"GET\",route=\"/v1/changes\",le=\"+Inf\"}"));
+	resp_free(&rs);
+	ck_assert_int_eq(status_at(&srv_b, REQ(.path = "/metrics", .token = tok[T_SEC])), 403);
+	ck_assert_int_eq(status_at(&srv_b, REQ(.path = "/metrics")), 401);
+}
+END_TEST
+
 /* --- Stats --------------------------------------------------------------------------------------- */
 
 START_TEST(stats_count_readable_scopes_only)
@@ -934,6 +977,7 @@ TCase *changes_tcase(void)
 	tcase_add_test(tc, shutdown_answers_parked_requests);
 	tcase_add_test(tc, hub_reconnects_after_losing_its_connection);
 	tcase_add_test(tc, stats_count_readable_scopes_only);
+	tcase_add_test(tc, metrics_count_requests_and_parked_polls);
 	tcase_add_test(tc, thousand_parked_long_polls);
 	/* Last: it prunes the shared database's feed. */
 	tcase_add_test(tc, retention_horizon_answers_410);
