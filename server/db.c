@@ -343,3 +343,12 @@ void cm_db_pool_stats(long long *open, long long *connects, long long *failures)
 	*connects = __atomic_load_n(&pool_connects, __ATOMIC_RELAXED);
 	*failures = __atomic_load_n(&pool_failures, __ATOMIC_RELAXED);
 }
+
+int cm_db_run(PGconn *pg, const char *sql, const char *what)
+{
+	PGresult *r = PQexec(pg, sql);
+	ExecStatusType s = PQresultStatus(r);
+	int e = (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) ? 0 : cm_db_error(pg, r, what);
+	PQclear(r);
+	return e;
+}

@@ -259,15 +259,6 @@ static const struct section sections[NTYPES] = {
 			      1, change_fields, change_key},
 };
 
-static int exec_ok(PGconn *pg, const char *sql, const char *what)
-{
-	PGresult *r = PQexec(pg, sql);
-	ExecStatusType s = PQresultStatus(r);
-	int e = (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) ? 0 : cm_db_error(pg, r, what);
-	PQclear(r);
-	return e;
-}
-
 /* The schema must be the one this binary knows: an older one lacks columns we read, a newer
  * one may hold columns we would silently leave out. 0, or -CM_EUNAVAIL with why filled. */
 static int schema_is_current(PGconn *pg, char *why, size_t cap)
@@ -313,7 +304,7 @@ int cm_export_open(struct cm_export **out, char *why, size_t cap)
 	x->section = -1;
 	snprintf(why, cap, "The database does not answer.");
 	x->pg = cm_db_connect();
-	int e = x->pg ? exec_ok(x->pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "export begin") : -CM_EUNAVAIL;
+	int e = x->pg ? cm_db_run(x->pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "export begin") : -CM_EUNAVAIL;
 	if (e == 0)
 		e = schema_is_current(x->pg, why, cap);
 	if (e == 0) {
@@ -495,10 +486,10 @@ int cm_import_begin(size_t max_value, struct cm_import **out)
 	int e = schema_is_current(im->pg, why, sizeof why);
 	if (e < 0)
 		return refuse(im, 0, -e, NULL, NULL, "%s", why);
-	if ((e = exec_ok(im->pg, "BEGIN", "import begin")) < 0)
+	if ((e = cm_db_run(im->pg, "BEGIN", "import begin")) < 0)
 		return refuse(im, 0, -e, NULL, NULL, "The database does not answer.");
 	/* Every writer takes the write lock for milliseconds; waiting longer means another import. */
-	e = exec_ok(im->pg, "SET LOCAL lock_timeout = '" LOCK_TIMEOUT "'; SELECT cm_write_lock()", "import lock");
+	e = cm_db_run(im->pg, "SET LOCAL lock_timeout = '" LOCK_TIMEOUT "'; SELECT cm_write_lock()", "import lock");
 	if (e < 0)
 		return refuse(im, 0, -e, NULL, NULL,
 			      "The write lock stayed taken for " LOCK_TIMEOUT " (another import?); nothing was imported.");
@@ -879,7 +870,7 @@ int cm_import_finish(struct cm_import *im)
 	/* The feed's horizon (0004): rows below the first change row are not there to follow. A
 	 * store that pruned its feed exports only the rows after its horizon; imported into an
 	 * empty database, a follower from before them must get 410, not a silent gap. */
-	if (im->imported[L_CHANGE] && (e = exec_ok(im->pg,
+	if (im->imported[L_CHANGE] && (e = cm_db_run(im->pg,
 						  "UPDATE cm_feed SET horizon = c.first - 1 FROM (SELECT min(revision) AS first FROM changes) c"
 						  " WHERE horizon < c.first - 1",
 						  "import horizon")) < 0)

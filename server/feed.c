@@ -292,14 +292,6 @@ static long long resume_due(long long now)
 	return next;
 }
 
-static bool run(PGconn *pg, const char *sql)
-{
-	PGresult *r = PQexec(pg, sql);
-	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-	PQclear(r);
-	return ok;
-}
-
 /* The hub's connection: no statement of its may hold it long (it would stop every wake-up). */
 static PGconn *listen_conn(long long *seen)
 {
@@ -307,8 +299,8 @@ static PGconn *listen_conn(long long *seen)
 	if (!pg)
 		return NULL;
 	PGresult *r = NULL;
-	if (!run(pg, "SET statement_timeout = '5s'") || !run(pg, "LISTEN clawmesh_changes") ||
-	    !run(pg, "LISTEN clawmesh_tokens") ||
+	if (cm_db_run(pg, "SET statement_timeout = '5s'", "feed") || cm_db_run(pg, "LISTEN clawmesh_changes", "feed") ||
+	    cm_db_run(pg, "LISTEN clawmesh_tokens", "feed") ||
 	    PQresultStatus(r = PQexec(pg, "SELECT coalesce(max(revision), 0) FROM changes")) != PGRES_TUPLES_OK) {
 		cm_log_warn("feed: cannot listen: %.200s", PQerrorMessage(pg));
 		PQclear(r);

@@ -43,15 +43,6 @@ static void sha256_hex(const char *data, size_t len, char out[65])
 	cm_hex_encode(d, sizeof d, out);
 }
 
-static int exec_ok(PGconn *pg, const char *sql, const char *what)
-{
-	PGresult *r = PQexec(pg, sql);
-	ExecStatusType s = PQresultStatus(r);
-	int e = (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) ? 0 : cm_db_error(pg, r, what);
-	PQclear(r);
-	return e;
-}
-
 /* 0 = not applied yet, 1 = applied with the same content, negative = error or edited. */
 static int applied_state(PGconn *pg, int number, const char *name, const char *sum)
 {
@@ -80,10 +71,10 @@ static int applied_state(PGconn *pg, int number, const char *name, const char *s
 
 static int apply_one(PGconn *pg, const struct cm_embedded *f, int number, const char *sum)
 {
-	int e = exec_ok(pg, "BEGIN", "begin migration");
+	int e = cm_db_run(pg, "BEGIN", "begin migration");
 	if (e < 0)
 		return e;
-	e = exec_ok(pg, f->data, f->name);
+	e = cm_db_run(pg, f->data, f->name);
 	if (e == 0) {
 		char num[16];
 		snprintf(num, sizeof num, "%d", number);
@@ -96,9 +87,9 @@ static int apply_one(PGconn *pg, const struct cm_embedded *f, int number, const 
 		PQclear(r);
 	}
 	if (e == 0)
-		e = exec_ok(pg, "COMMIT", "commit migration");
+		e = cm_db_run(pg, "COMMIT", "commit migration");
 	if (e < 0)
-		(void)exec_ok(pg, "ROLLBACK", "rollback migration");
+		(void)cm_db_run(pg, "ROLLBACK", "rollback migration");
 	return e;
 }
 
@@ -108,9 +99,9 @@ int cm_migrate_run(int *applied)
 	PGconn *pg = cm_db_connect();
 	if (!pg)
 		return -CM_EUNAVAIL;
-	int e = exec_ok(pg, "SELECT pg_advisory_lock(" LOCK_KEY ")", "migration lock");
+	int e = cm_db_run(pg, "SELECT pg_advisory_lock(" LOCK_KEY ")", "migration lock");
 	if (e == 0)
-		e = exec_ok(pg,
+		e = cm_db_run(pg,
 			    "SET client_min_messages = warning;"
 			    "CREATE TABLE IF NOT EXISTS clawmesh_migrations ("
 			    " version integer PRIMARY KEY, name text NOT NULL, sha256 text NOT NULL,"
@@ -149,7 +140,7 @@ int cm_migrate_run(int *applied)
 		}
 		done = next_no;
 	}
-	(void)exec_ok(pg, "SELECT pg_advisory_unlock(" LOCK_KEY ")", "migration unlock");
+	(void)cm_db_run(pg, "SELECT pg_advisory_unlock(" LOCK_KEY ")", "migration unlock");
 	PQfinish(pg);
 	return e;
 }

@@ -44,6 +44,8 @@ void cm_db_pool_stats(long long *open, long long *connects, long long *failures)
 
 /* A fresh connection of its own (migrations, bootstrap); NULL with a logged reason. */
 PGconn *cm_db_connect(void);
+/* Runs sql (no parameters) on a connection of its own: 0, or cm_db_error()'s answer. */
+int cm_db_run(PGconn *pg, const char *sql, const char *what);
 /* Maps a failed result on conn to -CM_EUNAVAIL or -CM_EINTERNAL, logging the latter. */
 int cm_db_error(PGconn *conn, const PGresult *res, const char *what);
 
