@@ -1,6 +1,7 @@
 /* Shared by the store_*.c files: status names of the database functions, raw JSON rows, and the
  * listing query builder. */
 #include "clawmesh/store.h"
+#include "clawmesh/db.h"
 #include "clawmesh/err.h"
 #include "clawmesh/log.h"
 
@@ -100,4 +101,37 @@ int cm_query_param(struct cm_query *q, const char *value)
 	}
 	q->params[q->n++] = value;
 	return q->n;
+}
+
+int cm_store_version_page(struct cm_stmt *page, struct cm_stmt *exists, const char *scope, const char *name,
+			  int before, unsigned limit, cJSON *items, int *next)
+{
+	char b[16], lim[16];
+	snprintf(b, sizeof b, "%d", before);
+	snprintf(lim, sizeof lim, "%u", limit + 1);
+	const char *p[] = {scope, name, b, lim};
+	PGresult *r;
+	int e = cm_db_exec(page, p, &r);
+	if (e < 0)
+		return e;
+	int n = PQntuples(r);
+	*next = 0;
+	if (n == 0 && before == 0) {
+		e = -CM_ENOTFOUND;
+	} else if (n == 0) {
+		/* A page below the oldest version: fine if the key or skill exists at all. */
+		PQclear(r);
+		const char *q[] = {scope, name};
+		if ((e = cm_db_exec(exists, q, &r)) < 0)
+			return e;
+		e = PQntuples(r) ? 0 : -CM_ENOTFOUND;
+	} else {
+		int shown = n > (int)limit ? (int)limit : n;
+		int fetched = PQnfields(r) > 2 ? atoi(PQgetvalue(r, 0, 2)) : n;
+		e = cm_store_append_raw(r, shown, 1, items);
+		if (fetched > shown)
+			*next = atoi(PQgetvalue(r, shown - 1, 0));
+	}
+	PQclear(r);
+	return e;
 }

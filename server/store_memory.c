@@ -63,34 +63,7 @@ int cm_store_memory_get(const char *scope, const char *key, struct cm_store_resu
 int cm_store_memory_history(const char *scope, const char *key, int before, unsigned limit, cJSON *items,
 			    int *next)
 {
-	char b[16], lim[16];
-	snprintf(b, sizeof b, "%d", before);
-	snprintf(lim, sizeof lim, "%u", limit + 1);
-	const char *p[] = {scope, key, b, lim};
-	PGresult *r;
-	int e = cm_db_exec(&stmt_history, p, &r);
-	if (e < 0)
-		return e;
-	int n = PQntuples(r);
-	*next = 0;
-	if (n == 0 && before == 0) {
-		e = -CM_ENOTFOUND;
-	} else if (n == 0) {
-		/* A page below the oldest version: fine if the key exists at all. */
-		PQclear(r);
-		const char *q[] = {scope, key};
-		e = cm_db_exec(&stmt_history_exists, q, &r);
-		if (e < 0)
-			return e;
-		e = PQntuples(r) ? 0 : -CM_ENOTFOUND;
-	} else {
-		int shown = n > (int)limit ? (int)limit : n;
-		e = cm_store_append_raw(r, shown, 1, items);
-		if (atoi(PQgetvalue(r, 0, 2)) > shown)
-			*next = atoi(PQgetvalue(r, shown - 1, 0));
-	}
-	PQclear(r);
-	return e;
+	return cm_store_version_page(&stmt_history, &stmt_history_exists, scope, key, before, limit, items, next);
 }
 
 #define JSON_TEXTS(n) "ARRAY(SELECT jsonb_array_elements_text($%d::jsonb))", n

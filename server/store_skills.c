@@ -57,31 +57,7 @@ int cm_store_skill_get(const char *scope, const char *name, int version, bool wi
 int cm_store_skill_versions(const char *scope, const char *name, int before, unsigned limit, cJSON *items,
 			    int *next)
 {
-	char b[16], lim[16];
-	snprintf(b, sizeof b, "%d", before);
-	snprintf(lim, sizeof lim, "%u", limit + 1);
-	const char *p[] = {scope, name, b, lim};
-	PGresult *r;
-	int e = cm_db_exec(&stmt_versions, p, &r);
-	if (e < 0)
-		return e;
-	int n = PQntuples(r);
-	*next = 0;
-	if (n == 0) {
-		/* Nothing below `before`: fine if the skill exists at all. */
-		PQclear(r);
-		const char *q[] = {scope, name};
-		if ((e = cm_db_exec(&stmt_exists, q, &r)) < 0)
-			return e;
-		e = PQntuples(r) && before ? 0 : -CM_ENOTFOUND;
-	} else {
-		int shown = n > (int)limit ? (int)limit : n;
-		e = cm_store_append_raw(r, shown, 1, items);
-		if (n > shown)
-			*next = atoi(PQgetvalue(r, shown - 1, 0));
-	}
-	PQclear(r);
-	return e;
+	return cm_store_version_page(&stmt_versions, &stmt_exists, scope, name, before, limit, items, next);
 }
 
 #define JSON_TEXTS "ARRAY(SELECT jsonb_array_elements_text($%d::jsonb))"

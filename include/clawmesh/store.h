@@ -43,6 +43,15 @@ int cm_store_written(PGresult *r, struct cm_store_result *out);
 /* Appends column col of the first rows rows to items as raw JSON. */
 int cm_store_append_raw(const PGresult *r, int rows, int col, cJSON *items);
 
+/* A page of versions, newest first (a key's history, a skill's versions): runs page with
+ * (scope, name, before, limit + 1), whose rows are (version, JSON[, rows fetched before a byte cap
+ * cut the page]), appends up to limit of them to items and sets *next to the version to continue
+ * below (0 = the last page). An empty page is -CM_ENOTFOUND unless before is set and exists
+ * (scope, name) has a row. */
+struct cm_stmt;
+int cm_store_version_page(struct cm_stmt *page, struct cm_stmt *exists, const char *scope, const char *name,
+			  int before, unsigned limit, cJSON *items, int *next);
+
 /* A listing query assembled from fixed fragments; every value is a parameter. */
 struct cm_query {
 	char sql[4096];
