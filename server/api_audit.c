@@ -1,6 +1,7 @@
 /* The audit log: http.c records every audited request here once it has its answer; admins read
  * it with GET /v1/audit?since=&limit=. */
 #include "clawmesh/api.h"
+#include "clawmesh/validate.h"
 #include "clawmesh/log.h"
 #include "clawmesh/router.h"
 #include "clawmesh/store_audit.h"
@@ -37,13 +38,8 @@ int cm_api_audit_list(struct cm_request *req)
 		return cm_reply_error(req, CM_EBADREQ, CM_LIMIT_INVALID, NULL);
 	const char *s = cm_req_query(req, "since");
 	long long since = -1;
-	if (s) {
-		char *end;
-		since = strtoll(s, &end, 10);
-		if (!*s || *end || since < 0 || strlen(s) > 18)
-			return cm_reply_error(req, CM_EBADREQ, "since is an audit id (a whole number) from a previous answer.",
-					      NULL);
-	}
+	if (s && !cm_parse_count(s, &since))
+		return cm_reply_error(req, CM_EBADREQ, "since is an audit id (a whole number) from a previous answer.", NULL);
 	cJSON *o = cJSON_CreateObject();
 	cJSON *items = cJSON_AddArrayToObject(o, "items");
 	long long last = 0;

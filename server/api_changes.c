@@ -13,7 +13,6 @@
 #include "clawmesh/store_changes.h"
 #include "clawmesh/validate.h"
 
-#include <errno.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -62,20 +61,6 @@ static int bad(struct cm_request *req, const char *message)
 {
 	cm_reply_error(req, CM_EBADREQ, message, NULL);
 	return 1;
-}
-
-/* Digits only (no sign, no space: a '+' in a query string arrives as a space), within bigint. */
-static bool parse_revision(const char *s, long long *out)
-{
-	if (!s || !*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 19)
-		return false;
-	errno = 0;
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	if (errno == ERANGE || *end)
-		return false;
-	*out = v;
-	return true;
 }
 
 /* Seconds as digits with an optional decimal fraction ("30", "0.5"): no sign, exponent or hex. */
@@ -141,9 +126,9 @@ static int parse(struct cm_request *req, struct feed_state *st)
 	const char *last = st->sse ? cm_req_header(req, "Last-Event-ID") : NULL;
 	long long from = 0;
 	if (last && *last) { /* a reconnecting EventSource resumes where it was, whatever its URL says */
-		if (!parse_revision(last, &from))
+		if (!cm_parse_count(last, &from))
 			return bad(req, "Last-Event-ID must be a revision this server sent.");
-	} else if (since && !parse_revision(since, &from)) {
+	} else if (since && !cm_parse_count(since, &from)) {
 		return bad(req, "since must be a revision: a whole number from 0.");
 	}
 	st->f.since = st->w.since = from;

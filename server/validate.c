@@ -3,6 +3,8 @@
 #include "clawmesh/validate.h"
 #include "clawmesh/json.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool lower_alnum(char c)
@@ -121,4 +123,17 @@ bool cm_valid_time(const char *s)
 		return true;
 	return (*p == '+' || *p == '-') && strlen(p) == 6 && digits(p + 1, 2, &oh) && p[3] == ':' &&
 	       digits(p + 4, 2, &om) && oh <= 15 && om <= 59; /* PostgreSQL takes offsets to ±15:59 */
+}
+
+bool cm_parse_count(const char *s, long long *out)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (!n || n > 19 || strspn(s, "0123456789") != n)
+		return false;
+	errno = 0;
+	long long v = strtoll(s, NULL, 10);
+	if (errno == ERANGE)
+		return false;
+	*out = v;
+	return true;
 }

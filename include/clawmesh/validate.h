@@ -20,6 +20,9 @@ bool cm_valid_key(const char *s);
 bool cm_valid_skill_name(const char *s);
 /* A tag: 1..64 characters of valid UTF-8, no control characters. */
 bool cm_valid_tag(const char *s);
+/* A whole number from 0 written as digits only (no sign, no space, no exponent), within a
+ * bigint: revisions, audit ids. */
+bool cm_parse_count(const char *s, long long *out);
 /* RFC 3339: 2026-02-01T10:00:00Z, with optional .fraction (1-9 digits) and a Z or +hh:mm offset
  * (at most ±15:59, as PostgreSQL takes them); a real calendar date, years 0001-9999. */
 bool cm_valid_time(const char *s);

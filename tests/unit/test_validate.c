@@ -134,6 +134,19 @@ START_TEST(times)
 }
 END_TEST
 
+START_TEST(counts)
+{
+	long long v = -1;
+	ck_assert(cm_parse_count("0", &v) && v == 0);
+	ck_assert(cm_parse_count("9223372036854775807", &v) && v == 9223372036854775807LL);
+	static const char *const bad[] = {"", "-1", "+1", " 1", "1 ", "1e3", "0x10", "9223372036854775808",
+					  "99999999999999999999", "1.0", NULL};
+	for (int i = 0; bad[i]; i++)
+		ck_assert_msg(!cm_parse_count(bad[i], &v), "%s", bad[i]);
+	ck_assert(!cm_parse_count(NULL, &v));
+}
+END_TEST
+
 Suite *cm_test_suite(void)
 {
 	Suite *s = suite_create("validate");
@@ -144,6 +157,7 @@ Suite *cm_test_suite(void)
 	tcase_add_test(tc, skill_names);
 	tcase_add_test(tc, tags);
 	tcase_add_test(tc, times);
+	tcase_add_test(tc, counts);
 	suite_add_tcase(s, tc);
 	return s;
 }
