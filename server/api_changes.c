@@ -75,7 +75,8 @@ static bool parse_seconds(const char *s, double *out)
 	return true;
 }
 
-/* kind, repeatable or comma-separated: memory, skill, node. */
+/* kind, repeatable or comma-separated: memory, skill, node. The bits go to the waiter, the
+ * names (as a JSON array, NULL for every kind) to the query. */
 static int parse_kinds(struct cm_request *req, struct feed_state *st)
 {
 	const char *v[CM_MAX_FILTER_VALUES];
@@ -87,25 +88,22 @@ static int parse_kinds(struct cm_request *req, struct feed_state *st)
 		const char *p = v[i];
 		do {
 			size_t len = strcspn(p, ",");
-			if (len == 6 && !strncmp(p, "memory", 6))
-				bits |= CM_KIND_MEMORY;
-			else if (len == 5 && !strncmp(p, "skill", 5))
-				bits |= CM_KIND_SKILL;
-			else if (len == 4 && !strncmp(p, "node", 4))
-				bits |= CM_KIND_NODE;
-			else
+			unsigned bit = cm_feed_kind(p, len);
+			if (!bit)
 				return bad(req, "kind is memory, skill or node (repeatable, or comma-separated).");
+			bits |= bit;
 			p += len;
 		} while (*p++ == ',');
 	}
-	if (!bits || bits == (CM_KIND_MEMORY | CM_KIND_SKILL | CM_KIND_NODE))
+	if (!bits || bits == CM_KIND_ALL)
 		return 0;
 	st->w.kinds = bits;
-	char text[64];
-	snprintf(text, sizeof text, "[%s%s%s%s%s]", bits & CM_KIND_MEMORY ? "\"memory\"" : "",
-		 (bits & CM_KIND_MEMORY) && (bits & (CM_KIND_SKILL | CM_KIND_NODE)) ? "," : "",
-		 bits & CM_KIND_SKILL ? "\"skill\"" : "", (bits & CM_KIND_SKILL) && (bits & CM_KIND_NODE) ? "," : "",
-		 bits & CM_KIND_NODE ? "\"node\"" : "");
+	char text[64] = "[";
+	for (unsigned bit = 1; bit < CM_KIND_ALL; bit <<= 1)
+		if (bits & bit)
+			snprintf(text + strlen(text), sizeof text - strlen(text), "%s\"%s\"", text[1] ? "," : "",
+				 cm_feed_kind_name(bit));
+	strcat(text, "]");
 	st->kinds = strdup(text);
 	return st->kinds ? 0 : -CM_EINTERNAL;
 }

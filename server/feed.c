@@ -206,9 +206,19 @@ static void resume_all(void)
 	pthread_mutex_unlock(&lock);
 }
 
-static unsigned kind_bit(const char *k)
+static const char *const kind_names[] = {"memory", "skill", "node"}; /* bit 1 << i */
+
+unsigned cm_feed_kind(const char *s, size_t len)
 {
-	return !strcmp(k, "memory") ? CM_KIND_MEMORY : !strcmp(k, "skill") ? CM_KIND_SKILL : CM_KIND_NODE;
+	for (unsigned k = 0; k < 3; k++)
+		if (strlen(kind_names[k]) == len && !strncmp(s, kind_names[k], len))
+			return 1u << k;
+	return 0;
+}
+
+const char *cm_feed_kind_name(unsigned bit)
+{
+	return bit == CM_KIND_MEMORY ? "memory" : bit == CM_KIND_SKILL ? "skill" : "node";
 }
 
 /* What a set of new rows can wake: each distinct (kind, scope) with its highest revision. */
@@ -237,7 +247,8 @@ static void on_commit(PGconn *pg, long long *seen)
 	int npairs = 0;
 	bool everyone = !ok || rows > FETCH_MAX;
 	for (int i = 0; !everyone && i < rows; i++) {
-		unsigned kind = kind_bit(PQgetvalue(r, i, 1));
+		const char *k = PQgetvalue(r, i, 1);
+		unsigned kind = cm_feed_kind(k, strlen(k));
 		const char *scope = PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2);
 		long long rev = atoll(PQgetvalue(r, i, 0));
 		int j = 0;

@@ -14,6 +14,10 @@
 struct cm_request;
 
 enum cm_change_kind { CM_KIND_MEMORY = 1, CM_KIND_SKILL = 2, CM_KIND_NODE = 4 };
+#define CM_KIND_ALL 7
+/* The bit of a kind named by len bytes of s ("memory", "skill", "node"), 0 for none; and back. */
+unsigned cm_feed_kind(const char *s, size_t len);
+const char *cm_feed_kind_name(unsigned bit);
 
 /* What a waiter waits for. Owned by the request's state; linked into the hub while parked. */
 struct cm_feed_waiter {
