@@ -122,6 +122,12 @@ int cm_store_changes(const struct cm_changes_filter *f, struct cm_changes_page *
 	return 0;
 }
 
+/* The visibility test of column col, with the caller's scopes in parameters all, exact and pre. */
+static void visible(char *buf, size_t cap, const char *col, int all, int exact, int pre)
+{
+	snprintf(buf, cap, "cm_scope_in(%s, $%d::boolean, " JSON_TEXTS ", " JSON_TEXTS ")", col, all, exact, pre);
+}
+
 int cm_store_stats(bool all_readable, const char *readable, const char *readable_prefixes, unsigned window,
 		   char **json)
 {
@@ -129,15 +135,14 @@ int cm_store_stats(bool all_readable, const char *readable, const char *readable
 	struct cm_query q = {.len = 0};
 	char win[16];
 	snprintf(win, sizeof win, "%u", window);
-	char vis[512] = "";
-	if (!all_readable) {
-		int a = cm_query_param(&q, readable), b = cm_query_param(&q, readable_prefixes);
-		snprintf(vis, sizeof vis, "cm_scope_in(%%s, false, " JSON_TEXTS ", " JSON_TEXTS ")", a, b);
-	}
-	char mvis[600], svis[600], cvis[600];
-	snprintf(mvis, sizeof mvis, *vis ? vis : "true", "m.scope");
-	snprintf(svis, sizeof svis, *vis ? vis : "true", "s.scope");
-	snprintf(cvis, sizeof cvis, *vis ? vis : "true", "c.scope");
+	/* cm_scope_in() takes "everything" as a parameter: one visibility test, three tables. */
+	int all = cm_query_param(&q, all_readable ? "true" : "false");
+	int exact = cm_query_param(&q, readable ? readable : "[]");
+	int pre = cm_query_param(&q, readable_prefixes ? readable_prefixes : "[]");
+	char mvis[256], svis[256], cvis[256];
+	visible(mvis, sizeof mvis, "m.scope", all, exact, pre);
+	visible(svis, sizeof svis, "s.scope", all, exact, pre);
+	visible(cvis, sizeof cvis, "c.scope", all, exact, pre);
 	cm_query_add(&q,
 		     "WITH ms AS (SELECT m.scope, count(*) AS n, sum(m.size) AS b FROM memory m WHERE NOT m.deleted AND "
 		     "(m.expires_at IS NULL OR m.expires_at > clock_timestamp()) AND %s GROUP BY m.scope), "
