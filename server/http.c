@@ -1,14 +1,16 @@
 /* libmicrohttpd glue and the request life cycle, stated once:
  *   1. URI callback: allocate the request context, keep the raw URI (routing never sees
  *      libmicrohttpd's decoded copy, so %2F cannot forge a path segment).
- *   2. First handler call: headers only. Reject a declared oversize body at once; otherwise
- *      return without a response (a response queued on the first call forces Connection: close).
+ *   2. First handler call: headers only. Match the path (once; the match is kept). Reject a
+ *      declared oversize body at once; otherwise return without a response (a response queued
+ *      on the first call forces Connection: close).
  *   3. Body calls: append under the hard limit.
- *   4. Last call: route -> authenticate -> handler -> one queued response with common headers.
- *   5. Completion callback: one access-log line, free the context.
- * Routes flagged CM_ROUTE_STREAM_BODY (an import, of any size) differ in 2-4: they are routed and
- * authenticated on the headers call, and their handler's body_sink takes the body as it arrives
- * and answers at its end (stream_begin(), stream_body()). */
+ *   4. Last call: admit (routing answers, token, admin check) -> handler -> one queued response
+ *      with common headers. A handler may park instead (cm_req_suspend) and run again on resume.
+ *   5. Completion callback: one access-log line, metrics, free the context.
+ * Routes flagged CM_ROUTE_STREAM_BODY (an import, of any size) differ in 2-4: they are admitted on
+ * the headers call, and their handler's body_sink takes the body as it arrives and answers at
+ * its end (stream_begin(), stream_body()). */
 #include "clawmesh/http.h"
 #include "clawmesh/api.h"
 #include "clawmesh/db.h"
@@ -346,55 +348,56 @@ static void audit(struct cm_request *req)
 	cm_api_audit_record(req);
 }
 
-static void dispatch(struct cm_request *req)
+/* Routing answers (preflight, 405, 404, a bad path or query), then the token and the admin check:
+ * 0 when the route's handler may run, 1 when answered. The path was matched on the headers call. */
+static int admit(struct cm_request *req)
 {
-	struct cm_route_match m;
-	char allow[96];
-	int e = cm_router_match(cm_routes, cm_routes_count, req->method, req->path, &m, allow, sizeof allow);
+	int e = req->match_err;
 	if (e == -CM_EMETHOD && !strcmp(req->method, "OPTIONS")) {
-		preflight(req, allow);
-		return;
+		preflight(req, req->allow);
+		return 1;
 	}
 	if (e == -CM_EMETHOD) {
 		cm_reply_error(req, CM_EMETHOD, NULL, NULL);
-		cm_reply_header(req, MHD_HTTP_HEADER_ALLOW, allow);
-		return;
+		cm_reply_header(req, MHD_HTTP_HEADER_ALLOW, req->allow);
+		return 1;
 	}
 	if (e < 0) {
 		cm_reply_error(req, -e,
 			       e == -CM_EBADREQ ? "The path has a bad percent-encoding, a segment that is not UTF-8, or one too long."
 						: NULL,
 			       NULL);
-		return;
+		return 1;
 	}
 	if (!query_is_utf8(req)) {
 		cm_reply_error(req, CM_EBADREQ, "Query parameters must be UTF-8.", NULL);
-		return;
+		return 1;
 	}
-	req->route = m.route;
-	req->nparams = m.nparams;
-	memcpy(req->params, m.params, sizeof req->params);
-
-	if (!(m.route->flags & CM_ROUTE_PUBLIC)) {
+	req->route = req->matched;
+	if (!(req->route->flags & CM_ROUTE_PUBLIC)) {
 		e = cm_auth_identify(cm_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), &req->who);
 		req->authenticated = e == 0;
-		if (e == 0 && (m.route->flags & CM_ROUTE_ADMIN) && !req->who.admin) {
-			cm_reply_error(req, CM_EFORBIDDEN, "This needs an admin token.", NULL);
-			goto out;
-		}
+		if (e < 0)
+			return cm_reply_error(req, -e, NULL, NULL), 1;
+		if ((req->route->flags & CM_ROUTE_ADMIN) && !req->who.admin)
+			return cm_reply_error(req, CM_EFORBIDDEN, "This needs an admin token.", NULL), 1;
 	}
-	if (e == 0) {
+	return 0;
+}
+
+static void dispatch(struct cm_request *req)
+{
+	if (admit(req) == 0) {
 		req->parked = false;
-		e = m.route->handler(req);
+		int e = req->route->handler(req);
 		cm_db_end_request();
 		if (e == 0 && req->parked && !req->response)
 			return; /* suspended: the handler runs again on resume, and answers then */
+		if (e < 0)
+			cm_reply_error(req, -e, NULL, NULL);
+		else if (!req->response)
+			cm_reply_error(req, CM_EINTERNAL, NULL, NULL);
 	}
-	if (e < 0)
-		cm_reply_error(req, -e, NULL, NULL);
-	else if (!req->response)
-		cm_reply_error(req, CM_EINTERNAL, NULL, NULL);
-out:
 	audit(req);
 }
 
@@ -477,28 +480,16 @@ static bool append_body(struct cm_request *req, const char *data, size_t n)
  * false: not such a route, the request goes the usual way. */
 static bool stream_begin(struct cm_request *req)
 {
-	struct cm_route_match m;
-	char allow[96];
-	if (cm_router_match(cm_routes, cm_routes_count, req->method, req->path, &m, allow, sizeof allow) < 0 ||
-	    !(m.route->flags & CM_ROUTE_STREAM_BODY))
+	if (!req->matched || !(req->matched->flags & CM_ROUTE_STREAM_BODY))
 		return false;
-	req->route = m.route;
-	req->nparams = m.nparams;
-	memcpy(req->params, m.params, sizeof req->params);
-	int e = 0;
-	if (!query_is_utf8(req)) {
-		cm_reply_error(req, CM_EBADREQ, "Query parameters must be UTF-8.", NULL);
-	} else if (!(m.route->flags & CM_ROUTE_PUBLIC)) {
-		e = cm_auth_identify(cm_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), &req->who);
-		req->authenticated = e == 0;
-		if (e == 0 && (m.route->flags & CM_ROUTE_ADMIN) && !req->who.admin)
-			cm_reply_error(req, CM_EFORBIDDEN, "This needs an admin token.", NULL);
+	if (admit(req) == 0) {
+		int e = req->route->handler(req);
+		cm_db_end_request();
+		if (e < 0)
+			cm_reply_error(req, -e, NULL, NULL);
+		else if (!req->response && !req->body_sink)
+			cm_reply_error(req, CM_EINTERNAL, NULL, NULL);
 	}
-	if (e == 0 && !req->response && (e = m.route->handler(req)) == 0 && !req->response && !req->body_sink)
-		e = -CM_EINTERNAL;
-	cm_db_end_request();
-	if (e < 0)
-		cm_reply_error(req, -e, NULL, NULL);
 	if (req->response)
 		audit(req);
 	return true;
@@ -560,6 +551,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			cm_reply_error(req, CM_EBADREQ, "Conflicting Content-Length / Transfer-Encoding headers.", NULL);
 			return queue(req); /* on the first call: the connection closes after it */
 		}
+		struct cm_route_match m;
+		req->match_err = cm_router_match(cm_routes, cm_routes_count, req->method, req->path, &m, req->allow,
+						 sizeof req->allow);
+		if (req->match_err == 0) {
+			req->matched = m.route;
+			req->nparams = m.nparams;
+			memcpy(req->params, m.params, sizeof req->params);
+		}
 		if (stream_begin(req))
 			return req->response ? queue(req) : MHD_YES;
 		const char *cl = cm_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -614,7 +613,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
 	}
 	if (req->headers_seen)
-		cm_metrics_request(req->route ? (int)(req->route - cm_routes) : -1, req->queued ? req->status : 0,
+		cm_metrics_request(req->matched ? (int)(req->matched - cm_routes) : -1, req->queued ? req->status : 0,
 				   elapsed_us(&req->started) / 1e6);
 	if (req->response)
 		MHD_destroy_response(req->response);

@@ -37,7 +37,10 @@ struct cm_request {
 	size_t body_len, body_cap, body_discarded;
 	bool body_too_large;
 
-	const struct cm_route *route;
+	const struct cm_route *matched; /* what the path matched, found once on the headers call */
+	int match_err;                  /* or why it matched nothing (-CM_ENOTFOUND, -CM_EMETHOD, …) */
+	char allow[96];                 /* the methods the path takes, for 405 and preflights */
+	const struct cm_route *route;   /* set once the request is admitted to its route */
 	size_t nparams;
 	char params[CM_MAX_PARAMS][CM_PARAM_MAX + 1]; /* decoded path parameters */
 	bool authenticated;
