@@ -21,13 +21,16 @@ bash tests/contract/selftest.sh
 
 passed=0
 failed=0
-# Adds up what Check reported in DIR's meson test log ("N%: Checks: C, Failures: F, Errors: E").
+# Adds up what Check ("N%: Checks: C, Failures: F, Errors: E") and TAP reported in DIR's meson test log.
 count_checks() {
 	local c f e
-	while read -r c f e; do
+	while read -r c f e; do # Check suites
 		passed=$((passed + c - f - e))
 		failed=$((failed + f + e))
 	done < <(sed -n 's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' "$1/meson-logs/testlog.txt")
+	# The deploy tests speak TAP: one "ok N" or "not ok N" line a point.
+	passed=$((passed + $(grep -c '^ok [0-9]' "$1/meson-logs/testlog.txt" || true)))
+	failed=$((failed + $(grep -c '^not ok [0-9]' "$1/meson-logs/testlog.txt" || true)))
 }
 
 run_build() { # DIR [meson setup options]
