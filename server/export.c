@@ -771,7 +771,7 @@ int cm_import_feed(struct cm_import *im, const char *data, size_t len)
 		size_t take = (size_t)((nl ? nl : end) - p);
 		if (im->len + take > im->max_line)
 			return refuse(im, im->line + 1, CM_EBADREQ, NULL, NULL,
-					   "Line %ld is longer than %zu bytes (twice --max-value, plus 64 KiB); an import with a"
+					   "Line %ld is longer than %zu bytes (six times --max-value, plus 64 KiB); an import with a"
 					   " larger --max-value takes it.",
 					   im->line + 1, im->max_line);
 		if (im->len + take + 1 > im->cap) {

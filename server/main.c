@@ -85,7 +85,7 @@ static const char usage[] =
 	"  --max-connections N        concurrent connections, parked long-polls and event streams\n"
 	"                             included, default 4096 [CLAWMESH_MAX_CONNECTIONS]\n"
 	"  --max-value SIZE           largest memory value (its stored JSON text) or skill content,\n"
-	"                             default 256KiB; an imported line may be 2 x SIZE + 64KiB [CLAWMESH_MAX_VALUE]\n"
+	"                             default 256KiB; an imported line may be 6 x SIZE + 64KiB [CLAWMESH_MAX_VALUE]\n"
 	"  --heartbeat-window SECONDS a node is online this long after it was last heard, default 120\n"
 	"                             [CLAWMESH_HEARTBEAT_WINDOW]\n"
 	"  --changes-retention DURATION how far back GET /v1/changes reaches (older rows are pruned;\n"
