@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages clawmesh needs to build, test and run. Idempotent: installs
 # only what is missing, and touches apt only then.
+#   install-deps.sh           everything: build, tests, dev-up
+#   install-deps.sh --build   only what `meson setup build && meson compile -C build` and the
+#                             unit tests need (the image's build stage, deploy/Dockerfile)
 set -euo pipefail
 
+build_only=0
+[ "${1:-}" = "--build" ] && build_only=1
+
 pkgs=(build-essential pkg-config meson ninja-build
-	libmicrohttpd-dev libpq-dev libcjson-dev libssl-dev check libcurl4-openssl-dev
-	postgresql postgresql-client curl jq openssl ca-certificates)
+	libmicrohttpd-dev libpq-dev libcjson-dev libssl-dev check libcurl4-openssl-dev)
+# The integration and deploy tests, and dev-up: a real PostgreSQL, curl, and docker-compose,
+# which parses deploy/docker-compose.yml without a Docker engine.
+[ $build_only = 1 ] || pkgs+=(postgresql postgresql-client curl jq openssl ca-certificates docker-compose)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -13,8 +21,10 @@ for p in "${pkgs[@]}"; do
 done
 # The contract tests lint and check against the OpenAPI file with npm tools. Node >= 20.19 is
 # what they declare; Debian's own nodejs (18) also runs them, with an engine warning.
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ $build_only = 0 ]; then
+	command -v node >/dev/null 2>&1 || missing+=(nodejs)
+	command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "install-deps: installing ${missing[*]}"
