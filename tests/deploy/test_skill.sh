@@ -64,8 +64,9 @@ want '/v1/changes\?since=0&kind=memory,skill&include=value' 200 \
 t_is "every command in SKILL.md has an expectation here, and every expectation a command" \
 	"${#cmds[@]}" "${#w_re[@]}"
 
-# --- a live mesh over HTTPS: the certificate is trusted the way docs/agent-skill.md says, by
-# CURL_CA_BUNDLE naming the system's CAs plus clawmesh's certificate.
+# --- a live mesh over HTTPS with a self-signed certificate, trusted as docs/agent-skill.md says:
+# the system's CAs plus clawmesh's certificate, which is what update-ca-certificates makes of
+# the system bundle; CURL_CA_BUNDLE names such a bundle here instead of changing the system's.
 t_pg_up
 "$T_ROOT/deploy/make-cert.sh" "$T_TMP/tls" 2>/dev/null
 t_server_start skill --tls-cert "$T_TMP/tls/cert.pem" --tls-key "$T_TMP/tls/key.pem"
