@@ -5,7 +5,8 @@ set -euo pipefail
 
 pkgs=(build-essential pkg-config meson ninja-build
 	libmicrohttpd-dev libpq-dev libcjson-dev libssl-dev check libcurl4-openssl-dev
-	postgresql postgresql-client curl jq openssl ca-certificates)
+	postgresql postgresql-client curl jq openssl ca-certificates
+	busybox libxml2-utils) # the sync client's tests: busybox sh (a NAS's shell), xmllint (the launchd plist)
 
 missing=()
 for p in "${pkgs[@]}"; do
