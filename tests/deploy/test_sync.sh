@@ -4,6 +4,7 @@
 # that goes away, 410 resync_required, a revoked token, and folders that are not its own. The
 # client runs under dash (Debian's /bin/sh), --once also under busybox sh with only busybox's
 # tools on PATH (a Synology NAS) and under bash --posix (macOS's /bin/sh).
+# KEEP_TMP=DIR keeps a copy of the logs and the mirror in DIR.
 . "$(dirname "$0")/lib.sh" "$1"
 set +e # statuses are what these tests look at
 cd "$T_ROOT"
