@@ -178,8 +178,10 @@ t_check "it releases its lock" test ! -e "$ST/lock"
 saved=$(jq .revision "$ST/state.json")
 put_mem mesh while.stopped '{"value":"written while the node was down"}'
 lists=$(($(access /v1/memory) + $(access /v1/skills) + $(access /v1/stats)))
+mkdir "$ST/lock" && echo 1 >"$ST/lock/pid" # as a killed run leaves it, its pid another program's
 follow_start
 t_check "after a restart the change made meanwhile arrives" until_ok 5 grep -q 'written while the node was down' "$MD"
+t_is "a lock left by a killed run, whose pid is another program's now, is taken over" "$(cat "$ST/lock/pid")" "$follow_pid"
 t_check "it says it resumes from the saved revision $saved" grep -q "from revision $saved\$" "$T_TMP/follow.log"
 t_is "and read no listing or stats again (access log)" "$(($(access /v1/memory) + $(access /v1/skills) + $(access /v1/stats)))" "$lists"
 
