@@ -244,6 +244,18 @@ t_check "a marked folder the manifest does not list is removed" test ! -e "$SK/s
 t_is "the state follows from the 410's revision" "$(jq .revision "$ST/state.json")" "$(api GET /stats | jq .revision)"
 t_is "the user's own skill folders are still untouched" "$(own_sum)" "$own_before"
 
+# --- HTTPS with a self-signed certificate: trusted through CLAWMESH_CACERT, refused without it
+deploy/make-cert.sh "$T_TMP/tls" 2>/dev/null
+t_server_start tls --tls-cert "$T_TMP/tls/cert.pem" --tls-key "$T_TMP/tls/key.pem"
+tls_sync() { # ARGS..: --once against the HTTPS server, from a home of its own
+	env HOME="$T_TMP/tls-home" CLAWMESH_URL="$T_URL" CLAWMESH_TOKEN_FILE="$T_TMP/token" dash "$SYNC" --once "$@"
+}
+tls_sync >"$T_TMP/tls1.log" 2>&1
+t_is "without the CA file, --once over HTTPS exits 4 (certificate not trusted)" "$?" 4
+t_check "and says why" grep -q 'certificate' "$T_TMP/tls1.log"
+tls_sync --cacert "$T_TMP/tls/cert.pem" >"$T_TMP/tls2.log" 2>&1
+t_is "with --cacert it mirrors over HTTPS and exits 0" "$?:$(jq -c '.entries.mesh.newest.value' "$T_TMP/tls-home/.openclaw/clawmesh/mesh-memory.json")" '0:"newest"'
+
 # --- a revoked token: the follower stops with a clear message, and is not tried again
 follow_start
 until_ok 5 grep -q "following $URL" "$T_TMP/follow.log" >/dev/null
@@ -296,7 +308,7 @@ before=$(cat "$T_TMP"/fake/home/.openclaw/clawmesh/* | sha256sum)
 env HOME="$T_TMP/fake/home" CLAWMESH_URL="http://127.0.0.1:$fport" CLAWMESH_TOKEN=cm_fake dash "$SYNC" --once >"$T_TMP/down.log" 2>&1
 t_is "--once with the server down exits 4 and leaves the copy as it was" "$?:$(cat "$T_TMP"/fake/home/.openclaw/clawmesh/* | sha256sum)" "4:$before"
 t_check "every line the client logged is a dated clawmesh-sync line (no shell or tool errors)" \
-	bash -c "cd '$T_TMP' && ! grep -hv '^[0-9T:-]*Z clawmesh-sync: ' follow.log once*.log second.log revoked.log fake.log down.log"
+	bash -c "cd '$T_TMP' && ! grep -hv '^[0-9T:-]*Z clawmesh-sync: ' follow.log once*.log second.log revoked.log fake.log down.log tls1.log tls2.log"
 
 # --- the service files
 t_check "--help answers" bash -c "dash '$SYNC' --help | grep -q -- '--once'"
