@@ -111,6 +111,7 @@ until_ok() {
 server_sha() { curl -s "$URL/v1/skills/$1/$2" -H "Authorization: Bearer $NODE_TOKEN" | jq -r .sha256; }
 
 # --- first sync: --once from nothing
+umask 022
 mem_lists0=$(access /v1/memory)
 t0=$(date +%s%N)
 sync_env dash "$SYNC" --once >"$T_TMP/once1.log" 2>&1
@@ -134,6 +135,8 @@ t_check "an entry with a TTL is there until it expires" grep -q 'short-lived' "$
 t_check "the Markdown file has the values and keys" grep -q -e 'Alpha ships in March' "$MD" -e '"short_answers":true' -e '### user.preferences'
 t_check "node-private memory is not mirrored" bash -c "! grep -q 'only for sec' '$MD' '$ST/mesh-memory.json'"
 t_check "a scope the token cannot read is not mirrored" bash -c "! grep -q 'beta is not for sec' '$MD' '$ST/mesh-memory.json'"
+t_is "the state folder is private; the workspace files follow the umask (022 here)" \
+	"$(stat -c %a "$ST") $(stat -c %a "$SK/triage/SKILL.md") $(stat -c %a "$MD")" "700 644 644"
 t_is "the state holds the revision" "$(jq .revision "$ST/state.json")" "$(api GET /stats | jq .revision)"
 
 # --- following in the background
