@@ -253,6 +253,8 @@ held=$(jq .revision "$ST/state.json")
 # Meanwhile a mirrored folder was removed by hand, and a run left a marked folder unlisted.
 rm -r "$SK/triage@project-alpha"
 mkdir "$SK/stale" && echo mesh/stale >"$SK/stale/.clawmesh-sync" && echo '# stale' >"$SK/stale/SKILL.md"
+# and the user copied a mirrored folder, marker and all, to make the skill their own.
+cp -r "$SK/triage" "$SK/my-triage" && echo '# my triage' >"$SK/my-triage/SKILL.md"
 until_ok 5 bash -c "test \"\$(curl -s -o /dev/null -w '%{http_code}' '$URL/v1/changes?since=$held' -H 'Authorization: Bearer $ADMIN')\" = 410" >/dev/null
 sync_env dash "$SYNC" --once >"$T_TMP/once410.log" 2>&1
 t_is "after 410 the client reads the whole state again and exits 0" "$?" 0
@@ -261,6 +263,7 @@ t_is "the copy matches the server: new entry in, deleted entry out" "$(mem mesh 
 t_check "the skill deleted meanwhile lost its folder" test ! -e "$SK/notes"
 t_check "the folder removed by hand is written again" cmp "$T_TMP/src/triage-alpha.md" "$SK/triage@project-alpha/SKILL.md"
 t_check "a marked folder the manifest does not list is removed" test ! -e "$SK/stale"
+t_check "a copy of a mirrored folder under another name is the user's: kept" grep -q -x '# my triage' "$SK/my-triage/SKILL.md"
 t_is "the state follows from the 410's revision" "$(jq .revision "$ST/state.json")" "$(api GET /stats | jq .revision)"
 t_is "the user's own skill folders are still untouched" "$(own_sum)" "$own_before"
 
