@@ -241,6 +241,25 @@ sync_env bash --posix "$SYNC" --once >"$T_TMP/once4.log" 2>&1
 t_is "--once catches up and exits 0 (bash --posix)" "$?:$(mem mesh once.bash)" '0:"once under bash --posix"'
 t_is "--once logs the revision it caught up at" "$(grep -c 'caught up at revision' "$T_TMP/once4.log")" 1
 
+# --- a full disk under the skills folder: the run fails (1) and a later one mirrors every skill
+# (a tmpfs in a mount namespace of its own: as root, or in a user namespace where allowed)
+FS=$T_TMP/fullfs
+mkdir -p "$FS" "$T_TMP/full-home"
+ns=(unshare -m)
+[ "$(id -u)" = 0 ] || ns=(unshare -rm)
+if "${ns[@]}" true 2>/dev/null; then
+	full=$("${ns[@]}" bash -c 'fs=$1 tmp=$2; shift 2; mount -t tmpfs -o size=64k tmpfs "$fs" || exit
+		dd if=/dev/zero of="$fs/fill" bs=4k count=64 2>/dev/null
+		"$@" >"$tmp/full1.log" 2>&1; echo -n "$? "
+		rm "$fs/fill"; "$@" >"$tmp/full2.log" 2>&1; echo -n "$? "
+		echo "$(ls -A "$fs" | wc -l) folders, $(ls "$fs"/*/SKILL.md | wc -l) SKILL.md"' _ "$FS" "$T_TMP" \
+		env HOME="$T_TMP/full-home" CLAWMESH_URL="$URL" CLAWMESH_TOKEN_FILE="$T_TMP/token" \
+		CLAWMESH_SYNC_SKILLS_DIR="$FS" dash "$SYNC" --once)
+	t_is "with the skills folder full --once exits 1; once there is room the next run mirrors every skill" "$full" "1 0 4 folders, 4 SKILL.md"
+else
+	t_skip "a full skills folder" "no mount namespace here"
+fi
+
 # --- 410 resync_required: the feed was pruned past the node's revision
 put_mem mesh pruned.new '{"value":"written before the pruning"}'
 api DELETE /skills/mesh/notes >/dev/null
