@@ -260,6 +260,25 @@ else
 	t_skip "a full skills folder" "no mount namespace here"
 fi
 
+# --- a skill deleted while its folder cannot be written: the run fails (1) without moving on,
+# and the next one removes the folder (read-only: chmod, or as root a read-only bind mount)
+printf -- '---\nname: ro-test\n---\n# ro\n' >"$T_TMP/src/ro-test.md"
+put_skill mesh ro-test "$T_TMP/src/ro-test.md"
+sync_env dash "$SYNC" --once >"$T_TMP/ro0.log" 2>&1
+api DELETE /skills/mesh/ro-test >/dev/null
+held=$(jq .revision "$ST/state.json")
+if [ "$(id -u)" = 0 ]; then
+	sync_env unshare -m sh -c 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"' _ \
+		"$SK/ro-test" dash "$SYNC" --once >"$T_TMP/ro1.log" 2>&1
+else
+	chmod 555 "$SK/ro-test" && sync_env dash "$SYNC" --once >"$T_TMP/ro1.log" 2>&1
+fi
+ro="$? $(jq .revision "$ST/state.json")"
+chmod 755 "$SK/ro-test"
+t_is "a deleted skill whose folder is read-only: --once exits 1 and keeps its revision" "$ro" "1 $held"
+sync_env dash "$SYNC" --once >"$T_TMP/ro2.log" 2>&1
+t_is "once writable, the next run removes the folder" "$? $(test -e "$SK/ro-test" && echo kept || echo removed)" "0 removed"
+
 # --- 410 resync_required: the feed was pruned past the node's revision
 put_mem mesh pruned.new '{"value":"written before the pruning"}'
 api DELETE /skills/mesh/notes >/dev/null
