@@ -261,6 +261,16 @@ sync_env bash --posix "$SYNC" --once >"$T_TMP/once4.log" 2>&1
 t_is "--once catches up and exits 0 (bash --posix)" "$?:$(mem mesh once.bash)" '0:"once under bash --posix"'
 t_is "--once logs the revision it caught up at" "$(grep -c 'caught up at revision' "$T_TMP/once4.log")" 1
 
+# --- the cache and the manifest left empty (a crash without fsync can do that): rebuilt
+: >"$ST/mesh-memory.json"
+: >"$ST/skills.json"
+put_mem mesh after.crash '{"value":"written after the crash"}'
+sync_env dash "$SYNC" --once >"$T_TMP/crash.log" 2>&1
+t_is "with an empty cache and manifest, --once rebuilds the copy: old and new entries, the 3 mirrored skills" \
+	"$?:$(mem mesh once.dash):$(mem mesh after.crash):$(jq '.skills | length' "$ST/skills.json")" \
+	'0:"once under dash":"written after the crash":3'
+t_check "and the Markdown file is whole again" grep -q -e 'once under dash' "$MD"
+
 # --- a full disk under the skills folder: the run fails (1) and a later one mirrors every skill
 # (a tmpfs in a mount namespace of its own: as root, or in a user namespace where allowed)
 FS=$T_TMP/fullfs
