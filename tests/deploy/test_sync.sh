@@ -197,7 +197,7 @@ t_is "SIGTERM stops the follower with status 0" "$?" 0
 t_check "it releases its lock" bash -c "test ! -e '$ST/lock' && test ! -L '$ST/lock'"
 # Runs starting at once over a stale lock (its owner killed): exactly one may follow. Three rounds.
 race=
-for round in 1 2 3; do
+for _ in 1 2 3; do
 	rm -rf "$ST/lock"
 	mkdir "$ST/lock" && echo 1 >"$ST/lock/pid"
 	racers=()
@@ -278,6 +278,7 @@ mkdir -p "$FS" "$T_TMP/full-home"
 ns=(unshare -m)
 [ "$(id -u)" = 0 ] || ns=(unshare -rm)
 if "${ns[@]}" true 2>/dev/null; then
+	# shellcheck disable=SC2016 # the inner script's own variables
 	full=$("${ns[@]}" bash -c 'fs=$1 tmp=$2; shift 2; mount -t tmpfs -o size=64k tmpfs "$fs" || exit
 		dd if=/dev/zero of="$fs/fill" bs=4k count=64 2>/dev/null
 		"$@" >"$tmp/full1.log" 2>&1; echo -n "$? "
@@ -298,6 +299,7 @@ sync_env dash "$SYNC" --once >"$T_TMP/ro0.log" 2>&1
 api DELETE /skills/mesh/ro-test >/dev/null
 held=$(jq .revision "$ST/state.json")
 if [ "$(id -u)" = 0 ]; then
+	# shellcheck disable=SC2016 # the inner script's own variables
 	sync_env unshare -m sh -c 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"' _ \
 		"$SK/ro-test" dash "$SYNC" --once >"$T_TMP/ro1.log" 2>&1
 else
