@@ -261,6 +261,15 @@ sync_env bash --posix "$SYNC" --once >"$T_TMP/once4.log" 2>&1
 t_is "--once catches up and exits 0 (bash --posix)" "$?:$(mem mesh once.bash)" '0:"once under bash --posix"'
 t_is "--once logs the revision it caught up at" "$(grep -c 'caught up at revision' "$T_TMP/once4.log")" 1
 
+# --- an entry that expires between two --once runs with no change in between leaves the copy
+put_mem mesh ttl.once '{"value":"gone by the next run","ttl":2}'
+sync_env dash "$SYNC" --once >"$T_TMP/ttl1.log" 2>&1
+ttl="$(mem mesh ttl.once)"
+sleep 2.2
+sync_env dash "$SYNC" --once >"$T_TMP/ttl2.log" 2>&1
+t_is "an entry whose TTL ran out between two --once runs is dropped by the second" \
+	"$ttl $(mem mesh ttl.once) $(grep -c 'gone by the next run' "$MD")" '"gone by the next run" null 0'
+
 # --- the cache and the manifest left empty (a crash without fsync can do that): rebuilt
 : >"$ST/mesh-memory.json"
 : >"$ST/skills.json"
