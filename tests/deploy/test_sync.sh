@@ -412,6 +412,17 @@ t_is "--once with the server down exits 4 and leaves the copy as it was" "$?:$(c
 t_check "every line the client logged is a dated clawmesh-sync line (no shell or tool errors)" \
 	bash -c "cd '$T_TMP' && ! grep -hv '^[0-9T:-]*Z clawmesh-sync: ' follow.log once*.log second.log revoked.log fake.log down.log tls1.log tls2.log"
 
+# --- the token does not cross a network in clear unless the operator says so
+env HOME="$T_TMP/insecure" CLAWMESH_URL="http://192.0.2.1:8080" CLAWMESH_TOKEN=cm_fake dash "$SYNC" --once >"$T_TMP/insecure.log" 2>&1
+t_is "plain http:// to a host that is not loopback is refused with exit 2" "$?" 2
+t_check "the refusal says why and what to do" grep -q 'token in clear.*CLAWMESH_ALLOW_INSECURE_HTTP=1' "$T_TMP/insecure.log"
+# With the override the URL passes; a token with a bad character then stops it before any
+# request, so nothing is sent to that address.
+env HOME="$T_TMP/insecure" CLAWMESH_URL="http://192.0.2.1:8080" CLAWMESH_TOKEN='cm_bad!' CLAWMESH_ALLOW_INSECURE_HTTP=1 \
+	dash "$SYNC" --once >"$T_TMP/insecure2.log" 2>&1
+t_check "with CLAWMESH_ALLOW_INSECURE_HTTP=1 the URL is taken (the next check, the token's, answers)" \
+	grep -q 'the token has characters' "$T_TMP/insecure2.log"
+
 # --- the service files
 t_check "--help answers" bash -c "dash '$SYNC' --help | grep -q -- '--once'"
 t_check "the systemd unit keeps a refused token from restarting" grep -q '^RestartPreventExitStatus=.*\b3\b' deploy/openclaw/clawmesh-sync.service
