@@ -161,6 +161,35 @@ pgbench_point() { # KEY SCRIPT CONNS MODE
 # and sends unnamed (parsed and planned each time), run as it sends them.
 mode_of() { case $1 in list | search) echo extended ;; *) echo prepared ;; esac; }
 
+# The pgbench "whole request" scripts must run what the server runs: log one request of each
+# kind, count the statements its worker's backend executed (the token touch, once a minute, aside)
+# and compare with the script. A difference means bench/pgbench/ is stale after a server change.
+declare -A NST # statements the server ran per request, by point
+pglog=$tmp/pg/postgres.log
+psql "$url" -qc "ALTER SYSTEM SET log_statement = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.2
+count_statements() { # POINT CURL-ARGS...
+	local p=$1 from
+	shift
+	from=$(($(wc -l <"$pglog") + 1))
+	curl -sf -o /dev/null -H "Authorization: Bearer $token" "$@" || bad+=("$p: the sample request failed")
+	sleep 0.2
+	local backend
+	# The request's backend runs the first statement; the feed hub's reads come after a commit.
+	backend=$(tail -n +"$from" "$pglog" | grep -E 'LOG:  (execute|statement)' | head -n 1 | sed -n 's/^[^[]*\[\([0-9]*\)\].*/\1/p')
+	NST[$p]=$(tail -n +"$from" "$pglog" | grep -E "\[$backend\] LOG:  (execute|statement)" | grep -vc 'SET last_used_at' || true)
+	local script
+	script=$(grep -vc '^\(--\|\\\)' "bench/pgbench/$p-request.sql")
+	[ "${NST[$p]}" = "$script" ] ||
+		bad+=("$p: the server ran ${NST[$p]} statements for one request, bench/pgbench/$p-request.sql has $script: update it")
+}
+base=http://127.0.0.1:$cm_port
+count_statements get "$base/v1/memory/mesh/k000002"
+count_statements put -X PUT -H 'Content-Type: application/json' -d '{"value":{"n":0,"text":"sample"}}' "$base/v1/memory/mesh/k000002"
+count_statements list "$base/v1/memory?scope=mesh&prefix=k0001&limit=50"
+count_statements search "$base/v1/memory?scope=mesh&limit=50&q=tavune"
+psql "$url" -qc "ALTER SYSTEM RESET log_statement" -c "SELECT pg_reload_conf()" >/dev/null
+
 say "warming up"
 timeout 30 wrk -t2 -c8 -d1s -s bench/get.lua "http://127.0.0.1:$cm_port" >/dev/null
 for p in $points; do
@@ -222,6 +251,7 @@ report() {
 			"(**+$(mib $(($(fv rss_parked_kib) - $(fv rss_before_kib)))) MiB**); CPU while parked: $idle ticks of 1/$tck s in $(fv idle_s) s;" \
 			"one write (answered in $(fv write_ms) ms) reached the first poll in $(fv first_ms) ms, half in $(fv p50_ms) ms, **all $(fv answered) in $(fv all_ms) ms**"
 	fi
+	echo "- statements clawmeshd ran per request (pgbench's whole-request scripts run the same): $(for p in get put list search; do printf '%s %s, ' "$p" "${NST[$p]:-?}"; done | sed 's/, $//')"
 	echo "- whole run: $(($(date +%s) - started)) s"
 	for b in "${bad[@]}"; do echo "- **problem**: $b"; done
 }
