@@ -20,8 +20,10 @@ threads=${BENCH_THREADS:-$(nproc)}
 build=${BENCH_BUILD:-build-bench}
 pg_port=19601 cm_port=19610 etcd_port=19620 etcd_peer=19621
 entries=100000
-[[ $secs =~ ^[0-9]+$ ]] && [ "$secs" -ge 1 ] && [ "$secs" -le 10 ] ||
-	{ echo "bench: BENCH_SECONDS is 1 to 10" >&2; exit 2; }
+if ! [[ $secs =~ ^[0-9]+$ ]] || [ "$secs" -lt 1 ] || [ "$secs" -gt 10 ]; then
+	echo "bench: BENCH_SECONDS is 1 to 10" >&2
+	exit 2
+fi
 
 say() { echo "bench: $*" >&2; }
 
@@ -61,7 +63,7 @@ done
 # --- everything it starts lives in $tmp and goes at exit ---------------------------------------
 tmp=$(mktemp -d /tmp/clawmesh-bench.XXXXXX)
 chmod 755 "$tmp" # the cluster runs as postgres when we are root
-cm_pid= etcd_pid=
+cm_pid='' etcd_pid=''
 cleanup() {
 	[ -z "$cm_pid" ] || { kill "$cm_pid" && wait "$cm_pid"; } 2>/dev/null || true
 	[ -z "$etcd_pid" ] || { kill "$etcd_pid" && wait "$etcd_pid"; } 2>/dev/null || true
