@@ -1,0 +1,4 @@
+-- A full-text search for one word, limit 50, as store_memory.c builds it (sent unprepared).
+-- Variables from bench/run.sh (-D): hash, tokid, scope=mesh, scopes=["mesh"], node=bench, no=false.
+\set w random(0, 1999)
+SELECT cm_memory_entry(t.m), t.scope, t.key, t.revision::text, t.rk::text, t.total FROM (SELECT u.*, sum(u.size) OVER w - u.size AS before, count(*) OVER () AS total FROM (SELECT m, m.scope, m.key, m.revision, m.size, ts_rank_cd(m.search, websearch_to_tsquery('english', bench_word(:w))) AS rk FROM memory m WHERE cm_memory_live(m, now()) AND m.scope = ANY(ARRAY(SELECT jsonb_array_elements_text(:scopes::jsonb))) AND m.search @@ websearch_to_tsquery('english', bench_word(:w)) ORDER BY rk DESC, scope, key LIMIT 51::integer) u WINDOW w AS (ORDER BY rk DESC, scope, key ROWS UNBOUNDED PRECEDING)) t WHERE t.before < 4194304 ORDER BY rk DESC, scope, key;
