@@ -72,7 +72,7 @@ t_check "the runtime stage has a HEALTHCHECK on /healthz over HTTPS" \
 	grep -Eq '^HEALTHCHECK .*curl .*(-[a-z]*k|--cacert).*https://127\.0\.0\.1:.*/healthz' "$T_TMP/df.run"
 t_check "it exposes 8443 and keeps /certs in a volume" \
 	bash -c "grep -qx 'EXPOSE 8443' '$T_TMP/df.run' && grep -q '^VOLUME .*/certs' '$T_TMP/df.run'"
-entry=$(grep -E '^ENTRYPOINT ' "$T_TMP/df.run" | jq -r '.[0]' <<<"$(sed 's/^ENTRYPOINT //' <(grep -E '^ENTRYPOINT ' "$T_TMP/df.run"))")
+entry=$(sed -n 's/^ENTRYPOINT //p' "$T_TMP/df.run" | jq -r '.[0]')
 t_check "the ENTRYPOINT ($entry) is where deploy/docker-entrypoint.sh is installed" \
 	grep -Eq "install .*deploy/docker-entrypoint\.sh /out$entry( |\$)" "$T_TMP/df.build"
 mkcert=$(sed -n 's/.*\[ -f "$mk" \] || mk=\(.*\)$/\1/p' deploy/docker-entrypoint.sh)

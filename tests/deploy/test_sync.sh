@@ -206,9 +206,13 @@ for _ in 1 2 3; do
 		racers+=($!)
 	done
 	t_pids+=("${racers[@]}")
-	sleep 1
-	alive=0
-	for p in "${racers[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+	# Until the losers have exited (a loaded machine may take a few seconds), at most 20 s.
+	for _ in $(seq 100); do
+		sleep 0.2
+		alive=0
+		for p in "${racers[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+		[ "$alive" -le 1 ] && break
+	done
 	kill "${racers[@]}" 2>/dev/null
 	wait "${racers[@]}" 2>/dev/null
 	race="$race$alive "
