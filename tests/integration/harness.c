@@ -31,23 +31,21 @@ const char *env_or_die(const char *name)
 	return v;
 }
 
-struct buf {
-	char *p;
-	size_t len;
-};
+int buf_append(struct buf *b, const char *p, size_t len)
+{
+	char *q = realloc(b->p, b->len + len + 1);
+	if (!q)
+		return -1;
+	memcpy(q + b->len, p, len);
+	b->p = q;
+	b->len += len;
+	b->p[b->len] = '\0';
+	return 0;
+}
 
 static size_t on_data(char *ptr, size_t size, size_t n, void *ud)
 {
-	struct buf *b = ud;
-	size_t add = size * n;
-	char *q = realloc(b->p, b->len + add + 1);
-	if (!q)
-		return 0;
-	memcpy(q + b->len, ptr, add);
-	b->p = q;
-	b->len += add;
-	b->p[b->len] = '\0';
-	return add;
+	return buf_append(ud, ptr, size * n) ? 0 : size * n;
 }
 
 static pthread_mutex_t record_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -49,6 +49,14 @@ void expect_error(const struct http_resp *rs, long status, const char *code);
 /* POST /v1/tokens with body as admin; asserts 201 and fills secret (47 bytes) and id (29 bytes). */
 void create_token(const struct server *srv, const char *admin, const char *body, char *secret, char *id);
 
+/* A growing, NUL-terminated byte buffer (free p). */
+struct buf {
+	char *p;
+	size_t len;
+};
+/* Appends len bytes; 0, or -1 when out of memory (b unchanged). */
+int buf_append(struct buf *b, const char *p, size_t len);
+
 int free_port(void);
 /* Sends raw bytes to srv and reads until the server closes or 3 s pass. Caller frees. */
 char *raw_exchange(const struct server *srv, const char *request);

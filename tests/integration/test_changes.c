@@ -476,8 +476,7 @@ END_TEST
 /* --- Server-Sent Events -------------------------------------------------------------------------- */
 
 struct sse {
-	char *buf;
-	size_t len;
+	struct buf b;
 	int want_events; /* stop after this many "id:" lines */
 	int keepalives_wanted;
 };
@@ -494,13 +493,9 @@ static size_t sse_data(char *p, size_t size, size_t n, void *cls)
 {
 	struct sse *s = cls;
 	size_t len = size * n;
-	char *b = realloc(s->buf, s->len + len + 1);
-	if (!b)
+	if (buf_append(&s->b, p, len))
 		return 0;
-	memcpy(b + s->len, p, len);
-	s->buf = b;
-	s->len += len;
-	b[s->len] = '\0';
+	const char *b = s->b.p;
 	if (s->want_events && count_of(b, "\nid: ") + (strncmp(b, "id: ", 4) ? 0 : 1) >= s->want_events)
 		return 0; /* enough: abort the transfer */
 	if (s->keepalives_wanted && count_of(b, ": keep-alive\n") >= s->keepalives_wanted)
@@ -532,7 +527,7 @@ static char *sse_read(const struct server *s, const char *token, const char *pat
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
-	return st.buf ? st.buf : strdup("");
+	return st.b.p ? st.b.p : strdup("");
 }
 
 struct sse_call {
