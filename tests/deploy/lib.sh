@@ -6,7 +6,7 @@
 #
 #   . "$(dirname "$0")/lib.sh" "$CLAWMESHD"   # sets T_ROOT, T_TMP, CLAWMESHD
 #   t_pg_up                       # cluster + database + migrations; sets T_DB_URL
-#   t_server_start NAME [ARGS..]  # serve on a free port; sets T_URL (http or https)
+#   t_server_start NAME [ARGS..]  # serve on a free port (or T_PORT); sets T_URL, T_SERVER_PID
 #   t_admin                       # prints a new admin token's secret
 #   t_check "what" CMD [ARGS..]   # one TAP point: ok when CMD exits 0 (its output shown if not)
 #   t_is "what" GOT WANT          # one TAP point: ok when GOT = WANT
@@ -105,14 +105,16 @@ t_wait_url() {
 	return 1
 }
 
-# t_server_start NAME [ARGS..]: clawmeshd serve on a free port, log in $T_TMP/NAME.log.
+# t_server_start NAME [ARGS..]: clawmeshd serve on a free port (T_PORT, when set, for a server
+# restarted at the same URL), its log appended to $T_TMP/NAME.log; sets T_URL and T_SERVER_PID.
 t_server_start() {
 	local name=$1 port scheme=http curl_args=()
 	shift
-	port=$(t_free_port)
+	port=${T_PORT:-$(t_free_port)}
 	case " $* " in *" --tls-cert "*) scheme=https ;; esac
-	"$CLAWMESHD" serve --listen "127.0.0.1:$port" --threads 2 "$@" >"$T_TMP/$name.log" 2>&1 &
-	t_pids+=($!)
+	"$CLAWMESHD" serve --listen "127.0.0.1:$port" --threads 2 "$@" >>"$T_TMP/$name.log" 2>&1 &
+	T_SERVER_PID=$!
+	t_pids+=($T_SERVER_PID)
 	T_URL="$scheme://127.0.0.1:$port"
 	[ $scheme = https ] && curl_args=(-k)
 	if ! t_wait_url "$T_URL/healthz" "${curl_args[@]}"; then

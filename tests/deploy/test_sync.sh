@@ -15,12 +15,8 @@ started=$(date +%s)
 port=$(t_free_port)
 URL=http://127.0.0.1:$port
 srv_start() { # NAME [ARGS..]
-	local name=$1
-	shift
-	"$CLAWMESHD" serve --listen "127.0.0.1:$port" --threads 2 "$@" >>"$T_TMP/$name.log" 2>&1 &
-	srv_pid=$!
-	t_pids+=($srv_pid)
-	t_wait_url "$URL/healthz"
+	T_PORT=$port t_server_start "$@"
+	srv_pid=$T_SERVER_PID
 }
 srv_stop() {
 	kill "$srv_pid" && wait "$srv_pid" 2>/dev/null || true
