@@ -70,24 +70,20 @@ SQL
 
 rps() { sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p'; }
 tps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1; }
-row() { # WHAT CLAWMESH PGBENCH
-	printf "%-44s %10.0f req/s %10.0f tps   %5.2fx\n" "$1" "$2" "$3" "$(echo "$2 / $3" | bc -l)"
+# side WHAT CONNS LUA URL SQL: wrk and pgbench at CONNS connections, one row with their ratio.
+side() {
+	local j=$(($2 < 2 ? $2 : 2)) c p
+	c=$(wrk -t$j -c"$2" -d"${secs}s" -s "$tmp/$3" "$4" | rps)
+	p=$("$pgbench" -n -M prepared -c"$2" -j$j -T"$secs" -f "$tmp/$5" "$url" 2>/dev/null | tps)
+	printf "%-44s %10.0f req/s %10.0f tps   %5.2fx\n" "$1, $2 conns" "$c" "$p" "$(echo "$c / $p" | bc -l)"
 }
 
 echo "== $(nproc) cores, ${secs}s each, $(psql "$url" -Atc 'SELECT count(*) FROM changes') changes"
 base="http://127.0.0.1:$port"
-c=$(wrk -t2 -c32 -d"${secs}s" -s "$tmp/page.lua" "$base/v1/changes?since=$since&limit=100" | rps)
-p=$("$pgbench" -n -M prepared -c32 -j2 -T"$secs" -f "$tmp/page.sql" "$url" 2>/dev/null | tps)
-row "page of 100 changes, 32 conns" "$c" "$p"
-c=$(wrk -t2 -c32 -d"${secs}s" -s "$tmp/page.lua" "$base/v1/changes?since=$since&limit=100&include=value" | rps)
-p=$("$pgbench" -n -M prepared -c32 -j2 -T"$secs" -f "$tmp/page_value.sql" "$url" 2>/dev/null | tps)
-row "page of 100 changes with values, 32 conns" "$c" "$p"
-c=$(wrk -t1 -c1 -d"${secs}s" -s "$tmp/put.lua" "$base" | rps)
-p=$("$pgbench" -n -M prepared -c1 -j1 -T"$secs" -f "$tmp/put.sql" "$url" 2>/dev/null | tps)
-row "memory PUT (NOTIFY included), 1 conn" "$c" "$p"
-c=$(wrk -t2 -c32 -d"${secs}s" -s "$tmp/put.lua" "$base" | rps)
-p=$("$pgbench" -n -M prepared -c32 -j2 -T"$secs" -f "$tmp/put.sql" "$url" 2>/dev/null | tps)
-row "memory PUT (NOTIFY included), 32 conns" "$c" "$p"
+side "page of 100 changes" 32 page.lua "$base/v1/changes?since=$since&limit=100" page.sql
+side "page of 100 changes with values" 32 page.lua "$base/v1/changes?since=$since&limit=100&include=value" page_value.sql
+side "memory PUT (NOTIFY included)" 1 put.lua "$base" put.sql
+side "memory PUT (NOTIFY included)" 32 put.lua "$base" put.sql
 c=$(wrk -t2 -c8 -d"${secs}s" -s "$tmp/page.lua" "$base/v1/stats" | rps)
 echo "stats (2,000 entries in 4 scopes), 8 conns: $c req/s"
 echo "server peak RSS: $(sed -n 's/^VmHWM: *//p' /proc/$pid/status)"
