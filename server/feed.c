@@ -3,6 +3,7 @@
  * holding it, so a resume can never come before its suspend, and cm_feed_forget() (which takes it)
  * can never free a waiter the hub is about to resume. */
 #include "clawmesh/feed.h"
+#include "clawmesh/cache.h"
 #include "clawmesh/db.h"
 #include "clawmesh/err.h"
 #include "clawmesh/http.h"
@@ -238,7 +239,7 @@ static void on_commit(PGconn *pg, long long *seen)
 	snprintf(since, sizeof since, "%lld", *seen);
 	const char *params[] = {since};
 	PGresult *r = PQexecParams(pg,
-				   "SELECT revision, kind, scope FROM changes WHERE revision > $1::bigint "
+				   "SELECT revision, kind, scope, name FROM changes WHERE revision > $1::bigint "
 				   "ORDER BY revision LIMIT " "1001",
 				   1, NULL, params, NULL, NULL, 0);
 	bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
@@ -246,6 +247,15 @@ static void on_commit(PGconn *pg, long long *seen)
 	struct pair pairs[PAIRS_MAX];
 	int npairs = 0;
 	bool everyone = !ok || rows > FETCH_MAX;
+	/* The caches hear every row read (they need the key, not just the scope); rows not read (an
+	 * error, or more than were fetched) stand for unknown changes. */
+	if (everyone)
+		cm_cache_flush(false, true);
+	for (int i = 0; !everyone && i < rows; i++) {
+		const char *k = PQgetvalue(r, i, 1);
+		cm_cache_heard(cm_feed_kind(k, strlen(k)), PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2),
+			       PQgetvalue(r, i, 3), atoll(PQgetvalue(r, i, 0)));
+	}
 	for (int i = 0; !everyone && i < rows; i++) {
 		const char *k = PQgetvalue(r, i, 1);
 		unsigned kind = cm_feed_kind(k, strlen(k));
@@ -372,24 +382,29 @@ static void *hub(void *arg)
 		long long now = cm_feed_now_ms();
 		if (!pg && now >= retry_at) {
 			pg = listen_conn(&seen);
-			if (pg)
+			if (pg) {
+				cm_cache_listening(true); /* listening again: caches start empty */
 				resume_all(); /* whatever was missed while deaf, every waiter re-checks */
-			else
+			} else {
 				retry_at = now + RECONNECT_MS;
+			}
 		}
 		if (pg && now >= prune_at)
 			prune_at = now + (prune(pg) ? 0 : prune_every_ms);
 		if (pg && (tokens || changes)) {
-			if (tokens)
+			if (tokens) {
+				cm_cache_flush(true, false);
 				resume_all(); /* every waiter re-checks its token */
-			else
-				on_commit(pg, &seen);
+			}
+			if (changes)
+				on_commit(pg, &seen); /* the caches must hear these rows whatever else came */
 			tokens = changes = false;
 		}
 		if (pg && !take_notifies(pg, &changes, &tokens)) {
 			cm_log_warn("feed: lost the database; listening again when it is back");
 			PQfinish(pg);
 			pg = NULL;
+			cm_cache_listening(false); /* deaf: nothing cached can be trusted */
 			retry_at = cm_feed_now_ms() + RECONNECT_MS;
 			resume_all();
 			continue;
@@ -419,10 +434,12 @@ static void *hub(void *arg)
 			cm_log_warn("feed: lost the database; listening again when it is back");
 			PQfinish(pg);
 			pg = NULL;
+			cm_cache_listening(false); /* deaf: nothing cached can be trusted */
 			retry_at = cm_feed_now_ms() + RECONNECT_MS;
 			resume_all();
 		}
 	}
+	cm_cache_listening(false);
 	if (pg)
 		PQfinish(pg);
 	return NULL;

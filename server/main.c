@@ -1,6 +1,7 @@
 /* clawmeshd: arguments and subcommands (serve, migrate, token, export, import, --help). Exit
  * codes: 0 ok, 1 runtime failure (database, port, file), 2 bad usage or an import refused. */
 #include "clawmesh/auth.h"
+#include "clawmesh/cache.h"
 #include "clawmesh/config.h"
 #include "clawmesh/db.h"
 #include "clawmesh/err.h"
@@ -42,6 +43,7 @@ static const struct option shared_opts[] = {
 	{"heartbeat-window", required_argument, NULL, CM_OPT_HEARTBEAT_WINDOW},
 	{"changes-retention", required_argument, NULL, CM_OPT_CHANGES_RETENTION},
 	{"sse-keepalive", required_argument, NULL, CM_OPT_SSE_KEEPALIVE},
+	{"cache-mb", required_argument, NULL, CM_OPT_CACHE_MB},
 	{"help", no_argument, NULL, OPT_HELP},
 	/* export */
 	{"output", required_argument, NULL, OPT_OUTPUT},
@@ -91,6 +93,8 @@ static const char usage[] =
 	"  --changes-retention DURATION how far back GET /v1/changes reaches (older rows are pruned;\n"
 	"                             a follower behind that gets 410 resync_required), default 30d\n"
 	"                             [CLAWMESH_CHANGES_RETENTION]\n"
+	"  --cache-mb N               memory entries kept in process for GET, MiB, default 8; 0 = off\n"
+	"                             [CLAWMESH_CACHE_MB]\n"
 	"  --sse-keepalive SECONDS    keep-alive comment on an idle event stream, default 15 (shorter\n"
 	"                             when a proxy cuts idle connections sooner) [CLAWMESH_SSE_KEEPALIVE]\n"
 	"  --secret-guard on|off|KINDS refuse values carrying credentials, default on; KINDS is a comma list of\n"
@@ -265,6 +269,7 @@ static int cmd_serve(const struct cm_config *cfg)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	raise_fd_limit(cfg);
+	cm_cache_init((size_t)cfg->cache_mb << 20);
 	if (cm_feed_start(cfg) < 0)
 		return 1;
 	struct MHD_Daemon *d = cm_http_start(cfg);
@@ -280,6 +285,7 @@ static int cmd_serve(const struct cm_config *cfg)
 	cm_log_info("serve: signal %d, stopping", sig);
 	cm_feed_stop(); /* parked requests answer now, before the daemon closes their connections */
 	cm_http_stop(d);
+	cm_cache_shutdown();
 	return 0;
 }
 

@@ -7,7 +7,7 @@
  *     query, and a fill is refused when anything that could concern its row was told meanwhile.
  *   - Memory entries are version-checked: a change at revision R evicts only an entry older than R,
  *     and an entry older than a change already heard for its stripe is never stored.
- * --cache-entries 0 turns the memory cache off; the token cache is always on (its entries are
+ * --cache-mb 0 turns the memory cache off; the token cache is always on (its entries are
  * dropped on every token change anywhere). */
 #ifndef CLAWMESH_CACHE_H
 #define CLAWMESH_CACHE_H
@@ -17,8 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Sizes the memory cache (entries; 0 = off). Before any thread uses it. */
-void cm_cache_init(size_t max_entries);
+/* Sizes the memory cache (bytes, entries and their bookkeeping; 0 = off). Before any thread uses it. */
+void cm_cache_init(size_t max_bytes);
 void cm_cache_shutdown(void);
 
 /* What a reader holds across its query; a fill with a ticket older than a flush is refused. */
@@ -41,8 +41,9 @@ bool cm_cache_memory_get(const char *scope, const char *key, struct cm_cached_en
 /* A row just read: revision is the entry's, expires_ms its expiry (wall clock, ms; 0 = none). */
 void cm_cache_memory_put(struct cm_cache_ticket t, const char *scope, const char *key, long long revision,
 			 long long expires_ms, int version, const char *json);
-/* This process committed a write of (scope, key): entry_json is the entry the write answered
- * (it carries the revision). Call it before answering the write. */
+/* This process wrote (scope, key) (committed, or about to be: being told early is harmless):
+ * entry_json is the entry the write answered, which carries the revision (and the scope and key,
+ * taken from it when they are NULL). Call it before answering the write. */
 void cm_cache_memory_written(const char *scope, const char *key, const char *entry_json);
 
 /* The hub's side. A change heard of (scope NULL for a node change). */
@@ -54,7 +55,7 @@ void cm_cache_listening(bool on);
 
 /* For /metrics and the benchmark. */
 struct cm_cache_stats {
-	unsigned long long token_hits, token_misses, memory_hits, memory_misses, memory_entries;
+	unsigned long long token_hits, token_misses, memory_hits, memory_misses, memory_entries, memory_bytes;
 };
 void cm_cache_stats(struct cm_cache_stats *out);
 

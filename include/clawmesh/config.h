@@ -23,6 +23,7 @@ struct cm_config {
 	size_t max_value;           /* bytes of one memory value, as stored, and of one skill's content */
 	unsigned heartbeat_window;  /* seconds a node counts as online after it was last heard */
 	long long changes_retention; /* seconds the change feed reaches back */
+	unsigned cache_mb;          /* memory entries cached in process, MiB; 0 = off */
 	unsigned sse_keepalive;     /* seconds between keep-alive comments on an idle event stream */
 	unsigned secret_kinds;      /* secret guard: bit (1u << enum cm_secret_kind) per refused kind */
 };
@@ -45,6 +46,7 @@ enum cm_config_opt {
 	CM_OPT_HEARTBEAT_WINDOW,
 	CM_OPT_CHANGES_RETENTION,
 	CM_OPT_SSE_KEEPALIVE,
+	CM_OPT_CACHE_MB,
 	CM_OPT_LAST
 };
 
