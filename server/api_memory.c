@@ -4,6 +4,7 @@
  * JSON text and returns entries rendered by PostgreSQL. */
 #include "clawmesh/api.h"
 #include "clawmesh/api_util.h"
+#include "clawmesh/cache.h"
 #include "clawmesh/cursor.h"
 #include "clawmesh/json.h"
 #include "clawmesh/secrets.h"
@@ -365,7 +366,19 @@ int cm_api_memory_get(struct cm_request *req)
 	if (path_target(req, &scope, &key) || refuse_scope(req, &at, scope, CM_ACCESS_R))
 		return 0;
 	struct cm_store_result r = {.version = -1};
-	int e = cm_store_memory_get(scope, key, &r, NULL);
+	struct cm_cached_entry c;
+	int e = 0;
+	if (cm_cache_memory_get(scope, key, &c)) {
+		r.status = CM_ST_FOUND;
+		r.version = c.version;
+		r.entry = c.json;
+	} else {
+		struct cm_cache_ticket t = cm_cache_ticket(); /* before the read: see cache.h */
+		long long revision = 0, expires_ms = 0;
+		e = cm_store_memory_read(scope, key, &r, &revision, &expires_ms);
+		if (e == 0)
+			cm_cache_memory_put(t, scope, key, revision, expires_ms, r.version, r.entry);
+	}
 	if (e == 0) {
 		const char *inm = cm_req_header(req, "If-None-Match");
 		if (inm && cm_etag_listed(inm, r.version)) {

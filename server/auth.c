@@ -2,6 +2,7 @@
  * looked up by that hash and confirmed with a constant-time compare. Grants are patterns over
  * scopes; cm_grant_allows() is the single check every endpoint calls. */
 #include "clawmesh/auth.h"
+#include "clawmesh/cache.h"
 #include "clawmesh/err.h"
 #include "clawmesh/hex.h"
 #include "clawmesh/log.h"
@@ -10,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
@@ -153,11 +155,21 @@ int cm_token_id_new(char *out)
 	return cm_random_hex(out + 4, (CM_TOKEN_ID_LEN - 4) / 2);
 }
 
+/* SHA-256 fetched once: EVP_sha256() in EVP_Digest looks the implementation up on every call. */
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void cm_token_hash(const char *secret, char *out)
 {
 	unsigned char d[32];
 	unsigned int n = sizeof d;
-	if (EVP_Digest(secret, strlen(secret), d, &n, EVP_sha256(), NULL) != 1)
+	pthread_once(&sha256_once, fetch_sha256);
+	if (EVP_Digest(secret, strlen(secret), d, &n, sha256 ? sha256 : EVP_sha256(), NULL) != 1)
 		memset(d, 0, sizeof d); /* never matches: stored hashes come from real secrets */
 	cm_hex_encode(d, sizeof d, out);
 	OPENSSL_cleanse(d, sizeof d);
@@ -196,6 +208,14 @@ int cm_auth_identify(const char *authorization, struct cm_identity *out)
 	cm_token_hash(secret, hash);
 	OPENSSL_cleanse(secret, sizeof secret);
 
+	/* A token this replica has seen, unless any token changed since (cache.h). */
+	bool touch_due = false;
+	if (cm_cache_token_get(hash, out, &touch_due)) {
+		if (touch_due)
+			(void)cm_store_token_touch(out->token_id);
+		return 0;
+	}
+	struct cm_cache_ticket ticket = cm_cache_ticket();
 	struct cm_token_auth found;
 	int r = cm_store_token_by_hash(hash, &found);
 	if (r == -CM_ENOTFOUND)
@@ -208,5 +228,6 @@ int cm_auth_identify(const char *authorization, struct cm_identity *out)
 	*out = found.token.who;
 	if (found.touch_due)
 		(void)cm_store_token_touch(out->token_id); /* best effort: last_used_at is advisory */
+	cm_cache_token_put(ticket, hash, out);
 	return 0;
 }

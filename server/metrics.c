@@ -1,6 +1,7 @@
 /* Counters for GET /metrics (see metrics.h). Statuses are kept by their code among the ones the
  * API answers; anything else counts as "other". */
 #include "clawmesh/metrics.h"
+#include "clawmesh/cache.h"
 #include "clawmesh/db.h"
 #include "clawmesh/feed.h"
 #include "clawmesh/router.h"
@@ -132,6 +133,19 @@ char *cm_metrics_render(size_t *len)
 	put(&o, "# HELP clawmesh_feed_parked Long-polls and idle event streams parked on this replica, waiting for a change.\n"
 		"# TYPE clawmesh_feed_parked gauge\nclawmesh_feed_parked %u\n",
 	    cm_feed_parked());
+	struct cm_cache_stats cs;
+	cm_cache_stats(&cs);
+	put(&o, "# HELP clawmesh_cache_lookups_total Token and memory-entry lookups answered by this replica's caches (hit) or the database (miss).\n"
+		"# TYPE clawmesh_cache_lookups_total counter\n"
+		"clawmesh_cache_lookups_total{cache=\"token\",result=\"hit\"} %llu\n"
+		"clawmesh_cache_lookups_total{cache=\"token\",result=\"miss\"} %llu\n"
+		"clawmesh_cache_lookups_total{cache=\"memory\",result=\"hit\"} %llu\n"
+		"clawmesh_cache_lookups_total{cache=\"memory\",result=\"miss\"} %llu\n"
+		"# HELP clawmesh_cache_memory_entries Memory entries cached now.\n"
+		"# TYPE clawmesh_cache_memory_entries gauge\nclawmesh_cache_memory_entries %llu\n"
+		"# HELP clawmesh_cache_memory_bytes Bytes the cached entries take, bookkeeping included (--cache-mb bounds it).\n"
+		"# TYPE clawmesh_cache_memory_bytes gauge\nclawmesh_cache_memory_bytes %llu\n",
+	    cs.token_hits, cs.token_misses, cs.memory_hits, cs.memory_misses, cs.memory_entries, cs.memory_bytes);
 	if (o.failed) {
 		free(o.p);
 		return NULL;

@@ -4,6 +4,7 @@
  * travel as the request's own JSON text and are rendered by PostgreSQL, so no number is ever
  * rounded through a C double. */
 #include "clawmesh/store_memory.h"
+#include "clawmesh/cache.h"
 #include "clawmesh/db.h"
 #include "clawmesh/err.h"
 #include "clawmesh/log.h"
@@ -24,7 +25,8 @@ CM_STMT(stmt_bridge_put, 7,
 	"SELECT o_status, o_version, o_entry FROM cm_memory_bridge_put($1, $2, ($3::jsonb) -> 'value',"
 	" CASE WHEN $4::jsonb IS NOT NULL THEN cm_tags($4::jsonb) END, $5::timestamptz, $6, $7::integer)");
 CM_STMT(stmt_get, 3,
-	"SELECT m.version, cm_memory_entry(m), CASE WHEN $3::boolean THEN m.value::text END"
+	"SELECT m.version, cm_memory_entry(m), CASE WHEN $3::boolean THEN m.value::text END, m.revision,"
+	" floor(extract(epoch FROM m.expires_at) * 1000)::bigint"
 	" FROM memory m WHERE m.scope = $1 AND m.key = $2"
 	" AND cm_memory_live(m, now())");
 CM_STMT(stmt_history, 4,
@@ -49,7 +51,9 @@ int cm_store_memory_write(const struct cm_memory_write *w, struct cm_store_resul
 	const char *bridge[] = {w->scope, w->key, w->doc, w->tags, w->not_before, w->node, max};
 	PGresult *r;
 	int e = w->not_before ? cm_db_exec(&stmt_bridge_put, bridge, &r) : cm_db_exec(&stmt_write, p, &r);
-	return e < 0 ? e : cm_store_written(r, out);
+	if (e == 0 && (e = cm_store_written(r, out)) == 0 && out->entry)
+		cm_cache_memory_written(w->scope, w->key, out->entry); /* before the client hears of it */
+	return e;
 }
 
 int cm_store_memory_get(const char *scope, const char *key, struct cm_store_result *out, char **value)
@@ -58,6 +62,21 @@ int cm_store_memory_get(const char *scope, const char *key, struct cm_store_resu
 	PGresult *r;
 	int e = cm_db_exec(&stmt_get, p, &r);
 	return e < 0 ? e : cm_store_found(r, out, value);
+}
+
+int cm_store_memory_read(const char *scope, const char *key, struct cm_store_result *out, long long *revision,
+			 long long *expires_ms)
+{
+	const char *p[] = {scope, key, "false"};
+	PGresult *r;
+	int e = cm_db_exec(&stmt_get, p, &r);
+	if (e < 0)
+		return e;
+	if (PQntuples(r) == 1) {
+		*revision = atoll(PQgetvalue(r, 0, 3));
+		*expires_ms = PQgetisnull(r, 0, 4) ? 0 : atoll(PQgetvalue(r, 0, 4));
+	}
+	return cm_store_found(r, out, NULL);
 }
 
 int cm_store_memory_history(const char *scope, const char *key, int before, unsigned limit, cJSON *items,
@@ -227,5 +246,10 @@ int cm_store_memory_batch(const char *body, const char *node, size_t max_value, 
 		cm_db_rollback();
 		return e;
 	}
-	return cm_db_commit();
+	if ((e = cm_db_commit()) < 0)
+		return e;
+	for (size_t i = 0; i < *n; i++)
+		if (results[i].entry && results[i].status != CM_ST_FOUND)
+			cm_cache_memory_written(NULL, NULL, results[i].entry);
+	return 0;
 }

@@ -29,6 +29,9 @@ int cm_store_memory_write(const struct cm_memory_write *w, struct cm_store_resul
 /* The live entry: 0 with out->status CM_ST_FOUND and, when value is not NULL, *value = the value
  * alone as JSON text (caller frees); or -CM_ENOTFOUND (absent, deleted or expired). */
 int cm_store_memory_get(const char *scope, const char *key, struct cm_store_result *out, char **value);
+/* The same read for the cache: also the entry's revision and its expiry (ms since the epoch, 0 = none). */
+int cm_store_memory_read(const char *scope, const char *key, struct cm_store_result *out, long long *revision,
+			 long long *expires_ms);
 
 /* History items of a key, newest first, with version < before (0 = from the newest), appended to
  * items as raw JSON; *next is the version to continue below, 0 when none is left.

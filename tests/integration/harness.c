@@ -433,6 +433,22 @@ long status_at(const struct server *srv, const struct http_req *rq)
 	return s;
 }
 
+double status_within(const struct server *srv, const struct http_req *rq, long want, int max_ms)
+{
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		long s = status_at(srv, rq);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		double ms = (double)(t.tv_sec - t0.tv_sec) * 1e3 + (double)(t.tv_nsec - t0.tv_nsec) / 1e6;
+		if (s == want)
+			return ms;
+		if (ms > max_ms)
+			return -1;
+		sleep_ms(1);
+	}
+}
+
 const cJSON *resp_field(const struct http_resp *rs, const char *name)
 {
 	return cJSON_GetObjectItem(rs->json, name);

@@ -82,6 +82,9 @@ void pg_each_up(void);
 void pg_each_down(void);
 /* One request's status; an error status must carry the API.md envelope (HEAD has no body). */
 long status_at(const struct server *srv, const struct http_req *rq);
+/* Asks again (every ms or so) until the status is want: the milliseconds that took, or -1 after max_ms.
+ * For what another process changed, which a replica hears of through NOTIFY (its caches). */
+double status_within(const struct server *srv, const struct http_req *rq, long want, int max_ms);
 /* A member of the response's JSON body, or NULL. */
 const cJSON *resp_field(const struct http_resp *rs, const char *name);
 
