@@ -5,7 +5,7 @@
 # Environment: BENCH_SECONDS (per point, default 5, at most 10), BENCH_CONNS ("1 8 32"),
 # BENCH_POINTS ("get put list search"), BENCH_POLLS (parked long-polls, 1000), BENCH_THREADS
 # (clawmeshd --threads, default: cores), BENCH_BUILD (a release build dir, build-bench),
-# BENCH_OUT (also write the Markdown report to this file).
+# BENCH_CACHE_MB (clawmeshd --cache-mb, default 8), BENCH_OUT (also write the Markdown report to this file).
 # Prints one Markdown report on stdout (progress on stderr). docs/performance.md says what each
 # figure means. Ports 19601 (the cluster's socket name), 19610 (clawmeshd), 19620-19621 (etcd).
 set -euo pipefail
@@ -95,7 +95,7 @@ token=$("$bin" token create --database-url "$url" --node bench --label bench --g
 tok_hash=$(psql "$url" -Atc "SELECT encode(secret_hash, 'hex') FROM tokens WHERE label = 'bench'")
 tok_id=$(psql "$url" -Atc "SELECT id FROM tokens WHERE label = 'bench'")
 CLAWMESH_ADMIN_TOKEN=$admin "$bin" serve --database-url "$url" --listen "127.0.0.1:$cm_port" --access-log off \
-	--threads "$threads" >"$tmp/server.log" 2>&1 &
+	--threads "$threads" --cache-mb "${BENCH_CACHE_MB:-8}" >"$tmp/server.log" 2>&1 &
 cm_pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$cm_port/healthz" >/dev/null && break; sleep 0.1; done
 curl -sf "http://127.0.0.1:$cm_port/healthz" >/dev/null || { cat "$tmp/server.log" >&2; exit 1; }
@@ -186,6 +186,8 @@ count_statements() { # POINT CURL-ARGS...
 		bad+=("$p: the server ran ${NST[$p]} statements for one request, bench/pgbench/$p-request.sql has $script: update it")
 }
 base=http://127.0.0.1:$cm_port
+# The token is looked up once, then cached (auth.c): the scripts count the steady state.
+curl -sf -o /dev/null -H "Authorization: Bearer $token" "$base/v1/whoami" || bad+=("whoami failed")
 count_statements get "$base/v1/memory/mesh/k000002"
 count_statements put -X PUT -H 'Content-Type: application/json' -d '{"value":{"n":0,"text":"sample"}}' "$base/v1/memory/mesh/k000002"
 count_statements list "$base/v1/memory?scope=mesh&prefix=k0001&limit=50"
@@ -212,6 +214,13 @@ fan=$(BENCH_ADMIN=$admin timeout 90 "$fanout" $cm_port $cm_pid "$head_rev" "$pol
 	bad+=("fan-out: ${fan:-failed}")
 hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' /proc/$cm_pid/status)
 rss_end=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' /proc/$cm_pid/status)
+# The caches' counters over the whole run (cache.c): how many GETs the entry cache answered.
+cache_line=$(curl -sf "http://127.0.0.1:$cm_port/metrics" | awk '
+	/^clawmesh_cache_lookups_total/ { split($1, a, /"/); n[a[2] "/" a[4]] = $2 }
+	/^clawmesh_cache_memory_entries/ { e = $2 } /^clawmesh_cache_memory_bytes/ { b = $2 }
+	END { m = n["memory/hit"] + n["memory/miss"]; t = n["token/hit"] + n["token/miss"]
+	      printf "memory entries %d of %d lookups hit (%.0f %%), %d entries in %.1f MiB at the end; tokens %d of %d hit",
+	      n["memory/hit"], m, m ? 100 * n["memory/hit"] / m : 0, e, b / 1048576, n["token/hit"], t }') || cache_line="(no /metrics)"
 kill -0 $cm_pid || bad+=("clawmeshd died")
 
 # --- the report ------------------------------------------------------------------------------
@@ -253,6 +262,7 @@ report() {
 			"(**+$(mib $(($(fv rss_parked_kib) - $(fv rss_before_kib)))) MiB**); CPU while parked: $idle ticks of 1/$tck s in $(fv idle_s) s;" \
 			"one write (answered in $(fv write_ms) ms) reached the first poll in $(fv first_ms) ms, half in $(fv p50_ms) ms, **all $(fv answered) in $(fv all_ms) ms**"
 	fi
+	echo "- caches (\`--cache-mb ${BENCH_CACHE_MB:-8}\`): $cache_line"
 	echo "- statements clawmeshd ran per request (pgbench's whole-request scripts run the same): $(for p in get put list search; do printf '%s %s, ' "$p" "${NST[$p]:-?}"; done | sed 's/, $//')"
 	echo "- whole run: $(($(date +%s) - started)) s"
 	for b in "${bad[@]}"; do echo "- **problem**: $b"; done

@@ -1,5 +1,4 @@
--- Everything a search runs: the token, then the search.
+-- Everything a search runs, the token cached (auth.c): the search.
 -- Variables from bench/run.sh (-D): hash, tokid, scope=mesh, scopes=["mesh"], node=bench, no=false.
 \set w random(0, 1999)
-SELECT id, label, node, admin, grants::text, cm_ts(created_at), cm_ts(expires_at), cm_ts(last_used_at), cm_ts(revoked_at), revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()), last_used_at IS NULL OR last_used_at < now() - interval '60 seconds', encode(secret_hash, 'hex'), CASE WHEN expires_at IS NOT NULL THEN greatest(0, ceil(extract(epoch FROM expires_at - now()) * 1000))::bigint END FROM tokens WHERE secret_hash = decode(:hash, 'hex');
 SELECT cm_memory_entry(t.m), t.scope, t.key, t.revision::text, t.rk::text, t.total FROM (SELECT u.*, sum(u.size) OVER w - u.size AS before, count(*) OVER () AS total FROM (SELECT m, m.scope, m.key, m.revision, m.size, ts_rank_cd(m.search, websearch_to_tsquery('english', bench_word(:w))) AS rk FROM memory m WHERE cm_memory_live(m, now()) AND m.scope = ANY(ARRAY(SELECT jsonb_array_elements_text(:scopes::jsonb))) AND m.search @@ websearch_to_tsquery('english', bench_word(:w)) ORDER BY rk DESC, scope, key LIMIT 51::integer) u WINDOW w AS (ORDER BY rk DESC, scope, key ROWS UNBOUNDED PRECEDING)) t WHERE t.before < 4194304 ORDER BY rk DESC, scope, key;
