@@ -215,7 +215,7 @@ fan=$(BENCH_ADMIN=$admin timeout 90 "$fanout" $cm_port $cm_pid "$head_rev" "$pol
 hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' /proc/$cm_pid/status)
 rss_end=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' /proc/$cm_pid/status)
 # The caches' counters over the whole run (cache.c): how many GETs the entry cache answered.
-cache_line=$(curl -sf "http://127.0.0.1:$cm_port/metrics" | awk '
+cache_line=$(curl -sf -H "Authorization: Bearer $admin" "http://127.0.0.1:$cm_port/metrics" | awk '
 	/^clawmesh_cache_lookups_total/ { split($1, a, /"/); n[a[2] "/" a[4]] = $2 }
 	/^clawmesh_cache_memory_entries/ { e = $2 } /^clawmesh_cache_memory_bytes/ { b = $2 }
 	END { m = n["memory/hit"] + n["memory/miss"]; t = n["token/hit"] + n["token/miss"]
