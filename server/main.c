@@ -6,6 +6,7 @@
 #include "clawmesh/err.h"
 #include "clawmesh/export.h"
 #include "clawmesh/feed.h"
+#include "clawmesh/group.h"
 #include "clawmesh/http.h"
 #include "clawmesh/log.h"
 #include "clawmesh/migrate.h"
@@ -42,6 +43,7 @@ static const struct option shared_opts[] = {
 	{"heartbeat-window", required_argument, NULL, CM_OPT_HEARTBEAT_WINDOW},
 	{"changes-retention", required_argument, NULL, CM_OPT_CHANGES_RETENTION},
 	{"sse-keepalive", required_argument, NULL, CM_OPT_SSE_KEEPALIVE},
+	{"group-commit", required_argument, NULL, CM_OPT_GROUP_COMMIT},
 	{"help", no_argument, NULL, OPT_HELP},
 	/* export */
 	{"output", required_argument, NULL, OPT_OUTPUT},
@@ -93,6 +95,9 @@ static const char usage[] =
 	"                             [CLAWMESH_CHANGES_RETENTION]\n"
 	"  --sse-keepalive SECONDS    keep-alive comment on an idle event stream, default 15 (shorter\n"
 	"                             when a proxy cuts idle connections sooner) [CLAWMESH_SSE_KEEPALIVE]\n"
+	"  --group-commit N|on|off    single-entry memory writes (PUT, PATCH, DELETE) commit together, up\n"
+	"                             to N (1-64) per transaction and WAL flush; off (0): each commits\n"
+	"                             alone on its worker thread; default on (64) [CLAWMESH_GROUP_COMMIT]\n"
 	"  --secret-guard on|off|KINDS refuse values carrying credentials, default on; KINDS is a comma list of\n"
 	"                             private_key,aws_access_key_id,github_token,slack_token,api_key,jwt,\n"
 	"                             clawmesh_token [CLAWMESH_SECRET_GUARD]\n"
@@ -267,8 +272,13 @@ static int cmd_serve(const struct cm_config *cfg)
 	raise_fd_limit(cfg);
 	if (cm_feed_start(cfg) < 0)
 		return 1;
+	if (cm_group_start(cfg) < 0) {
+		cm_feed_stop();
+		return 1;
+	}
 	struct MHD_Daemon *d = cm_http_start(cfg);
 	if (!d) {
+		cm_group_stop();
 		cm_feed_stop();
 		return 1;
 	}
@@ -279,6 +289,7 @@ static int cmd_serve(const struct cm_config *cfg)
 	sigwait(&set, &sig);
 	cm_log_info("serve: signal %d, stopping", sig);
 	cm_feed_stop(); /* parked requests answer now, before the daemon closes their connections */
+	cm_group_stop(); /* queued writes commit (or fail) and are answered, likewise */
 	cm_http_stop(d);
 	return 0;
 }
