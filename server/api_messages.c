@@ -4,6 +4,7 @@
  * result, never the request's. Provenance still comes from the token: a message that claims
  * another node is refused. */
 #include "clawmesh/api.h"
+#include "clawmesh/cache.h"
 #include "clawmesh/json.h"
 #include "clawmesh/store_memory.h"
 #include "clawmesh/store_nodes.h"
@@ -189,6 +190,8 @@ static int memory_message(struct message *msg, struct cm_problem *p)
 		e = -CM_EINTERNAL;
 	} else if (e == 0) {
 		bool applied = r.status != CM_ST_STALE;
+		if (applied)
+			cm_cache_memory_written(scope, key, r.entry);
 		cJSON_AddBoolToObject(msg->result, "applied", applied);
 		if (applied)
 			cJSON_AddNumberToObject(msg->result, "status", r.status == CM_ST_CREATED ? 201 : 200);
