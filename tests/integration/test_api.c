@@ -788,6 +788,7 @@ TCase *memory_tcase(void);
 TCase *skills_tcase(void);
 TCase *changes_tcase(void);
 TCase *export_tcase(void);
+TCase *group_tcase(void);
 
 Suite *cm_test_suite(void);
 Suite *cm_test_suite(void)
@@ -797,6 +798,7 @@ Suite *cm_test_suite(void)
 	suite_add_tcase(s, skills_tcase());
 	suite_add_tcase(s, changes_tcase());
 	suite_add_tcase(s, export_tcase());
+	suite_add_tcase(s, group_tcase());
 	TCase *tc = tcase_create("api");
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, suite_up, suite_down);
