@@ -180,6 +180,9 @@ count_statements() { # POINT CURL-ARGS...
 	# The request's backend runs the first statement; the feed hub's reads come after a commit.
 	backend=$(tail -n +"$from" "$pglog" | grep -E 'LOG:  (execute|statement)' | head -n 1 | sed -n 's/^[^[]*\[\([0-9]*\)\].*/\1/p')
 	NST[$p]=$(tail -n +"$from" "$pglog" | grep -E "\[$backend\] LOG:  (execute|statement)" | grep -vc 'SET last_used_at' || true)
+	# A single-entry write is not run by the worker's backend but by the group committer's
+	# (server/group.c), in a group of one here: count it with the request's statements.
+	NST[$p]=$((NST[$p] + $(tail -n +"$from" "$pglog" | grep -E 'LOG:  (execute|statement)' | grep -c 'cm_memory_write_group' || true)))
 	local script
 	script=$(grep -vc '^\(--\|\\\)' "bench/pgbench/$p-request.sql")
 	[ "${NST[$p]}" = "$script" ] ||

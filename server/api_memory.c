@@ -6,6 +6,7 @@
 #include "clawmesh/api_util.h"
 #include "clawmesh/cache.h"
 #include "clawmesh/cursor.h"
+#include "clawmesh/group.h"
 #include "clawmesh/json.h"
 #include "clawmesh/secrets.h"
 #include "clawmesh/store_memory.h"
@@ -265,10 +266,45 @@ static int parse_write(struct cm_request *req, const struct place *at, const cJS
 	return check_expiry(req, at, ttl, exp, w);
 }
 
+/* The answer to a single-entry write, done alone or in a group: e < 0 is left to the caller. */
+static int answer_write(struct cm_request *req, const char *scope, const char *key, int e, struct cm_store_result *r)
+{
+	struct place at = {-1};
+	if (e == 0) {
+		if (r->status == CM_ST_DELETED) {
+			e = cm_reply_empty(req, 204);
+		} else if (CM_ST_DONE(r->status)) {
+			e = reply_entry(req, op_status(r->status), r);
+			if (e == 0 && r->status == CM_ST_CREATED) {
+				char loc[CM_PARAM_MAX * 2 + 16];
+				snprintf(loc, sizeof loc, "/v1/memory/%s/%s", scope, key);
+				cm_reply_header(req, "Location", loc);
+			}
+		} else {
+			e = reply_refusal(req, r, &at, req->cfg);
+		}
+	}
+	cm_store_result_clear(r);
+	return e;
+}
+
+/* A write queued for group commit comes back here once its group is done: it is answered with
+ * its outcome as it stands, and nothing of the request is checked again (it has been, before it
+ * was queued; the token included, see keep_admission). true when req was such a write. */
+static bool resumed_write(struct cm_request *req, int *e)
+{
+	struct cm_store_result r = {.version = -1};
+	if (!cm_group_outcome(req, e, &r))
+		return false;
+	*e = answer_write(req, req->params[0], req->params[1], *e, &r);
+	return true;
+}
+
+/* Queued for the committer (group.h) and parked, or, when group commit is off or stopping,
+ * written alone here. */
 static int write_one(struct cm_request *req, const char *op, const char *scope, const char *key, const char *doc,
 		     const struct write_fields *w)
 {
-	struct place at = {-1};
 	struct cm_memory_write mw = {
 		.op = op,
 		.scope = scope,
@@ -282,24 +318,12 @@ static int write_one(struct cm_request *req, const char *op, const char *scope, 
 		.node = req->who.node[0] ? req->who.node : NULL,
 		.max_value = req->cfg->max_value,
 	};
+	int e = cm_group_submit(req, &mw);
+	if (e != 0)
+		return e < 0 ? e : 0; /* parked: answered on resume */
 	struct cm_store_result r = {.version = -1};
-	int e = cm_store_memory_write(&mw, &r);
-	if (e == 0) {
-		if (r.status == CM_ST_DELETED) {
-			e = cm_reply_empty(req, 204);
-		} else if (CM_ST_DONE(r.status)) {
-			e = reply_entry(req, op_status(r.status), &r);
-			if (e == 0 && r.status == CM_ST_CREATED) {
-				char loc[CM_PARAM_MAX * 2 + 16];
-				snprintf(loc, sizeof loc, "/v1/memory/%s/%s", scope, key);
-				cm_reply_header(req, "Location", loc);
-			}
-		} else {
-			e = reply_refusal(req, &r, &at, req->cfg);
-		}
-	}
-	cm_store_result_clear(&r);
-	return e;
+	e = cm_store_memory_write(&mw, &r); /* which tells the cache */
+	return answer_write(req, scope, key, e, &r);
 }
 
 /* Path, grant and key checks every write starts with. 1 = refused (answered). */
@@ -312,6 +336,9 @@ static int write_target(struct cm_request *req, const struct place *at, const ch
 
 int cm_api_memory_put(struct cm_request *req)
 {
+	int e;
+	if (resumed_write(req, &e))
+		return e;
 	struct place at = {-1};
 	struct write_fields w = {.if_none_match = false};
 	const char *scope, *key;
@@ -320,7 +347,7 @@ int cm_api_memory_put(struct cm_request *req)
 	if (cm_req_if_none_match_star(req, &w.if_none_match))
 		return 0;
 	cJSON *body;
-	int e = cm_req_json(req, NULL, &body);
+	e = cm_req_json(req, NULL, &body);
 	if (e < 0)
 		return e;
 	if (!cJSON_IsObject(body))
@@ -334,13 +361,16 @@ int cm_api_memory_put(struct cm_request *req)
 
 int cm_api_memory_patch(struct cm_request *req)
 {
+	int e;
+	if (resumed_write(req, &e))
+		return e;
 	struct place at = {-1};
 	struct write_fields w = {.if_none_match = false};
 	const char *scope, *key;
 	if (write_target(req, &at, &scope, &key) || cm_req_if_match(req, w.if_match))
 		return 0;
 	cJSON *patch;
-	int e = cm_req_json(req, "application/merge-patch+json", &patch);
+	e = cm_req_json(req, "application/merge-patch+json", &patch);
 	if (e < 0)
 		return e;
 	if ((e = check_value(req, &at, "value", patch)) == 0)
@@ -351,6 +381,9 @@ int cm_api_memory_patch(struct cm_request *req)
 
 int cm_api_memory_delete(struct cm_request *req)
 {
+	int e;
+	if (resumed_write(req, &e))
+		return e;
 	struct place at = {-1};
 	struct write_fields w = {.if_none_match = false};
 	const char *scope, *key;

@@ -188,7 +188,7 @@ static int memory_message(struct message *msg, struct cm_problem *p)
 	} else if (e == 0 && !CM_ST_DONE(r.status) && r.status != CM_ST_STALE) {
 		e = -CM_EINTERNAL;
 	} else if (e == 0) {
-		bool applied = r.status != CM_ST_STALE;
+		bool applied = r.status != CM_ST_STALE; /* the store told the cache */
 		cJSON_AddBoolToObject(msg->result, "applied", applied);
 		if (applied)
 			cJSON_AddNumberToObject(msg->result, "status", r.status == CM_ST_CREATED ? 201 : 200);

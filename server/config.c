@@ -244,6 +244,12 @@ int cm_config_set(struct cm_config *cfg, int opt, const char *value, char *err, 
 		return set_bounded("--sse-keepalive", value, 1, 300, &cfg->sse_keepalive, err, errlen);
 	case CM_OPT_CACHE_MB:
 		return set_bounded("--cache-mb", value, 0, 4096, &cfg->cache_mb, err, errlen);
+	case CM_OPT_GROUP_COMMIT:
+		if (!strcmp(value, "off"))
+			return cfg->group_commit = 0, 0;
+		if (!strcmp(value, "on"))
+			return cfg->group_commit = CM_GROUP_COMMIT_MAX, 0;
+		return set_bounded("--group-commit", value, 0, CM_GROUP_COMMIT_MAX, &cfg->group_commit, err, errlen);
 	case CM_OPT_CHANGES_RETENTION:
 		if (cm_parse_duration(value, &cfg->changes_retention) < 0) {
 			snprintf(err, errlen, "--changes-retention: '%s' is not a duration (30d, 12h, 90m, 45s)", value);
@@ -292,6 +298,7 @@ static const struct {
 	{"CLAWMESH_CHANGES_RETENTION", CM_OPT_CHANGES_RETENTION},
 	{"CLAWMESH_SSE_KEEPALIVE", CM_OPT_SSE_KEEPALIVE},
 	{"CLAWMESH_CACHE_MB", CM_OPT_CACHE_MB},
+	{"CLAWMESH_GROUP_COMMIT", CM_OPT_GROUP_COMMIT},
 };
 
 int cm_config_init(struct cm_config *cfg, char *err, size_t errlen)
@@ -310,6 +317,7 @@ int cm_config_init(struct cm_config *cfg, char *err, size_t errlen)
 	cfg->sse_keepalive = 15;
 	cfg->cache_mb = 8;
 	cfg->secret_kinds = CM_SECRET_ALL;
+	cfg->group_commit = CM_GROUP_COMMIT_MAX;
 	if (set_string(&cfg->listen_host, "127.0.0.1") < 0 || set_string(&cfg->database_url, "") < 0)
 		return -CM_EINTERNAL;
 

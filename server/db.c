@@ -199,17 +199,24 @@ static bool sqlstate_is_unavailable(const char *state)
 	return false;
 }
 
+int cm_db_state_error(const char *state, const char *msg, const char *what)
+{
+	if (sqlstate_is_unavailable(state))
+		return -CM_EUNAVAIL;
+	if (state && !strcmp(state, "23505"))
+		return -CM_ECONFLICT;
+	cm_log_error("db: %s failed: %s %s", what, state ? state : "-", msg ? msg : "");
+	return -CM_EINTERNAL;
+}
+
 int cm_db_error(PGconn *pg, const PGresult *res, const char *what)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	if (!pg || PQstatus(pg) != CONNECTION_OK || sqlstate_is_unavailable(state))
 		return -CM_EUNAVAIL;
-	if (state && !strcmp(state, "23505"))
-		return -CM_ECONFLICT;
 	/* The primary message only: DETAIL may quote row values. */
 	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	cm_log_error("db: %s failed: %s %s", what, state ? state : "-", msg ? msg : PQerrorMessage(pg));
-	return -CM_EINTERNAL;
+	return cm_db_state_error(state, msg ? msg : PQerrorMessage(pg), what);
 }
 
 /* A statement's result: 0 with *res, or the mapped error (the connection dropped if broken). */

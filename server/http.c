@@ -387,7 +387,7 @@ static int admit(struct cm_request *req)
 
 static void dispatch(struct cm_request *req)
 {
-	if (admit(req) == 0) {
+	if (req->keep_admission || admit(req) == 0) {
 		req->parked = false;
 		int e = req->route->handler(req);
 		cm_db_end_request();

@@ -7,6 +7,7 @@
 #include "clawmesh/err.h"
 #include "clawmesh/export.h"
 #include "clawmesh/feed.h"
+#include "clawmesh/group.h"
 #include "clawmesh/http.h"
 #include "clawmesh/log.h"
 #include "clawmesh/migrate.h"
@@ -44,6 +45,7 @@ static const struct option shared_opts[] = {
 	{"changes-retention", required_argument, NULL, CM_OPT_CHANGES_RETENTION},
 	{"sse-keepalive", required_argument, NULL, CM_OPT_SSE_KEEPALIVE},
 	{"cache-mb", required_argument, NULL, CM_OPT_CACHE_MB},
+	{"group-commit", required_argument, NULL, CM_OPT_GROUP_COMMIT},
 	{"help", no_argument, NULL, OPT_HELP},
 	/* export */
 	{"output", required_argument, NULL, OPT_OUTPUT},
@@ -97,6 +99,9 @@ static const char usage[] =
 	"                             [CLAWMESH_CACHE_MB]\n"
 	"  --sse-keepalive SECONDS    keep-alive comment on an idle event stream, default 15 (shorter\n"
 	"                             when a proxy cuts idle connections sooner) [CLAWMESH_SSE_KEEPALIVE]\n"
+	"  --group-commit N|on|off    single-entry memory writes (PUT, PATCH, DELETE) commit together, up\n"
+	"                             to N (1-64) per transaction and WAL flush; off (0): each commits\n"
+	"                             alone on its worker thread; default on (64) [CLAWMESH_GROUP_COMMIT]\n"
 	"  --secret-guard on|off|KINDS refuse values carrying credentials, default on; KINDS is a comma list of\n"
 	"                             private_key,aws_access_key_id,github_token,slack_token,api_key,jwt,\n"
 	"                             clawmesh_token [CLAWMESH_SECRET_GUARD]\n"
@@ -272,8 +277,13 @@ static int cmd_serve(const struct cm_config *cfg)
 	cm_cache_init((size_t)cfg->cache_mb << 20);
 	if (cm_feed_start(cfg) < 0)
 		return 1;
+	if (cm_group_start(cfg) < 0) {
+		cm_feed_stop();
+		return 1;
+	}
 	struct MHD_Daemon *d = cm_http_start(cfg);
 	if (!d) {
+		cm_group_stop();
 		cm_feed_stop();
 		return 1;
 	}
@@ -284,6 +294,7 @@ static int cmd_serve(const struct cm_config *cfg)
 	sigwait(&set, &sig);
 	cm_log_info("serve: signal %d, stopping", sig);
 	cm_feed_stop(); /* parked requests answer now, before the daemon closes their connections */
+	cm_group_stop(); /* queued writes commit (or fail) and are answered, likewise */
 	cm_http_stop(d);
 	cm_cache_shutdown();
 	return 0;

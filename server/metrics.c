@@ -4,6 +4,7 @@
 #include "clawmesh/cache.h"
 #include "clawmesh/db.h"
 #include "clawmesh/feed.h"
+#include "clawmesh/group.h"
 #include "clawmesh/router.h"
 
 #include <stdarg.h>
@@ -123,7 +124,7 @@ char *cm_metrics_render(size_t *len)
 	}
 	long long open, connects, failures;
 	cm_db_pool_stats(&open, &connects, &failures);
-	put(&o, "# HELP clawmesh_db_connections Worker database connections open now (one per HTTP thread at most).\n"
+	put(&o, "# HELP clawmesh_db_connections Worker database connections open now (one per HTTP thread, and the group committer's).\n"
 		"# TYPE clawmesh_db_connections gauge\nclawmesh_db_connections %lld\n"
 		"# HELP clawmesh_db_connects_total Worker database connections made since start.\n"
 		"# TYPE clawmesh_db_connects_total counter\nclawmesh_db_connects_total %lld\n"
@@ -146,6 +147,15 @@ char *cm_metrics_render(size_t *len)
 		"# HELP clawmesh_cache_memory_bytes Bytes the cached entries take, bookkeeping included (--cache-mb bounds it).\n"
 		"# TYPE clawmesh_cache_memory_bytes gauge\nclawmesh_cache_memory_bytes %llu\n",
 	    cs.token_hits, cs.token_misses, cs.memory_hits, cs.memory_misses, cs.memory_entries, cs.memory_bytes);
+	struct cm_group_stats g;
+	cm_group_stats(&g);
+	put(&o, "# HELP clawmesh_group_commits_total Group transactions the committer ran (one WAL flush each when any op wrote).\n"
+		"# TYPE clawmesh_group_commits_total counter\nclawmesh_group_commits_total %llu\n"
+		"# HELP clawmesh_group_writes_total Single-entry memory writes run in those groups.\n"
+		"# TYPE clawmesh_group_writes_total counter\nclawmesh_group_writes_total %llu\n"
+		"# HELP clawmesh_group_queued Writes queued now, waiting for the committer (parked requests).\n"
+		"# TYPE clawmesh_group_queued gauge\nclawmesh_group_queued %u\n",
+	    g.groups, g.writes, g.queued);
 	if (o.failed) {
 		free(o.p);
 		return NULL;

@@ -38,6 +38,8 @@ CM_STMT(stmt_history, 4,
 	"  WINDOW w AS (ORDER BY h.version DESC ROWS UNBOUNDED PRECEDING)) t"
 	" WHERE t.before < " CM_PAGE_BYTES " ORDER BY t.version DESC");
 CM_STMT(stmt_history_exists, 2, "SELECT 1 FROM memory_history WHERE scope = $1 AND key = $2 LIMIT 1");
+CM_STMT(stmt_group, 2,
+	"SELECT o_index, o_status, o_version, o_entry FROM cm_memory_write_group($1::jsonb, $2::integer)");
 CM_STMT(stmt_batch, 3,
 	"SELECT o_index, o_status, o_version, o_entry FROM cm_memory_batch(($1::jsonb) -> 'ops', $2, $3::integer)");
 
@@ -54,6 +56,55 @@ int cm_store_memory_write(const struct cm_memory_write *w, struct cm_store_resul
 	if (e == 0 && (e = cm_store_written(r, out)) == 0 && out->entry)
 		cm_cache_memory_written(w->scope, w->key, out->entry); /* before the client hears of it */
 	return e;
+}
+
+char *cm_store_memory_op_json(const struct cm_memory_write *w)
+{
+	char ttl[24];
+	snprintf(ttl, sizeof ttl, "%lld", w->ttl);
+	const char *names[] = {"op", "scope", "key", "doc", "tags", "ttl", "expires_at", "if_match", "if_none_match", "node"};
+	const char *vals[] = {w->op, w->scope, w->key, w->doc, w->tags, w->ttl > 0 ? ttl : NULL, w->expires_at,
+			      w->if_match, w->if_none_match ? "true" : "false", w->node};
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o != NULL;
+	for (size_t i = 0; ok && i < sizeof names / sizeof names[0]; i++)
+		ok = vals[i] ? cJSON_AddStringToObject(o, names[i], vals[i]) != NULL
+			     : cJSON_AddNullToObject(o, names[i]) != NULL;
+	char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	return text;
+}
+
+int cm_store_memory_write_group(const char *ops, size_t max_value, size_t n, struct cm_store_result *out, int *err)
+{
+	char max[24];
+	snprintf(max, sizeof max, "%zu", max_value);
+	const char *p[] = {ops, max};
+	PGresult *r;
+	int e = cm_db_exec(&stmt_group, p, &r);
+	if (e < 0)
+		return e;
+	if ((size_t)PQntuples(r) != n) {
+		cm_log_error("store: a group of %zu writes answered %d rows", n, PQntuples(r));
+		PQclear(r);
+		return -CM_EINTERNAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (atoi(PQgetvalue(r, (int)i, 0)) != (int)i) {
+			err[i] = -CM_EINTERNAL;
+		} else if (!strcmp(PQgetvalue(r, (int)i, 1), "error")) {
+			/* o_entry is "SQLSTATE message", as the op alone would have failed. */
+			const char *m = PQgetvalue(r, (int)i, 3);
+			char state[6] = "";
+			if (strlen(m) > 5)
+				memcpy(state, m, 5);
+			err[i] = cm_db_state_error(state[0] ? state : NULL, m + strlen(state), "memory write (grouped)");
+		} else {
+			err[i] = cm_store_result_from_row(r, (int)i, 1, &out[i]);
+		}
+	}
+	PQclear(r);
+	return 0;
 }
 
 int cm_store_memory_get(const char *scope, const char *key, struct cm_store_result *out, char **value)

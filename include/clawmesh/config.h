@@ -5,6 +5,10 @@
 #include <stddef.h>
 
 #define CM_MAX_CORS_ORIGINS 16
+/* At most this many writes per group transaction: each op runs in a subtransaction, and a
+ * transaction with more than 64 subtransactions overflows PostgreSQL's per-backend subxid cache,
+ * which slows every other backend's visibility checks while it is open. */
+#define CM_GROUP_COMMIT_MAX 64
 
 struct cm_config {
 	char *database_url;         /* libpq conninfo or URI; "" = libpq's PG* defaults */
@@ -26,6 +30,7 @@ struct cm_config {
 	unsigned cache_mb;          /* memory entries cached in process, MiB; 0 = off */
 	unsigned sse_keepalive;     /* seconds between keep-alive comments on an idle event stream */
 	unsigned secret_kinds;      /* secret guard: bit (1u << enum cm_secret_kind) per refused kind */
+	unsigned group_commit;      /* single-entry memory writes per group transaction; 0 = each alone */
 };
 
 /* Option letters for long options that every subcommand shares; values >= 0x100. */
@@ -47,6 +52,7 @@ enum cm_config_opt {
 	CM_OPT_CHANGES_RETENTION,
 	CM_OPT_SSE_KEEPALIVE,
 	CM_OPT_CACHE_MB,
+	CM_OPT_GROUP_COMMIT,
 	CM_OPT_LAST
 };
 

@@ -48,5 +48,9 @@ PGconn *cm_db_connect(void);
 int cm_db_run(PGconn *pg, const char *sql, const char *what);
 /* Maps a failed result on conn to -CM_EUNAVAIL or -CM_EINTERNAL, logging the latter. */
 int cm_db_error(PGconn *conn, const PGresult *res, const char *what);
+/* The same for an error caught inside a statement (an op of a group), by its SQLSTATE and primary
+ * message: -CM_EUNAVAIL when transient, -CM_ECONFLICT on a unique violation, else -CM_EINTERNAL
+ * (logged). */
+int cm_db_state_error(const char *state, const char *msg, const char *what);
 
 #endif

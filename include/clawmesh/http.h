@@ -51,6 +51,10 @@ struct cm_request {
 	struct MHD_Response *response;
 	bool queued;
 	bool parked; /* the handler suspended the connection: it runs again when resumed */
+	/* Set by a handler that parks with its work handed over (a queued write, group.h): on resume
+	 * it runs again without routing and the token being checked again, since what it answers may
+	 * have committed meanwhile (a token revoked since cannot take a done write back). */
+	bool keep_admission;
 
 	/* A handler's own state across calls (a parked long-poll, a stream): freed with the request. */
 	void *state;

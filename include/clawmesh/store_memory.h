@@ -26,6 +26,16 @@ struct cm_memory_write {
 };
 
 int cm_store_memory_write(const struct cm_memory_write *w, struct cm_store_result *out);
+/* A write (not a bridge put) as one element of cm_store_memory_write_group()'s ops: a JSON object
+ * whose fields are the text parameters cm_store_memory_write() would send. Caller frees; NULL on
+ * OOM. */
+char *cm_store_memory_op_json(const struct cm_memory_write *w);
+/* Runs n writes (ops: a JSON array of cm_store_memory_op_json() objects, in order) in one
+ * statement, one transaction, one commit (migrations/0005_group_commit.sql). <0 when the group
+ * failed as a whole (nothing of it committed, or, the connection lost, not known: -CM_EUNAVAIL);
+ * else 0 and, for each op, err[i] = 0 with out[i] as cm_store_memory_write() gives it, or the
+ * error that op alone would have met (it wrote nothing; the others committed). */
+int cm_store_memory_write_group(const char *ops, size_t max_value, size_t n, struct cm_store_result *out, int *err);
 /* The live entry: 0 with out->status CM_ST_FOUND and, when value is not NULL, *value = the value
  * alone as JSON text (caller frees); or -CM_ENOTFOUND (absent, deleted or expired). */
 int cm_store_memory_get(const char *scope, const char *key, struct cm_store_result *out, char **value);

@@ -135,6 +135,33 @@ START_TEST(memory_limits_and_secret_guard)
 }
 END_TEST
 
+START_TEST(group_commit)
+{
+	struct cm_config cfg;
+	char err[256];
+	ck_assert_int_eq(cm_config_init(&cfg, err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.group_commit, CM_GROUP_COMMIT_MAX); /* on by default */
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_GROUP_COMMIT, "off", err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.group_commit, 0);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_GROUP_COMMIT, "on", err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.group_commit, 64);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_GROUP_COMMIT, "8", err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.group_commit, 8);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_GROUP_COMMIT, "0", err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.group_commit, 0);
+	/* More than 64 subtransactions in one group would overflow the subxid cache. */
+	ck_assert_int_lt(cm_config_set(&cfg, CM_OPT_GROUP_COMMIT, "65", err, sizeof err), 0);
+	ck_assert(strstr(err, "--group-commit"));
+	ck_assert_int_lt(cm_config_set(&cfg, CM_OPT_GROUP_COMMIT, "yes", err, sizeof err), 0);
+	cm_config_free(&cfg);
+	setenv("CLAWMESH_GROUP_COMMIT", "off", 1);
+	ck_assert_int_eq(cm_config_init(&cfg, err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.group_commit, 0);
+	cm_config_free(&cfg);
+	unsetenv("CLAWMESH_GROUP_COMMIT");
+}
+END_TEST
+
 START_TEST(combinations)
 {
 	struct cm_config cfg;
@@ -175,6 +202,7 @@ Suite *cm_test_suite(void)
 	tcase_add_test(tc, listen);
 	tcase_add_test(tc, env_and_flags);
 	tcase_add_test(tc, memory_limits_and_secret_guard);
+	tcase_add_test(tc, group_commit);
 	tcase_add_test(tc, combinations);
 	suite_add_tcase(s, tc);
 	return s;
