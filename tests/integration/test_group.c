@@ -375,6 +375,19 @@ START_TEST(sigterm_answers_queued_writes)
 }
 END_TEST
 
+START_TEST(memory_gin_indexes_have_no_pending_list)
+{
+	/* 0006: a pending list merged inside the write lock stalled every write behind it. */
+	ck_assert_int_eq(db_count(pg, "SELECT count(*) FROM pg_class WHERE relname IN ('memory_search', 'memory_tags')"
+				      " AND 'fastupdate=off' = ANY(reloptions)"),
+			 2);
+	PGresult *r = PQexec(pg, "SELECT n_pending_pages FROM pgstatginindex('memory_search')");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK) /* pgstattuple is optional */
+		ck_assert_str_eq(PQgetvalue(r, 0, 0), "0");
+	PQclear(r);
+}
+END_TEST
+
 START_TEST(group_commit_off_writes_alone)
 {
 	struct server own;
@@ -408,6 +421,7 @@ TCase *group_tcase(void)
 	tcase_add_test(tc, an_op_that_raises_fails_alone);
 	tcase_add_test(tc, sigterm_answers_queued_writes);
 	tcase_add_test(tc, group_commit_off_writes_alone);
+	tcase_add_test(tc, memory_gin_indexes_have_no_pending_list);
 	tcase_add_test(tc, database_stopped_mid_load);
 	return tc;
 }
