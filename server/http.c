@@ -31,7 +31,19 @@
 #include <string.h>
 #include <strings.h>
 
-#define CONNECTION_MEMORY (64 * 1024)
+/* libmicrohttpd's per-connection pool: the request line and headers (parsed in place, plus
+ * ~56 bytes of bookkeeping a field), our response headers, and an event stream's chunk buffer.
+ * It zeroes the whole pool after every request (MHD_pool_reset), so every connection that has
+ * answered once costs all of it: 16 KiB keeps 1,000 woken long-polls at 16 MiB. What a client
+ * may send is bounded below it by HEADER_BYTES_MAX / HEADER_FIELDS_MAX, answered with our own
+ * 431; only a block past what the pool holds at all (~14 KiB, or ~200 fields) gets the
+ * library's fixed non-JSON 431. */
+#define CONNECTION_MEMORY (16 * 1024)
+/* The request line and header block as sent, and its fields (headers and query parameters):
+ * Tomcat's and Jetty's default size, Apache's default field count. Both together still fit
+ * CONNECTION_MEMORY with room for the largest response headers (tests/integration/test_api.c). */
+#define HEADER_BYTES_MAX (8 * 1024)
+#define HEADER_FIELDS_MAX 100
 /* A body over the limit is read and dropped up to this many times the limit (so the client
  * gets its 413); past that the connection is cut. */
 #define DISCARD_FACTOR 4
@@ -401,16 +413,21 @@ static void dispatch(struct cm_request *req)
 	audit(req);
 }
 
-struct framing {
+/* What the headers call checks of the header block, in one pass over it. */
+struct header_scan {
 	int content_length;
 	int transfer_encoding;
+	size_t bytes;  /* "Name: value\r\n" as sent (whitespace around the value aside) */
+	size_t fields; /* headers and query parameters */
 };
 
-static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
-	(void)kind;
-	(void)value;
-	struct framing *f = cls;
+	struct header_scan *f = cls;
+	f->fields++;
+	if (kind != MHD_HEADER_KIND)
+		return MHD_YES; /* a query parameter: its bytes are the request line's */
+	f->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
 	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
 		f->content_length++;
 	else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
@@ -418,13 +435,19 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
 	return MHD_YES;
 }
 
+static struct header_scan scan_headers(struct cm_request *req, const char *method)
+{
+	struct header_scan f = {0, 0, 0, 0};
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, scan_header, &f);
+	f.bytes += strlen(method) + strlen(req->uri) + sizeof " HTTP/1.1\r\n" + 2; /* the line, the blank line */
+	return f;
+}
+
 /* Two Content-Length headers, or one with Transfer-Encoding, frame the body ambiguously: a proxy
  * in front may split the stream elsewhere than we do (request smuggling). Refuse them. */
-static bool framing_ambiguous(struct cm_request *req)
+static bool framing_ambiguous(const struct header_scan *f)
 {
-	struct framing f = {0, 0};
-	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, &f);
-	return f.content_length > 1 || (f.content_length && f.transfer_encoding) || f.transfer_encoding > 1;
+	return f->content_length > 1 || (f->content_length && f->transfer_encoding) || f->transfer_encoding > 1;
 }
 
 static enum MHD_Result queue(struct cm_request *req)
@@ -547,7 +570,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			snprintf(req->request_id, sizeof req->request_id, "%s", rid);
 		else
 			cm_random_hex(req->request_id, 10);
-		if (framing_ambiguous(req)) {
+		struct header_scan hs = scan_headers(req, method);
+		if (hs.bytes > HEADER_BYTES_MAX || hs.fields > HEADER_FIELDS_MAX) {
+			cm_reply_error(req, CM_EHEADERS, NULL, NULL);
+			return queue(req); /* on the first call: the connection closes after it */
+		}
+		if (framing_ambiguous(&hs)) {
 			cm_reply_error(req, CM_EBADREQ, "Conflicting Content-Length / Transfer-Encoding headers.", NULL);
 			return queue(req); /* on the first call: the connection closes after it */
 		}
