@@ -614,7 +614,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (req->match_err == 0) {
 			req->matched = m.route;
 			req->nparams = m.nparams;
-			memcpy(req->params, m.params, sizeof req->params);
+			for (size_t i = 0; i < m.nparams; i++)
+				memcpy(req->params[i], m.params[i], strlen(m.params[i]) + 1);
 		}
 		if (stream_begin(req))
 			return req->response ? queue(req) : MHD_YES;
