@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <openssl/rand.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,28 @@ static bool request_id_sane(const char *s)
 			return false;
 	}
 	return n > 0;
+}
+
+/* Our request ids: 80 bits from OpenSSL's RNG as 20 hex characters, as unguessable as before,
+ * but drawn 64 at a time per thread: one RAND_bytes() (~6,800 instructions and a getpid()
+ * system call each) per request was 4 % of a GET. */
+#define REQUEST_ID_BYTES 10
+static __thread unsigned char request_id_batch[REQUEST_ID_BYTES * 64];
+static __thread size_t request_id_left;
+
+static void request_id_new(char out[2 * REQUEST_ID_BYTES + 1])
+{
+	if (request_id_left < REQUEST_ID_BYTES) {
+		if (RAND_bytes(request_id_batch, (int)sizeof request_id_batch) != 1) {
+			cm_random_hex(out, REQUEST_ID_BYTES); /* leaves out empty if that fails too */
+			return;
+		}
+		request_id_left = sizeof request_id_batch;
+	}
+	unsigned char *b = request_id_batch + sizeof request_id_batch - request_id_left;
+	cm_hex_encode(b, REQUEST_ID_BYTES, out);
+	memset(b, 0, REQUEST_ID_BYTES); /* each id is drawn once */
+	request_id_left -= REQUEST_ID_BYTES;
 }
 
 const char *cm_req_header(struct cm_request *req, const char *name)
@@ -598,7 +621,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (rid && request_id_sane(rid))
 			snprintf(req->request_id, sizeof req->request_id, "%s", rid);
 		else
-			cm_random_hex(req->request_id, 10);
+			request_id_new(req->request_id);
 		struct header_scan hs = scan_headers(req, method);
 		if (hs.bytes > HEADER_BYTES_MAX || hs.fields > HEADER_FIELDS_MAX) {
 			cm_reply_error(req, CM_EHEADERS, NULL, NULL);

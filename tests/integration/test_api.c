@@ -110,6 +110,17 @@ START_TEST(request_ids)
 	ck_assert_int_eq(http(&srv, REQ(.path = "/healthz", .headers = {longid}), &rs), 0);
 	ck_assert_uint_eq(strlen(resp_header(&rs, "X-Request-Id", b, sizeof b)), 20);
 	resp_free(&rs);
+	/* Our own ids never repeat, across the batches they are drawn in (64 a thread). */
+	enum { IDS = 300 };
+	static char ids[IDS][24];
+	for (int i = 0; i < IDS; i++) {
+		ck_assert_int_eq(http(&srv, REQ(.path = "/healthz"), &rs), 0);
+		ck_assert_ptr_nonnull(resp_header(&rs, "X-Request-Id", ids[i], sizeof ids[i]));
+		ck_assert_uint_eq(strspn(ids[i], "0123456789abcdef"), 20);
+		for (int j = 0; j < i; j++)
+			ck_assert_str_ne(ids[i], ids[j]);
+		resp_free(&rs);
+	}
 }
 END_TEST
 
