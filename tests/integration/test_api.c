@@ -820,6 +820,24 @@ static long now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+START_TEST(restart_while_idle_costs_no_request)
+{
+	/* The database restarts while the server is idle: its pooled connections are dead, and the
+	 * first requests after the restart (on every worker thread) still all succeed. */
+	char secret[47], id[29];
+	create_token(&srv, admin, "{\"node\":\"ceo\"}", secret, id);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/whoami", .token = secret)), 200);
+	PQfinish(pg);
+	ck_assert_int_eq(pg_control("stop fast"), 0);
+	ck_assert_int_eq(pg_control("start"), 0);
+	pg = db_connect(NULL); /* the database answers again */
+	ck_assert_ptr_nonnull(pg);
+	for (int i = 0; i < 20; i++)
+		ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/whoami", .token = secret)), 200);
+}
+END_TEST
+
 START_TEST(database_outage)
 {
 	char secret[47], id[29];
@@ -909,6 +927,7 @@ Suite *cm_test_suite(void)
 	tcase_add_test(tc, transient_database_error);
 	tcase_add_test(tc, json_edge_cases);
 	/* Last: it stops and starts the database under the running server. */
+	tcase_add_test(tc, restart_while_idle_costs_no_request);
 	tcase_add_test(tc, database_outage);
 	suite_add_tcase(s, tc);
 	return s;
