@@ -571,7 +571,8 @@ static enum MHD_Result stream_body(struct cm_request *req, const char *data, siz
 static struct cm_request *request_new(const char *uri)
 {
 	static const char feed[] = "/v1/changes";
-	if (!strncmp(uri, feed, sizeof feed - 1) && strchr("?/", uri[sizeof feed - 1])) {
+	char after = uri[sizeof feed - 1];
+	if (!strncmp(uri, feed, sizeof feed - 1) && (after == '\0' || after == '?' || after == '/')) {
 		struct cm_request *req =
 			mmap(NULL, sizeof *req, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (req != MAP_FAILED) {
