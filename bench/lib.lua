@@ -62,7 +62,10 @@ end
 
 function done(summary, latency, requests)
 	local e = summary.errors
-	io.write(string.format("RESULT rps=%.1f p50_us=%.0f p99_us=%.0f requests=%d status_errors=%d socket_errors=%d\n",
+	-- busy_s: the latencies added up. A connection waits for one answer at a time, so this can
+	-- never honestly exceed connections x duration (run.sh checks it).
+	io.write(string.format("RESULT rps=%.1f p50_us=%.0f p99_us=%.0f requests=%d status_errors=%d socket_errors=%d busy_s=%.2f duration_s=%.2f\n",
 		summary.requests / (summary.duration / 1e6), latency:percentile(50), latency:percentile(99),
-		summary.requests, e.status, e.connect + e.read + e.write + e.timeout))
+		summary.requests, e.status, e.connect + e.read + e.write + e.timeout,
+		summary.requests * latency.mean / 1e6, summary.duration / 1e6))
 end

@@ -5,7 +5,13 @@
  * it may read commits on any replica, when its wait is up, or when a token changes (it is then
  * authenticated again by the dispatcher before it runs). An event stream does the same between
  * its events: its reader parks, and sends a keep-alive comment when --sse-keepalive (15 s) passes without an event,
- * checking its token each time it reads. */
+ * checking its token each time it reads.
+ *
+ * One write wakes every long-poll that can read it, and they would all run the same page query
+ * (the same cursor, filters and grants): the woken share one answer instead (shared_*()). A
+ * woken poll may take any page read after it parked and after the commit that woke it, since its
+ * own query then would have seen no more; a first call always reads for itself, so a client
+ * reads its own writes. */
 #include "clawmesh/api.h"
 #include "clawmesh/db.h"
 #include "clawmesh/feed.h"
@@ -15,6 +21,7 @@
 
 #include <microhttpd.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +46,107 @@ struct feed_state {
 	long long last_sent_ms;
 	unsigned keepalive_s;
 	bool ended;
+	/* A long-poll: */
+	bool polls;          /* wait > 0: its pages may serve others woken with it */
+	bool woken;          /* it has parked, so it may take a shared page */
+	uint64_t parked_seq; /* shared_seq() when it last parked */
 };
+
+/* A page as a long-poll answers it: the cursor fields and the 200 body. */
+struct answer {
+	uint64_t gen; /* cm_feed_generation() before the query that read it */
+	long long horizon, current, head, next;
+	int n;
+	char *body; /* caller frees */
+};
+
+/* --- Pages shared by woken long-polls ------------------------------------------------------- */
+
+#define SHARED_MAX 8
+#define SHARED_BODY_MAX (32 * 1024) /* a larger page is not kept: 256 KiB at most held */
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct shared_page {
+	char *key;    /* every parameter of the page's statement (page_key()) */
+	uint64_t seq; /* shared_seq() before the query ran: its snapshot came after that */
+	struct answer a;
+	size_t len;
+} shared[SHARED_MAX];
+static unsigned shared_next;
+static uint64_t seq_counter;
+
+/* Orders parkings and queries: a page with a higher number was read after the parking. */
+static uint64_t shared_seq(void)
+{
+	return __atomic_add_fetch(&seq_counter, 1, __ATOMIC_SEQ_CST);
+}
+
+/* The statement's parameters, all of them (the grants as the readable scopes they give), so two
+ * requests with one key read the same rows from one snapshot. Caller frees. */
+static char *page_key(const struct cm_changes_filter *f)
+{
+	const char *parts[] = {f->kinds, f->scopes, f->readable, f->readable_prefixes};
+	size_t len = 64;
+	for (size_t i = 0; i < 4; i++)
+		len += (parts[i] ? strlen(parts[i]) : 1) + 1;
+	char *k = malloc(len);
+	if (k) /* '|' is in no scope, kind or pattern; "-" is no JSON array */
+		snprintf(k, len, "%lld|%u|%d|%d|%s|%s|%s|%s", f->since, f->limit, f->with_value, f->all_readable,
+			 parts[0] ? parts[0] : "-", parts[1] ? parts[1] : "-", parts[2] ? parts[2] : "-",
+			 parts[3] ? parts[3] : "-");
+	return k;
+}
+
+/* A woken poll's answer from a page another read after it parked and after generation gen (the
+ * commit that woke it): true with *a filled (its body a copy), false when there is none. */
+static bool shared_take(const char *key, uint64_t gen, uint64_t parked_seq, struct answer *a)
+{
+	bool found = false;
+	pthread_mutex_lock(&shared_lock);
+	for (unsigned i = 0; i < SHARED_MAX && !found; i++) {
+		struct shared_page *p = &shared[i];
+		if (!p->key || p->seq <= parked_seq || p->a.gen < gen || strcmp(p->key, key))
+			continue;
+		if ((a->body = malloc(p->len + 1))) {
+			memcpy(a->body, p->a.body, p->len + 1);
+			*a = (struct answer){p->a.gen, p->a.horizon, p->a.current, p->a.head, p->a.next, p->a.n, a->body};
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&shared_lock);
+	return found;
+}
+
+/* Offers a page just read (its query numbered seq) to the polls woken with this one: it replaces
+ * an older page of the same key, else the oldest slot. The key is taken. */
+static void shared_put(char *key, uint64_t seq, const struct answer *a)
+{
+	size_t len = strlen(a->body);
+	char *body = len <= SHARED_BODY_MAX ? malloc(len + 1) : NULL;
+	if (!body) {
+		free(key);
+		return;
+	}
+	memcpy(body, a->body, len + 1);
+	pthread_mutex_lock(&shared_lock);
+	struct shared_page *p = NULL;
+	for (unsigned i = 0; i < SHARED_MAX && !p; i++)
+		if (shared[i].key && !strcmp(shared[i].key, key))
+			p = &shared[i];
+	if (p && p->seq > seq) { /* a newer read is there already */
+		pthread_mutex_unlock(&shared_lock);
+		free(key);
+		free(body);
+		return;
+	}
+	if (!p)
+		p = &shared[shared_next++ % SHARED_MAX];
+	char *old_key = p->key, *old_body = p->a.body;
+	*p = (struct shared_page){key, seq, *a, len};
+	p->a.body = body;
+	pthread_mutex_unlock(&shared_lock);
+	free(old_key);
+	free(old_body);
+}
 
 static void state_free(void *p)
 {
@@ -164,6 +271,7 @@ static int parse(struct cm_request *req, struct feed_state *st)
 	if (wait && (!parse_seconds(wait, &w) || w > MAX_WAIT_S))
 		return bad(req, "wait is a number of seconds from 0 to 60.");
 	st->wait_until_ms = cm_feed_now_ms() + (long long)(w * 1000);
+	st->polls = w > 0;
 	if (st->sse) {
 		/* The secret alone (the header may pad it with any amount of space). */
 		size_t len;
@@ -206,14 +314,15 @@ static int out_of_reach(struct cm_request *req, const struct cm_changes_page *pg
 	return 1;
 }
 
-static int reply_page(struct cm_request *req, const struct cm_changes_page *pg)
+/* The 200 body of a page; NULL when out of memory. Caller frees. */
+static char *page_text(const struct cm_changes_page *pg)
 {
 	size_t len = 64;
 	for (int i = 0; i < pg->n; i++)
 		len += strlen(pg->items[i]) + 1;
 	char *out = malloc(len);
 	if (!out)
-		return -CM_EINTERNAL;
+		return NULL;
 	size_t o = (size_t)snprintf(out, len, "{\"changes\":[");
 	for (int i = 0; i < pg->n; i++) {
 		if (i)
@@ -223,7 +332,7 @@ static int reply_page(struct cm_request *req, const struct cm_changes_page *pg)
 		o += n;
 	}
 	snprintf(out + o, len - o, "],\"next\":%lld}", pg->next);
-	return cm_reply_json_text(req, MHD_HTTP_OK, out);
+	return out;
 }
 
 /* --- Server-Sent Events --------------------------------------------------------------------- */
@@ -341,6 +450,46 @@ static int start_stream(struct cm_request *req, struct feed_state *st, const str
 
 /* --- GET /v1/changes ------------------------------------------------------------------------ */
 
+/* The page a long-poll answers with: shared when it was woken and another woken with it has read
+ * it already, else read now (and offered to them). 0 or <0. */
+static int read_answer(struct feed_state *st, struct answer *a)
+{
+	uint64_t gen = cm_feed_generation();
+	char *key = st->polls ? page_key(&st->f) : NULL;
+	if (key && st->woken && shared_take(key, gen, st->parked_seq, a)) {
+		free(key);
+		return 0;
+	}
+	uint64_t seq = shared_seq();
+	struct cm_changes_page pg;
+	int e = cm_store_changes(&st->f, &pg);
+	if (e < 0) {
+		free(key);
+		return e;
+	}
+	*a = (struct answer){gen, pg.horizon, pg.current, pg.head, pg.next, pg.n, page_text(&pg)};
+	cm_changes_page_free(&pg);
+	if (!a->body) {
+		free(key);
+		return -CM_EINTERNAL;
+	}
+	if (key)
+		shared_put(key, seq, a);
+	return 0;
+}
+
+/* The first page of an event stream, and the stream. */
+static int begin_events(struct cm_request *req, struct feed_state *st)
+{
+	struct cm_changes_page pg;
+	int e = cm_store_changes(&st->f, &pg);
+	if (e < 0)
+		return e;
+	e = out_of_reach(req, &pg, st->f.since) ? 0 : start_stream(req, st, &pg);
+	cm_changes_page_free(&pg);
+	return e;
+}
+
 int cm_api_changes(struct cm_request *req)
 {
 	struct feed_state *st = req->state;
@@ -353,34 +502,31 @@ int cm_api_changes(struct cm_request *req)
 		if ((e = parse(req, st)))
 			return e < 0 ? e : 0;
 	}
+	if (st->sse)
+		return begin_events(req, st);
 	for (;;) {
-		uint64_t gen = cm_feed_generation();
-		struct cm_changes_page pg;
-		if ((e = cm_store_changes(&st->f, &pg)) < 0)
+		struct answer a;
+		if ((e = read_answer(st, &a)) < 0)
 			return e;
-		if (out_of_reach(req, &pg, st->f.since)) {
-			cm_changes_page_free(&pg);
+		struct cm_changes_page reach = {.horizon = a.horizon, .current = a.current, .head = a.head};
+		if (out_of_reach(req, &reach, st->f.since)) {
+			free(a.body);
 			return 0;
-		}
-		if (st->sse) {
-			e = start_stream(req, st, &pg);
-			cm_changes_page_free(&pg);
-			return e;
 		}
 		long long now = cm_feed_now_ms();
-		if (pg.n || now >= st->wait_until_ms || cm_feed_closing()) {
-			e = reply_page(req, &pg);
-			cm_changes_page_free(&pg);
-			return e;
-		}
+		if (a.n || now >= st->wait_until_ms || cm_feed_closing())
+			return cm_reply_json_text(req, MHD_HTTP_OK, a.body);
+		free(a.body);
 		/* Nothing yet: wait for a change from here on (the cursor may have moved past changes
 		 * this caller cannot read). */
-		st->f.since = st->w.since = pg.next;
-		cm_changes_page_free(&pg);
+		st->f.since = st->w.since = a.next;
 		st->w.deadline_ms = st->wait_until_ms;
-		int parked = cm_feed_park(&st->w, gen);
-		if (parked > 0)
+		st->parked_seq = shared_seq();
+		int parked = cm_feed_park(&st->w, a.gen);
+		if (parked > 0) {
+			st->woken = true;
 			return 0;
+		}
 		if (parked < 0)
 			st->wait_until_ms = now; /* the server is stopping: answer now */
 	}

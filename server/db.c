@@ -2,7 +2,8 @@
  * each own one, so a request never waits for a connection), statements prepared lazily per
  * connection, and reconnect without restarting. An idle connection whose socket has become
  * readable is being closed by the server (restart, failover): it is replaced before use, so a
- * database restart costs no failed request once the database answers again. */
+ * database restart costs no failed request once the database answers again. That check is a
+ * system call; a connection that answered under a millisecond ago (a busy one) skips it. */
 #include "clawmesh/db.h"
 #include "clawmesh/err.h"
 #include "clawmesh/log.h"
@@ -27,7 +28,13 @@ struct conn {
 	/* Between cm_db_begin() and its end: a connection lost meanwhile took the transaction with
 	 * it, so no statement may run on a replacement until the caller has ended it. */
 	bool in_tx;
+	long long answered_ns; /* when its last statement's result came (now_ns()), 0 = never */
 };
+
+/* A connection that answered this recently is not checked for being closed before its next
+ * statement: a server ending it in that window costs that one statement (a 503, like a statement
+ * running when the server stops), and a busy connection saves a poll() per statement. */
+#define RECHECK_AFTER_NS 1000000LL
 
 static long long next_attempt_ms; /* atomic; 0 = the database was reachable last time */
 /* For /metrics (atomic): pooled connections open now, made, and failed attempts. */
@@ -45,6 +52,13 @@ static long long now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static void conn_free(void *p)
@@ -131,6 +145,7 @@ static void drop(struct conn *c)
 		__atomic_sub_fetch(&pool_open, 1, __ATOMIC_RELAXED);
 	}
 	c->pg = NULL;
+	c->answered_ns = 0;
 	memset(c->prepared, 0, sizeof c->prepared);
 }
 
@@ -153,7 +168,8 @@ static struct conn *acquire(void)
 		pthread_setspecific(conn_key, c);
 		tls_conn = c;
 	}
-	if (c->pg && !c->in_tx && PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+	if (c->pg && !c->in_tx && PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE &&
+	    now_ns() - c->answered_ns >= RECHECK_AFTER_NS) {
 		/* An idle pooled connection has nothing to read unless the server is ending it (its
 		 * FATAL message, then EOF, may arrive in separate reads): replace it before use. */
 		struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN};
@@ -224,6 +240,7 @@ static int finish(struct conn *c, PGresult *r, const char *what, PGresult **res)
 {
 	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) {
+		c->answered_ns = now_ns();
 		*res = r;
 		return 0;
 	}

@@ -25,13 +25,27 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <openssl/rand.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 
-#define CONNECTION_MEMORY (64 * 1024)
+/* libmicrohttpd's per-connection pool: the request line and headers (parsed in place, plus
+ * ~56 bytes of bookkeeping a field), our response headers, and an event stream's chunk buffer.
+ * It zeroes the whole pool after every request (MHD_pool_reset), so every connection that has
+ * answered once costs all of it: 16 KiB keeps 1,000 woken long-polls at 16 MiB. What a client
+ * may send is bounded below it by HEADER_BYTES_MAX / HEADER_FIELDS_MAX, answered with our own
+ * 431; only a block past what the pool holds at all (~14 KiB, or ~200 fields) gets the
+ * library's fixed non-JSON 431. */
+#define CONNECTION_MEMORY (16 * 1024)
+/* The request line and header block as sent, and its fields (headers and query parameters):
+ * Tomcat's and Jetty's default size, Apache's default field count. Both together still fit
+ * CONNECTION_MEMORY with room for the largest response headers (tests/integration/test_api.c). */
+#define HEADER_BYTES_MAX (8 * 1024)
+#define HEADER_FIELDS_MAX 100
 /* A body over the limit is read and dropped up to this many times the limit (so the client
  * gets its 413); past that the connection is cut. */
 #define DISCARD_FACTOR 4
@@ -60,6 +74,28 @@ static bool request_id_sane(const char *s)
 			return false;
 	}
 	return n > 0;
+}
+
+/* Our request ids: 80 bits from OpenSSL's RNG as 20 hex characters, as unguessable as before,
+ * but drawn 64 at a time per thread: one RAND_bytes() (~6,800 instructions and a getpid()
+ * system call each) per request was 4 % of a GET. */
+#define REQUEST_ID_BYTES 10
+static __thread unsigned char request_id_batch[REQUEST_ID_BYTES * 64];
+static __thread size_t request_id_left;
+
+static void request_id_new(char out[2 * REQUEST_ID_BYTES + 1])
+{
+	if (request_id_left < REQUEST_ID_BYTES) {
+		if (RAND_bytes(request_id_batch, (int)sizeof request_id_batch) != 1) {
+			cm_random_hex(out, REQUEST_ID_BYTES); /* leaves out empty if that fails too */
+			return;
+		}
+		request_id_left = sizeof request_id_batch;
+	}
+	unsigned char *b = request_id_batch + sizeof request_id_batch - request_id_left;
+	cm_hex_encode(b, REQUEST_ID_BYTES, out);
+	memset(b, 0, REQUEST_ID_BYTES); /* each id is drawn once */
+	request_id_left -= REQUEST_ID_BYTES;
 }
 
 const char *cm_req_header(struct cm_request *req, const char *name)
@@ -401,16 +437,21 @@ static void dispatch(struct cm_request *req)
 	audit(req);
 }
 
-struct framing {
+/* What the headers call checks of the header block, in one pass over it. */
+struct header_scan {
 	int content_length;
 	int transfer_encoding;
+	size_t bytes;  /* "Name: value\r\n" as sent (whitespace around the value aside) */
+	size_t fields; /* headers and query parameters */
 };
 
-static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
-	(void)kind;
-	(void)value;
-	struct framing *f = cls;
+	struct header_scan *f = cls;
+	f->fields++;
+	if (kind != MHD_HEADER_KIND)
+		return MHD_YES; /* a query parameter: its bytes are the request line's */
+	f->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
 	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
 		f->content_length++;
 	else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
@@ -418,13 +459,19 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
 	return MHD_YES;
 }
 
+static struct header_scan scan_headers(struct cm_request *req, const char *method)
+{
+	struct header_scan f = {0, 0, 0, 0};
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, scan_header, &f);
+	f.bytes += strlen(method) + strlen(req->uri) + sizeof " HTTP/1.1\r\n" + 2; /* the line, the blank line */
+	return f;
+}
+
 /* Two Content-Length headers, or one with Transfer-Encoding, frame the body ambiguously: a proxy
  * in front may split the stream elsewhere than we do (request smuggling). Refuse them. */
-static bool framing_ambiguous(struct cm_request *req)
+static bool framing_ambiguous(const struct header_scan *f)
 {
-	struct framing f = {0, 0};
-	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, &f);
-	return f.content_length > 1 || (f.content_length && f.transfer_encoding) || f.transfer_encoding > 1;
+	return f->content_length > 1 || (f->content_length && f->transfer_encoding) || f->transfer_encoding > 1;
 }
 
 static enum MHD_Result queue(struct cm_request *req)
@@ -515,10 +562,39 @@ static enum MHD_Result stream_body(struct cm_request *req, const char *data, siz
 	return queue(req);
 }
 
+/* A request of the change feed may park for a minute, a thousand at a time, and one commit ends
+ * them together, while libmicrohttpd zeroes each of their connections' whole pool. From malloc,
+ * their freed contexts would stay resident in its arenas through that (the fan-out's peak was
+ * the two added up); on pages of their own, munmap() hands each back as it ends, before its
+ * pool is zeroed. Everything else comes from malloc: a mapping per GET would cost two system
+ * calls. */
+static struct cm_request *request_new(const char *uri)
+{
+	static const char feed[] = "/v1/changes";
+	char after = uri[sizeof feed - 1];
+	if (!strncmp(uri, feed, sizeof feed - 1) && (after == '\0' || after == '?' || after == '/')) {
+		struct cm_request *req =
+			mmap(NULL, sizeof *req, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (req != MAP_FAILED) {
+			req->mapped = true; /* zero-filled, as calloc() */
+			return req;
+		}
+	}
+	return calloc(1, sizeof(struct cm_request));
+}
+
+static void request_free(struct cm_request *req)
+{
+	if (req->mapped)
+		munmap(req, sizeof *req);
+	else
+		free(req);
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	(void)conn;
-	struct cm_request *req = calloc(1, sizeof *req);
+	struct cm_request *req = request_new(uri ? uri : "");
 	if (!req)
 		return NULL;
 	clock_gettime(CLOCK_MONOTONIC, &req->started);
@@ -546,8 +622,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (rid && request_id_sane(rid))
 			snprintf(req->request_id, sizeof req->request_id, "%s", rid);
 		else
-			cm_random_hex(req->request_id, 10);
-		if (framing_ambiguous(req)) {
+			request_id_new(req->request_id);
+		struct header_scan hs = scan_headers(req, method);
+		if (hs.bytes > HEADER_BYTES_MAX || hs.fields > HEADER_FIELDS_MAX) {
+			cm_reply_error(req, CM_EHEADERS, NULL, NULL);
+			return queue(req); /* on the first call: the connection closes after it */
+		}
+		if (framing_ambiguous(&hs)) {
 			cm_reply_error(req, CM_EBADREQ, "Conflicting Content-Length / Transfer-Encoding headers.", NULL);
 			return queue(req); /* on the first call: the connection closes after it */
 		}
@@ -557,7 +638,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (req->match_err == 0) {
 			req->matched = m.route;
 			req->nparams = m.nparams;
-			memcpy(req->params, m.params, sizeof req->params);
+			for (size_t i = 0; i < m.nparams; i++)
+				memcpy(req->params[i], m.params[i], strlen(m.params[i]) + 1);
 		}
 		if (stream_begin(req))
 			return req->response ? queue(req) : MHD_YES;
@@ -622,7 +704,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(req->body);
 	free(req->uri);
 	free(req->path);
-	free(req);
+	request_free(req);
 	*con_cls = NULL;
 }
 

@@ -76,74 +76,128 @@ int cm_percent_decode(const char *src, size_t len, char *dst, size_t cap)
 	return cm_utf8_valid(dst, o) ? 0 : -CM_EBADREQ; /* parameters reach SQL as text */
 }
 
-/* Does path match pattern? Fills params when m is given. 1 = yes, 0 = no, <0 = bad segment. */
-static int match_pattern(const char *pattern, const char *path, struct cm_route_match *m)
+/* A path split once into its segments ("/a/b/" -> "a", "b", ""), so that each route compares
+ * whole segments instead of scanning the path again. No pattern has more than SEGS_MAX. */
+#define SEGS_MAX 8
+struct segs {
+	size_t n;
+	const char *s[SEGS_MAX];
+	size_t len[SEGS_MAX];
+};
+
+/* false when no pattern can match: not absolute, or more segments than any pattern has. */
+static bool split_path(const char *path, struct segs *out)
 {
-	size_t np = 0;
-	const char *p = pattern, *s = path;
-	while (*p && *s) {
-		if (*p != '/' || *s != '/')
+	out->n = 0;
+	if (*path != '/')
+		return false;
+	for (const char *p = path; *p == '/';) {
+		if (out->n == SEGS_MAX)
+			return false;
+		const char *e = ++p;
+		while (*e && *e != '/')
+			e++;
+		out->s[out->n] = p;
+		out->len[out->n++] = (size_t)(e - p);
+		p = e;
+	}
+	return true;
+}
+
+/* Does the path match pattern, segment for segment? Decodes the parameters into m when given
+ * (only once the whole path has matched). 1 = yes, 0 = no, <0 = a bad parameter. */
+static int match_pattern(const char *pattern, const struct segs *path, struct cm_route_match *m)
+{
+	size_t i = 0, np = 0;
+	size_t at[CM_MAX_PARAMS];
+	for (const char *p = pattern; *p == '/'; i++) {
+		const char *e = ++p;
+		while (*e && *e != '/')
+			e++;
+		size_t plen = (size_t)(e - p);
+		if (i == path->n)
 			return 0;
-		p++;
-		s++;
-		size_t plen = strcspn(p, "/"), slen = strcspn(s, "/");
 		if (plen > 2 && p[0] == '{' && p[plen - 1] == '}') {
-			if (slen == 0 || np == CM_MAX_PARAMS)
+			if (path->len[i] == 0 || np == CM_MAX_PARAMS)
 				return 0;
-			if (m) {
-				int e = cm_percent_decode(s, slen, m->params[np], sizeof m->params[np]);
-				if (e < 0)
-					return e;
-			}
-			np++;
-		} else if (plen != slen || strncmp(p, s, plen)) {
+			at[np++] = i;
+		} else if (plen != path->len[i] || memcmp(p, path->s[i], plen)) {
 			return 0;
 		}
-		p += plen;
-		s += slen;
+		p = e;
 	}
-	if (*p || *s)
+	if (i != path->n)
 		return 0;
+	for (size_t k = 0; m && k < np; k++) {
+		int e = cm_percent_decode(path->s[at[k]], path->len[at[k]], m->params[k], sizeof m->params[k]);
+		if (e < 0)
+			return e;
+	}
 	if (m)
 		m->nparams = np;
 	return 1;
 }
 
-static void allow_add(char *allow, size_t len, const char *method)
+/* The methods a path takes, in table order, GET followed by HEAD. */
+#define METHODS_MAX 8
+struct methods {
+	size_t n;
+	const char *name[METHODS_MAX];
+};
+
+static void methods_add(struct methods *ms, const char *method)
 {
-	if (strstr(allow, method)) /* methods are whole words and none is a substring of another */
-		return;
-	size_t n = strlen(allow);
-	snprintf(allow + n, len - n, "%s%s", n ? ", " : "", method);
+	for (size_t i = 0; i < ms->n; i++)
+		if (!strcmp(ms->name[i], method))
+			return;
+	if (ms->n < METHODS_MAX)
+		ms->name[ms->n++] = method;
+}
+
+static void allow_write(const struct methods *ms, char *allow, size_t len)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < ms->n && len; i++) {
+		int w = snprintf(allow + o, len - o, "%s%s", o ? ", " : "", ms->name[i]);
+		if (w < 0 || (size_t)w >= len - o) {
+			allow[o] = '\0';
+			return;
+		}
+		o += (size_t)w;
+	}
 }
 
 int cm_router_match(const struct cm_route *routes, size_t n, const char *method, const char *path,
 		    struct cm_route_match *m, char *allow, size_t allow_len)
 {
 	const char *want = strcmp(method, "HEAD") ? method : "GET";
-	bool path_known = false;
+	struct methods ms = {.n = 0};
+	struct segs segs;
 	if (allow_len)
 		allow[0] = '\0';
-	memset(m, 0, sizeof *m);
+	m->route = NULL;
+	m->nparams = 0;
+	if (!split_path(path, &segs))
+		return -CM_ENOTFOUND;
 	for (size_t i = 0; i < n; i++) {
 		/* Parameters are decoded only for the route that would run. */
 		bool wanted = !m->route && !strcmp(routes[i].method, want);
-		int r = match_pattern(routes[i].pattern, path, wanted ? m : NULL);
+		int r = match_pattern(routes[i].pattern, &segs, wanted ? m : NULL);
 		if (r < 0)
 			return r;
 		if (r == 0)
 			continue;
-		path_known = true;
-		allow_add(allow, allow_len, routes[i].method);
+		methods_add(&ms, routes[i].method);
 		if (!strcmp(routes[i].method, "GET"))
-			allow_add(allow, allow_len, "HEAD");
+			methods_add(&ms, "HEAD");
 		if (wanted)
 			m->route = &routes[i];
 	}
-	if (!path_known)
+	if (!ms.n)
 		return -CM_ENOTFOUND;
-	allow_add(allow, allow_len, "OPTIONS");
-	if (!m->route)
-		return -CM_EMETHOD;
-	return 0;
+	if (m->route)
+		return 0;
+	methods_add(&ms, "OPTIONS");
+	allow_write(&ms, allow, allow_len);
+	return -CM_EMETHOD;
 }

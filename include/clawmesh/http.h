@@ -45,7 +45,6 @@ struct cm_request {
 	char params[CM_MAX_PARAMS][CM_PARAM_MAX + 1]; /* decoded path parameters */
 	bool authenticated;
 	struct cm_identity who;
-	char audit_target[CM_AUDIT_TARGET_MAX + 1]; /* what the audit log names; "" = the path parameters */
 
 	unsigned status;
 	struct MHD_Response *response;
@@ -66,6 +65,11 @@ struct cm_request {
 	 * returns 0 or a negative cm_err; once it has answered (or refused), the rest of the body
 	 * is read and dropped. */
 	int (*body_sink)(struct cm_request *req, const char *data, size_t len);
+
+	bool mapped; /* on pages of its own (http.c: request_new()) */
+	/* Last, and written only for audited or refused requests: on a long-poll's own pages, the
+	 * page it reaches into alone is never touched. */
+	char audit_target[CM_AUDIT_TARGET_MAX + 1]; /* what the audit log names; "" = the path parameters */
 };
 
 /* Starts the daemon on cfg->listen_*; NULL with a logged reason. */

@@ -32,7 +32,8 @@ struct cm_route_match {
 extern const struct cm_route cm_routes[];
 extern const size_t cm_routes_count;
 
-/* Finds the route for method (HEAD uses GET's) and raw path. 0 with *m filled;
+/* Finds the route for method (HEAD uses GET's) and raw path. 0 with *m filled (params up to
+ * m->nparams; allow left empty);
  * -CM_ENOTFOUND; -CM_EMETHOD with allow = "GET, HEAD, OPTIONS"-style list; -CM_EBADREQ for a
  * bad percent-encoding or an over-long segment. OPTIONS on a known path gives -CM_EMETHOD with
  * allow filled, for the caller to answer as a preflight. */

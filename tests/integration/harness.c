@@ -31,13 +31,22 @@ const char *env_or_die(const char *name)
 	return v;
 }
 
+/* Grows by doubling: curl hands a streamed body over in pieces as small as the server's
+ * chunks, and growing to the exact size each time copies the whole body again per piece
+ * (under ASan, whose realloc always moves, a large export then outlasts the 20 s timeout). */
 int buf_append(struct buf *b, const char *p, size_t len)
 {
-	char *q = realloc(b->p, b->len + len + 1);
-	if (!q)
-		return -1;
-	memcpy(q + b->len, p, len);
-	b->p = q;
+	if (b->len + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + len + 1)
+			cap *= 2;
+		char *q = realloc(b->p, cap);
+		if (!q)
+			return -1;
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, p, len);
 	b->len += len;
 	b->p[b->len] = '\0';
 	return 0;

@@ -52,7 +52,7 @@ void create_token(const struct server *srv, const char *admin, const char *body,
 /* A growing, NUL-terminated byte buffer (free p). */
 struct buf {
 	char *p;
-	size_t len;
+	size_t len, cap; /* cap: bytes allocated at p */
 };
 /* Appends len bytes; 0, or -1 when out of memory (b unchanged). */
 int buf_append(struct buf *b, const char *p, size_t len);

@@ -110,6 +110,17 @@ START_TEST(request_ids)
 	ck_assert_int_eq(http(&srv, REQ(.path = "/healthz", .headers = {longid}), &rs), 0);
 	ck_assert_uint_eq(strlen(resp_header(&rs, "X-Request-Id", b, sizeof b)), 20);
 	resp_free(&rs);
+	/* Our own ids never repeat, across the batches they are drawn in (64 a thread). */
+	enum { IDS = 300 };
+	static char ids[IDS][24];
+	for (int i = 0; i < IDS; i++) {
+		ck_assert_int_eq(http(&srv, REQ(.path = "/healthz"), &rs), 0);
+		ck_assert_ptr_nonnull(resp_header(&rs, "X-Request-Id", ids[i], sizeof ids[i]));
+		ck_assert_uint_eq(strspn(ids[i], "0123456789abcdef"), 20);
+		for (int j = 0; j < i; j++)
+			ck_assert_str_ne(ids[i], ids[j]);
+		resp_free(&rs);
+	}
 }
 END_TEST
 
@@ -620,6 +631,15 @@ START_TEST(tls)
 	ck_assert_int_eq(rs.status, 200);
 	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(rs.json, "admin")));
 	resp_free(&rs);
+	/* Headers near the 8 KiB limit fit the connection's memory over TLS too. */
+	static char pad[4][1900];
+	for (int i = 0; i < 4; i++) {
+		int n = snprintf(pad[i], sizeof pad[i], "X-Pad-%d: ", i);
+		memset(pad[i] + n, 'v', sizeof pad[i] - 1 - (size_t)n);
+	}
+	ck_assert_int_eq(http(&s, REQ(.path = "/v1/whoami", .token = admin, .headers = {pad[0], pad[1], pad[2], pad[3]}), &rs), 0);
+	ck_assert_int_eq(rs.status, 200);
+	resp_free(&rs);
 	ck_assert_int_eq(server_stop(&s), 0);
 	/* A key that does not exist is a start-up failure, not a plain-HTTP fallback. */
 	const char *bad[] = {"serve", "--listen", "127.0.0.1:1", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key", NULL};
@@ -650,6 +670,72 @@ START_TEST(request_framing)
 	char *second = strstr(out + 1, "HTTP/1.1 200");
 	ck_assert_msg(!strncmp(out, "HTTP/1.1 200", 12) && second, "%s", out);
 	free(out);
+}
+END_TEST
+
+/* A request of exactly `bytes` bytes (request line, headers, blank line) and `fields` fields
+ * (headers and query parameters), padded with X-Pad-N headers, from the admin, with an Origin
+ * the server allows and a 64-character request id: the largest response headers we send. */
+static char *sized_request(const char *query, size_t bytes, size_t fields)
+{
+	char *out = malloc(bytes + 1);
+	ck_assert_ptr_nonnull(out);
+	int n = snprintf(out, bytes + 1,
+			 "GET /v1/whoami%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nOrigin: https://dash.example\r\n"
+			 "X-Request-Id: %064d\r\nAuthorization: Bearer %s\r\n",
+			 query, 0, admin);
+	size_t len = (size_t)n, have = 5 + (query[0] != '\0');
+	for (const char *q = query; (q = strchr(q, '&')); q++)
+		have++;
+	ck_assert_uint_le(have, fields);
+	size_t pads = fields - have;
+	for (size_t i = 0; i < pads; i++) {
+		size_t left = bytes - 2 - len, per = left / (pads - i);
+		int h = snprintf(out + len, bytes + 1 - len, "X-Pad-%zu: ", i);
+		ck_assert_uint_ge(per, (size_t)h + 3);
+		memset(out + len + h, 'v', per - (size_t)h - 2);
+		memcpy(out + len + per - 2, "\r\n", 2);
+		len += per;
+	}
+	memcpy(out + len, "\r\n", 3);
+	ck_assert_uint_eq(strlen(out), bytes);
+	return out;
+}
+
+START_TEST(header_limits)
+{
+	/* At the limits (8 KiB, 100 fields) together, with CORS and an echoed request id: served. */
+	char *rq = sized_request("?a=1&b=2", 8192, 100);
+	char *out = raw_exchange(&srv, rq);
+	ck_assert_msg(!strncmp(out, "HTTP/1.1 200", 12), "%.200s", out);
+	ck_assert_ptr_nonnull(strstr(out, "Access-Control-Allow-Origin: https://dash.example"));
+	ck_assert_ptr_nonnull(strstr(out, "\"admin\":true"));
+	free(out);
+	free(rq);
+	/* One byte over, or one field over: our own 431 with the error envelope, never HTML. */
+	const size_t over[][2] = {{8193, 100}, {8192, 101}, {2000, 101}};
+	for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
+		rq = sized_request("?a=1&b=2", over[i][0], over[i][1]);
+		out = raw_exchange(&srv, rq);
+		ck_assert_msg(!strncmp(out, "HTTP/1.1 431", 12), "%zu/%zu: %.200s", over[i][0], over[i][1], out);
+		ck_assert_ptr_nonnull(strstr(out, "application/json"));
+		ck_assert_ptr_nonnull(strstr(out, "\"code\":\"headers_too_large\""));
+		ck_assert_ptr_nonnull(strstr(out, "X-Request-Id: 0000000000"));
+		ck_assert_ptr_null(strstr(out, "<html"));
+		free(out);
+		free(rq);
+	}
+	/* Past what the connection's memory holds at all (one 20 KiB header, 300 fields): the
+	 * library's own 431, and the server carries on. */
+	const size_t huge[][2] = {{20000, 6}, {6000, 300}};
+	for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+		rq = sized_request("", huge[i][0], huge[i][1]);
+		out = raw_exchange(&srv, rq);
+		ck_assert_msg(!strncmp(out, "HTTP/1.1 431", 12), "%.200s", out);
+		free(out);
+		free(rq);
+	}
+	ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/whoami", .token = admin)), 200);
 }
 END_TEST
 
@@ -735,6 +821,24 @@ static long now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
+
+START_TEST(restart_while_idle_costs_no_request)
+{
+	/* The database restarts while the server is idle: its pooled connections are dead, and the
+	 * first requests after the restart (on every worker thread) still all succeed. */
+	char secret[47], id[29];
+	create_token(&srv, admin, "{\"node\":\"ceo\"}", secret, id);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/whoami", .token = secret)), 200);
+	PQfinish(pg);
+	ck_assert_int_eq(pg_control("stop fast"), 0);
+	ck_assert_int_eq(pg_control("start"), 0);
+	pg = db_connect(NULL); /* the database answers again */
+	ck_assert_ptr_nonnull(pg);
+	for (int i = 0; i < 20; i++)
+		ck_assert_int_eq(status_at(&srv, REQ(.path = "/v1/whoami", .token = secret)), 200);
+}
+END_TEST
 
 START_TEST(database_outage)
 {
@@ -824,10 +928,12 @@ Suite *cm_test_suite(void)
 	tcase_add_test(tc, slow_client_is_cut);
 	tcase_add_test(tc, tls);
 	tcase_add_test(tc, request_framing);
+	tcase_add_test(tc, header_limits);
 	tcase_add_test(tc, parallel_first_requests);
 	tcase_add_test(tc, transient_database_error);
 	tcase_add_test(tc, json_edge_cases);
 	/* Last: it stops and starts the database under the running server. */
+	tcase_add_test(tc, restart_while_idle_costs_no_request);
 	tcase_add_test(tc, database_outage);
 	suite_add_tcase(s, tc);
 	return s;

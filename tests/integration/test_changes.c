@@ -473,6 +473,100 @@ START_TEST(long_poll_wakes_on_what_it_may_read)
 }
 END_TEST
 
+/* Long-polls parked together on one cursor, woken by one commit, each as its token: the woken
+ * share a page only when their queries are the same (filters and grants), so each sees exactly
+ * what it may read, values only where asked. */
+START_TEST(woken_polls_share_only_identical_queries)
+{
+	long long start = current_revision();
+	struct {
+		int tok;
+		const char *extra;
+		const char *want;
+	} polls[] = {
+		{T_CEO, "", "memory:sh.mesh,memory:sh.ceo"},
+		{T_SEC, "", "memory:sh.mesh,memory:sh.sec"},
+		{T_CEO, "", "memory:sh.mesh,memory:sh.ceo"},
+		{T_SEC, "", "memory:sh.mesh,memory:sh.sec"},
+		{T_PROJ, "", "memory:sh.alpha"},
+		{T_CEO, "&include=value", "memory:sh.mesh,memory:sh.ceo"},
+		{T_SEC, "&scope=node:sec", "memory:sh.sec"},
+		{T_CEO, "", "memory:sh.mesh,memory:sh.ceo"},
+		{T_SEC, "", "memory:sh.mesh,memory:sh.sec"},
+		{T_PROJ, "", "memory:sh.alpha"},
+	};
+	enum { N = sizeof polls / sizeof polls[0] };
+	struct poll_call pc[N];
+	pthread_t t[N];
+	for (int i = 0; i < N; i++) {
+		pc[i] = (struct poll_call){.srv = &srv, .token = tok[polls[i].tok]};
+		snprintf(pc[i].path, sizeof pc[i].path, "/v1/changes?since=%lld&wait=20%s", start, polls[i].extra);
+		pthread_create(&t[i], NULL, long_poll, &pc[i]);
+	}
+	sleep_ms(500);
+	/* One transaction: four changes, each readable by some of them. */
+	const char *batch = "{\"ops\":[{\"op\":\"put\",\"scope\":\"mesh\",\"key\":\"sh.mesh\",\"value\":1},"
+			    "{\"op\":\"put\",\"scope\":\"node:ceo\",\"key\":\"sh.ceo\",\"value\":2},"
+			    "{\"op\":\"put\",\"scope\":\"node:sec\",\"key\":\"sh.sec\",\"value\":3},"
+			    "{\"op\":\"put\",\"scope\":\"project:alpha\",\"key\":\"sh.alpha\",\"value\":4}]}";
+	ck_assert_int_eq(status_at(&srv, REQ(.method = "POST", .path = "/v1/batch", .token = admin, .body = batch)), 200);
+	for (int i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		char got[512];
+		ck_assert_int_eq(pc[i].status, 200);
+		describe(pc[i].json, got, sizeof got);
+		ck_assert_msg(!strcmp(got, polls[i].want), "poll %d: got [%s], want [%s]", i, got, polls[i].want);
+		const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(pc[i].json, "changes"), 0);
+		ck_assert_int_eq(cJSON_HasObjectItem(first, "value"), strstr(polls[i].extra, "include") != NULL);
+		cJSON_Delete(pc[i].json);
+	}
+}
+END_TEST
+
+/* Sharing never holds a commit back: after a fan-out, a commit made just after it is in the next
+ * call's page at once, and the next fan-out on the new cursor answers with the new change. */
+START_TEST(woken_polls_never_hide_a_later_commit)
+{
+	enum { N = 6 };
+	long long since = current_revision();
+	for (int round = 0; round < 3; round++) {
+		struct poll_call pc[N];
+		pthread_t t[N];
+		for (int i = 0; i < N; i++) {
+			pc[i] = (struct poll_call){.srv = i % 2 ? &srv : &srv_b, .token = tok[T_SEC]};
+			snprintf(pc[i].path, sizeof pc[i].path, "/v1/changes?since=%lld&wait=20", since);
+			pthread_create(&t[i], NULL, long_poll, &pc[i]);
+		}
+		sleep_ms(300);
+		char path[64], want[64], got[256];
+		snprintf(path, sizeof path, "/v1/memory/mesh/later.%d", round);
+		put(&srv, tok[T_CEO], path, "{\"value\":1}");
+		/* At once, before every poll has answered: the following commit. */
+		snprintf(path, sizeof path, "/v1/memory/mesh/later.%d.b", round);
+		put(&srv, tok[T_CEO], path, "{\"value\":2}");
+		long long next = -1;
+		for (int i = 0; i < N; i++) {
+			pthread_join(t[i], NULL);
+			ck_assert_int_eq(pc[i].status, 200);
+			describe(pc[i].json, got, sizeof got);
+			snprintf(want, sizeof want, "memory:later.%d", round);
+			ck_assert_msg(!strncmp(got, want, strlen(want)), "round %d poll %d: [%s]", round, i, got);
+			long long n = next_of(pc[i].json);
+			if (!strchr(got, ',')) /* the first change alone: the second comes from its cursor */
+				next = n;
+			cJSON_Delete(pc[i].json);
+		}
+		if (next >= 0) {
+			char q[64];
+			snprintf(q, sizeof q, "since=%lld&wait=20", next);
+			snprintf(want, sizeof want, "memory:later.%d.b", round);
+			expect_changes(tok[T_SEC], q, want);
+		}
+		since = current_revision();
+	}
+}
+END_TEST
+
 /* --- Server-Sent Events -------------------------------------------------------------------------- */
 
 struct sse {
@@ -966,6 +1060,8 @@ TCase *changes_tcase(void)
 	tcase_add_test(tc, bad_parameters_and_reach);
 	tcase_add_test(tc, no_gap_under_concurrent_writers);
 	tcase_add_test(tc, long_poll_wakes_on_what_it_may_read);
+	tcase_add_test(tc, woken_polls_share_only_identical_queries);
+	tcase_add_test(tc, woken_polls_never_hide_a_later_commit);
 	tcase_add_test(tc, event_stream_resume_and_keepalive);
 	tcase_add_test(tc, two_replicas_share_feed_and_revocation);
 	tcase_add_test(tc, expiring_token_ends_parked_requests);

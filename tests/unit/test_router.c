@@ -55,6 +55,11 @@ START_TEST(not_found_and_method)
 	ck_assert_int_eq(cm_router_match(table, N, "GET", "/v1/things/a/b/c", &m, allow, sizeof allow), -CM_ENOTFOUND);
 	ck_assert_int_eq(cm_router_match(table, N, "GET", "", &m, allow, sizeof allow), -CM_ENOTFOUND);
 	ck_assert_int_eq(cm_router_match(table, N, "GET", "v1/things", &m, allow, sizeof allow), -CM_ENOTFOUND);
+	/* More segments than any pattern has, or a bad escape in a path no route has: not found. */
+	ck_assert_int_eq(cm_router_match(table, N, "GET", "/v1/things/a/b/c/d/e/f/g/h/i", &m, allow, sizeof allow),
+			 -CM_ENOTFOUND);
+	ck_assert_int_eq(cm_router_match(table, N, "GET", "/v1/things/a%zz/b/c/d", &m, allow, sizeof allow), -CM_ENOTFOUND);
+	ck_assert_int_eq(cm_router_match(table, N, "GET", "/", &m, allow, sizeof allow), -CM_ENOTFOUND);
 
 	ck_assert_int_eq(cm_router_match(table, N, "PUT", "/v1/things", &m, allow, sizeof allow), -CM_EMETHOD);
 	ck_assert_str_eq(allow, "GET, HEAD, POST, OPTIONS");
@@ -62,6 +67,10 @@ START_TEST(not_found_and_method)
 	ck_assert_str_eq(allow, "GET, HEAD, DELETE, OPTIONS");
 	ck_assert_int_eq(cm_router_match(table, N, "OPTIONS", "/v1/things", &m, allow, sizeof allow), -CM_EMETHOD);
 	ck_assert_str_eq(allow, "GET, HEAD, POST, OPTIONS");
+	/* A list longer than the buffer is cut at a whole method, never mid-word. */
+	char small[12];
+	ck_assert_int_eq(cm_router_match(table, N, "PUT", "/v1/things", &m, small, sizeof small), -CM_EMETHOD);
+	ck_assert_str_eq(small, "GET, HEAD");
 }
 END_TEST
 
