@@ -22,8 +22,6 @@ static const struct {
 	[CM_EVALIDATION] = {422, "validation_failed", "The request content is invalid."},
 	[CM_ESECRET] = {422, "secret_detected", "The content carries a credential; keep secrets node-local."},
 	[CM_ERATE] = {429, "rate_limited", "Too many requests; retry later."},
-	[CM_EHEADERS] = {431, "headers_too_large",
-			 "The request line and headers are over 8 KiB, or have over 100 fields (headers and query parameters)."},
 	[CM_EINTERNAL] = {500, "internal", "Something went wrong on our side."},
 	[CM_EUNAVAIL] = {503, "unavailable", "The database is unreachable; retry shortly."},
 };

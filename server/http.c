@@ -38,7 +38,7 @@
  * It zeroes the whole pool after every request (MHD_pool_reset), so every connection that has
  * answered once costs all of it: 16 KiB keeps 1,000 woken long-polls at 16 MiB. What a client
  * may send is bounded below it by HEADER_BYTES_MAX / HEADER_FIELDS_MAX, answered with our own
- * 431; only a block past what the pool holds at all (~14 KiB, or ~200 fields) gets the
+ * 400 bad_request; only a block past what the pool holds at all (~14 KiB, or ~200 fields) gets the
  * library's fixed non-JSON 431. */
 #define CONNECTION_MEMORY (16 * 1024)
 /* The request line and header block as sent, and its fields (headers and query parameters):
@@ -625,7 +625,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			request_id_new(req->request_id);
 		struct header_scan hs = scan_headers(req, method);
 		if (hs.bytes > HEADER_BYTES_MAX || hs.fields > HEADER_FIELDS_MAX) {
-			cm_reply_error(req, CM_EHEADERS, NULL, NULL);
+			/* API.md's status codes are fixed: an oversized head is a malformed request. */
+			cm_reply_error(req, CM_EBADREQ,
+				       "The request line and headers are over 8 KiB, or have over 100 fields (headers and query parameters).",
+				       NULL);
 			return queue(req); /* on the first call: the connection closes after it */
 		}
 		if (framing_ambiguous(&hs)) {

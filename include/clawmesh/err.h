@@ -20,7 +20,6 @@ enum cm_err {
 	CM_EVALIDATION,  /* 422 validation_failed */
 	CM_ESECRET,      /* 422 secret_detected */
 	CM_ERATE,        /* 429 rate_limited */
-	CM_EHEADERS,     /* 431 headers_too_large */
 	CM_EINTERNAL,    /* 500 internal */
 	CM_EUNAVAIL,     /* 503 unavailable */
 	CM_ERR_COUNT

@@ -156,8 +156,6 @@ START_TEST(error_table)
 	ck_assert_str_eq(cm_err_code(CM_ESECRET), "secret_detected");
 	ck_assert_uint_eq(cm_err_status(CM_ESECRET), 422);
 	ck_assert_uint_eq(cm_err_status(CM_ERATE), 429);
-	ck_assert_uint_eq(cm_err_status(CM_EHEADERS), 431);
-	ck_assert_str_eq(cm_err_code(CM_EHEADERS), "headers_too_large");
 	ck_assert_uint_eq(cm_err_status(CM_EINTERNAL), 500);
 	ck_assert_uint_eq(cm_err_status(CM_EUNAVAIL), 503);
 	ck_assert_str_eq(cm_err_code(CM_EUNAVAIL), "unavailable");
