@@ -5,7 +5,7 @@
 # Environment: BENCH_SECONDS (per point, default 5, at most 10), BENCH_CONNS ("1 8 32"),
 # BENCH_POINTS ("get put list search"), BENCH_POLLS (parked long-polls, 1000), BENCH_THREADS
 # (clawmeshd --threads, default: cores), BENCH_BUILD (a release build dir, build-bench),
-# BENCH_CACHE_MB (clawmeshd --cache-mb, default 8), BENCH_OUT (also write the Markdown report to this file).
+# BENCH_CACHE_MB (clawmeshd --cache-mb, default 2), BENCH_OUT (also write the Markdown report to this file).
 # Prints one Markdown report on stdout (progress on stderr). docs/performance.md says what each
 # figure means. Ports 19601 (the cluster's socket name), 19610 (clawmeshd), 19620-19621 (etcd).
 set -euo pipefail
@@ -95,7 +95,7 @@ token=$("$bin" token create --database-url "$url" --node bench --label bench --g
 tok_hash=$(psql "$url" -Atc "SELECT encode(secret_hash, 'hex') FROM tokens WHERE label = 'bench'")
 tok_id=$(psql "$url" -Atc "SELECT id FROM tokens WHERE label = 'bench'")
 CLAWMESH_ADMIN_TOKEN=$admin "$bin" serve --database-url "$url" --listen "127.0.0.1:$cm_port" --access-log off \
-	--threads "$threads" --cache-mb "${BENCH_CACHE_MB:-8}" >"$tmp/server.log" 2>&1 &
+	--threads "$threads" --cache-mb "${BENCH_CACHE_MB:-2}" >"$tmp/server.log" 2>&1 &
 cm_pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$cm_port/healthz" >/dev/null && break; sleep 0.1; done
 curl -sf "http://127.0.0.1:$cm_port/healthz" >/dev/null || { cat "$tmp/server.log" >&2; exit 1; }
@@ -272,7 +272,7 @@ report() {
 			"(**+$(mib $(($(fv rss_parked_kib) - $(fv rss_before_kib)))) MiB**); CPU while parked: $idle ticks of 1/$tck s in $(fv idle_s) s;" \
 			"one write (answered in $(fv write_ms) ms) reached the first poll in $(fv first_ms) ms, half in $(fv p50_ms) ms, **all $(fv answered) in $(fv all_ms) ms**"
 	fi
-	echo "- caches (\`--cache-mb ${BENCH_CACHE_MB:-8}\`): $cache_line"
+	echo "- caches (\`--cache-mb ${BENCH_CACHE_MB:-2}\`): $cache_line"
 	echo "- statements clawmeshd ran per request (pgbench's whole-request scripts run the same): $(for p in get put list search; do printf '%s %s, ' "$p" "${NST[$p]:-?}"; done | sed 's/, $//')"
 	echo "- whole run: $(($(date +%s) - started)) s"
 	for b in "${bad[@]}"; do echo "- **problem**: $b"; done

@@ -315,7 +315,7 @@ int cm_config_init(struct cm_config *cfg, char *err, size_t errlen)
 	cfg->heartbeat_window = 120;
 	cfg->changes_retention = 30LL * 86400;
 	cfg->sse_keepalive = 15;
-	cfg->cache_mb = 8;
+	cfg->cache_mb = 2; /* ~4,000 entries: a mesh's hot set, within a NAS's memory */
 	cfg->secret_kinds = CM_SECRET_ALL;
 	cfg->group_commit = CM_GROUP_COMMIT_MAX;
 	if (set_string(&cfg->listen_host, "127.0.0.1") < 0 || set_string(&cfg->database_url, "") < 0)

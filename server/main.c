@@ -95,7 +95,7 @@ static const char usage[] =
 	"  --changes-retention DURATION how far back GET /v1/changes reaches (older rows are pruned;\n"
 	"                             a follower behind that gets 410 resync_required), default 30d\n"
 	"                             [CLAWMESH_CHANGES_RETENTION]\n"
-	"  --cache-mb N               memory entries kept in process for GET, MiB, default 8; 0 = off\n"
+	"  --cache-mb N               memory entries kept in process for GET, MiB, default 2; 0 = off\n"
 	"                             [CLAWMESH_CACHE_MB]\n"
 	"  --sse-keepalive SECONDS    keep-alive comment on an idle event stream, default 15 (shorter\n"
 	"                             when a proxy cuts idle connections sooner) [CLAWMESH_SSE_KEEPALIVE]\n"
