@@ -281,7 +281,7 @@ static int parse(struct cm_request *req, struct feed_state *st)
 		snprintf(st->auth, sizeof st->auth, "Bearer %.*s", (int)len, secret);
 		if (!(st->who = malloc(sizeof *st->who)))
 			return -CM_EINTERNAL;
-		*st->who = req->who;
+		cm_identity_copy(st->who, &req->who);
 		st->w.who = st->who;
 		st->keepalive_s = req->cfg->sse_keepalive;
 	}

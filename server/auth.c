@@ -15,6 +15,12 @@
 #include <string.h>
 #include <strings.h>
 
+void cm_identity_copy(struct cm_identity *dst, const struct cm_identity *src)
+{
+	size_t n = src->ngrants < CM_MAX_GRANTS ? src->ngrants : CM_MAX_GRANTS;
+	memcpy(dst, src, offsetof(struct cm_identity, grants) + n * sizeof src->grants[0]);
+}
+
 bool cm_grant_pattern_valid(const char *p)
 {
 	if (!p)
@@ -225,7 +231,7 @@ int cm_auth_identify(const char *authorization, struct cm_identity *out)
 	/* The lookup was by hash; confirm in constant time so no code path compares secrets early-out. */
 	if (CRYPTO_memcmp(found.hash, hash, CM_TOKEN_HASH_HEX) != 0 || !found.active)
 		return -CM_EUNAUTH;
-	*out = found.token.who;
+	cm_identity_copy(out, &found.token.who);
 	if (found.touch_due)
 		(void)cm_store_token_touch(out->token_id); /* best effort: last_used_at is advisory */
 	cm_cache_token_put(ticket, hash, out);

@@ -220,7 +220,7 @@ bool cm_cache_token_get(const char *hash, struct cm_identity *out, bool *touch_d
 		t = NULL;
 	}
 	if (t) {
-		*out = t->who;
+		cm_identity_copy(out, &t->who);
 		*touch_due = now - t->touched_ms >= TOKEN_TOUCH_MS;
 		if (*touch_due)
 			t->touched_ms = now;
@@ -249,7 +249,7 @@ void cm_cache_token_put(struct cm_cache_ticket tk, const char *hash, const struc
 		if (t) {
 			t->used = true;
 			memcpy(t->hash, hash, CM_TOKEN_HASH_HEX + 1);
-			t->who = *who;
+			cm_identity_copy(&t->who, who);
 			t->touched_ms = mono_ms();
 		}
 	}

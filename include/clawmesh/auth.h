@@ -33,6 +33,10 @@ struct cm_identity {
 	struct cm_grant grants[CM_MAX_GRANTS];
 };
 
+/* *dst = *src, but only the grants in use: an identity is 5 KiB for its 64 grant slots, and a
+ * whole-struct copy would touch every page of it in each (parked) request that holds one. */
+void cm_identity_copy(struct cm_identity *dst, const struct cm_identity *src);
+
 /* "*", a valid scope, or a valid scope prefix ending in '*' ("project:*", "user:al*"). */
 bool cm_grant_pattern_valid(const char *pattern);
 bool cm_grant_pattern_matches(const char *pattern, const char *scope);
