@@ -57,13 +57,6 @@ static struct tent *tokens; /* TOKENS_MAX slots, allocated on first fill */
 
 static unsigned long long token_hits, token_misses, memory_hits, memory_misses;
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static long long wall_ms(void)
 {
 	struct timespec ts;
@@ -211,7 +204,7 @@ static struct tent *token_slot(const char *hash)
 bool cm_cache_token_get(const char *hash, struct cm_identity *out, bool *touch_due)
 {
 	bool hit = false;
-	long long now = mono_ms();
+	long long now = cm_feed_now_ms();
 	pthread_mutex_lock(&lock);
 	struct tent *t = on ? token_slot(hash) : NULL;
 	if (t && t->who.expires_mono_ms && now >= t->who.expires_mono_ms) {
@@ -245,12 +238,12 @@ void cm_cache_token_put(struct cm_cache_ticket tk, const char *hash, const struc
 			if (!tokens[(home + i) % TOKENS_MAX].used)
 				t = &tokens[(home + i) % TOKENS_MAX];
 		if (tokens && !t) /* every slot of its run taken: one of them goes */
-			t = &tokens[(home + (size_t)mono_ms() % PROBES) % TOKENS_MAX];
+			t = &tokens[(home + (size_t)cm_feed_now_ms() % PROBES) % TOKENS_MAX];
 		if (t) {
 			t->used = true;
 			memcpy(t->hash, hash, CM_TOKEN_HASH_HEX + 1);
 			cm_identity_copy(&t->who, who);
-			t->touched_ms = mono_ms();
+			t->touched_ms = cm_feed_now_ms();
 		}
 	}
 	pthread_mutex_unlock(&lock);
