@@ -88,14 +88,37 @@ void cm_cache_init(size_t max_bytes)
 	size_t want = max_bytes / 512, n = 64;
 	while (n < want && n < ((size_t)1 << 24))
 		n <<= 1;
-	if (nbuckets)
-		flush_memory();
-	nbuckets = 0;
+	flush_memory();
+	__atomic_store_n(&nbuckets, 0, __ATOMIC_RELAXED);
 	free(buckets);
 	buckets = max_bytes ? calloc(n, sizeof *buckets) : NULL;
 	if (buckets)
-		nbuckets = n;
+		__atomic_store_n(&nbuckets, n, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&lock);
+}
+
+/* Under the lock: the recency list, oldest ... newest. */
+static void list_remove(struct ment *e)
+{
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		oldest = e->newer;
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		newest = e->older;
+}
+
+static void list_push_newest(struct ment *e)
+{
+	e->older = newest;
+	e->newer = NULL;
+	if (newest)
+		newest->newer = e;
+	else
+		oldest = e;
+	newest = e;
 }
 
 /* Under the lock. */
@@ -106,14 +129,7 @@ static void unlink_entry(struct ment *e)
 		p = &(*p)->hnext;
 	if (*p)
 		*p = e->hnext;
-	if (e->older)
-		e->older->newer = e->newer;
-	else
-		oldest = e->newer;
-	if (e->newer)
-		e->newer->older = e->older;
-	else
-		newest = e->older;
+	list_remove(e);
 	used -= e->size;
 	nentries--;
 	free(e);
@@ -146,19 +162,26 @@ static void flush_tokens(void)
 			}
 }
 
+/* Under the lock: what a fill ticketed before now must not store. */
+static void flush(bool flush_tok, bool flush_mem)
+{
+	epoch++;
+	if (flush_tok)
+		flush_tokens();
+	if (flush_mem)
+		flush_memory();
+}
+
 void cm_cache_shutdown(void)
 {
 	pthread_mutex_lock(&lock);
 	on = false;
-	epoch++;
-	if (nbuckets)
-		flush_memory();
-	flush_tokens();
+	flush(true, true);
 	free(tokens);
 	tokens = NULL;
 	free(buckets);
 	buckets = NULL;
-	nbuckets = 0;
+	__atomic_store_n(&nbuckets, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -262,17 +285,8 @@ bool cm_cache_memory_get(const char *scope, const char *key, struct cm_cached_en
 	if (e && (out->json = malloc(e->jlen + 1))) {
 		memcpy(out->json, e->data + e->slen + 1 + e->klen + 1, e->jlen + 1);
 		out->version = e->version;
-		if (e != newest) { /* most recently used goes to the front */
-			if (e->older)
-				e->older->newer = e->newer;
-			else
-				oldest = e->newer;
-			e->newer->older = e->older;
-			e->older = newest;
-			e->newer = NULL;
-			newest->newer = e;
-			newest = e;
-		}
+		list_remove(e); /* most recently used: to the front */
+		list_push_newest(e);
 		hit = true;
 	}
 	if (nbuckets) {
@@ -333,13 +347,7 @@ void cm_cache_memory_put(struct cm_cache_ticket t, const char *scope, const char
 		size_t b = h & (nbuckets - 1);
 		e->hnext = buckets[b];
 		buckets[b] = e;
-		e->older = newest;
-		e->newer = NULL;
-		if (newest)
-			newest->newer = e;
-		else
-			oldest = e;
-		newest = e;
+		list_push_newest(e);
 		used += size;
 		nentries++;
 	}
@@ -348,6 +356,8 @@ void cm_cache_memory_put(struct cm_cache_ticket t, const char *scope, const char
 
 void cm_cache_memory_written(const char *scope, const char *key, const char *entry_json)
 {
+	if (!__atomic_load_n(&nbuckets, __ATOMIC_RELAXED))
+		return; /* no entry cache: nothing to read the entry for */
 	cJSON *j = entry_json ? cJSON_Parse(entry_json) : NULL;
 	const cJSON *rev = cJSON_GetObjectItemCaseSensitive(j, "revision");
 	const cJSON *js = cJSON_GetObjectItemCaseSensitive(j, "scope");
@@ -358,12 +368,10 @@ void cm_cache_memory_written(const char *scope, const char *key, const char *ent
 	if (!key && cJSON_IsString(jk))
 		key = jk->valuestring;
 	pthread_mutex_lock(&lock);
-	if (nbuckets && r > 0 && scope && key) {
+	if (r > 0 && scope && key)
 		told(hash_of(scope, key), scope, key, r);
-	} else if (nbuckets) { /* cannot tell what changed: nothing cached may outlive it */
-		epoch++;
-		flush_memory();
-	}
+	else /* cannot tell what changed: nothing cached may outlive it */
+		flush(false, true);
 	pthread_mutex_unlock(&lock);
 	cJSON_Delete(j);
 }
@@ -373,30 +381,22 @@ void cm_cache_heard(unsigned kind, const char *scope, const char *name, long lon
 	if (kind != CM_KIND_MEMORY || !scope || !name) /* only memory changes concern entries */
 		return;
 	pthread_mutex_lock(&lock);
-	if (nbuckets)
-		told(hash_of(scope, name), scope, name, revision);
+	told(hash_of(scope, name), scope, name, revision);
 	pthread_mutex_unlock(&lock);
 }
 
 void cm_cache_flush(bool flush_tok, bool flush_mem)
 {
 	pthread_mutex_lock(&lock);
-	epoch++;
-	if (flush_tok)
-		flush_tokens();
-	if (flush_mem && nbuckets)
-		flush_memory();
+	flush(flush_tok, flush_mem);
 	pthread_mutex_unlock(&lock);
 }
 
 void cm_cache_listening(bool now_on)
 {
 	pthread_mutex_lock(&lock);
-	epoch++;
 	on = now_on;
-	flush_tokens();
-	if (nbuckets)
-		flush_memory();
+	flush(true, true);
 	pthread_mutex_unlock(&lock);
 }
 
