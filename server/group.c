@@ -3,7 +3,6 @@
  * resumed under it only once its op is done, so a resume can never come before its suspend; the
  * op outlives its request when the request goes first (its last reference frees it). */
 #include "clawmesh/group.h"
-#include "clawmesh/cache.h"
 #include "clawmesh/db.h"
 #include "clawmesh/err.h"
 #include "clawmesh/http.h"
@@ -29,7 +28,6 @@ struct op {
 	enum stage stage;
 	char *json; /* the op as cm_memory_write_group takes it */
 	size_t len;
-	char *scope, *key;
 	int err;
 	struct cm_store_result result;
 };
@@ -51,8 +49,6 @@ static void op_free(struct op *o)
 	if (!o)
 		return;
 	free(o->json);
-	free(o->scope);
-	free(o->key);
 	cm_store_result_clear(&o->result);
 	free(o);
 }
@@ -100,9 +96,7 @@ int cm_group_submit(struct cm_request *req, const struct cm_memory_write *w)
 		return -CM_EINTERNAL;
 	o->result.version = -1;
 	o->json = cm_store_memory_op_json(w);
-	o->scope = strdup(w->scope);
-	o->key = strdup(w->key);
-	if (!o->json || !o->scope || !o->key) {
+	if (!o->json) {
 		op_free(o);
 		return -CM_EINTERNAL;
 	}
@@ -156,7 +150,7 @@ bool cm_group_outcome(struct cm_request *req, int *err, struct cm_store_result *
 	return true;
 }
 
-/* One group: one statement, one commit, then the cache is told of every write done. */
+/* One group: one statement, one commit (the store tells the cache of every write done). */
 static void run(struct op **ops, size_t n, size_t bytes)
 {
 	struct cm_store_result res[CM_GROUP_COMMIT_MAX];
@@ -184,8 +178,6 @@ static void run(struct op **ops, size_t n, size_t bytes)
 		struct op *o = ops[i];
 		o->err = e < 0 ? e : err[i];
 		o->result = res[i];
-		if (o->err == 0 && CM_ST_DONE(o->result.status))
-			cm_cache_memory_written(o->scope, o->key, o->result.entry);
 	}
 	cm_db_end_request();
 }

@@ -99,35 +99,27 @@ int cm_store_memory_write_group(const char *ops, size_t max_value, size_t n, str
 			if (strlen(m) > 5)
 				memcpy(state, m, 5);
 			err[i] = cm_db_state_error(state[0] ? state : NULL, m + strlen(state), "memory write (grouped)");
-		} else {
-			err[i] = cm_store_result_from_row(r, (int)i, 1, &out[i]);
+		} else if ((err[i] = cm_store_result_from_row(r, (int)i, 1, &out[i])) == 0 && out[i].entry) {
+			cm_cache_memory_written(NULL, NULL, out[i].entry); /* committed: the statement was its transaction */
 		}
 	}
 	PQclear(r);
 	return 0;
 }
 
-int cm_store_memory_get(const char *scope, const char *key, struct cm_store_result *out, char **value)
+int cm_store_memory_get(const char *scope, const char *key, struct cm_store_result *out, char **value,
+			struct cm_memory_stamp *stamp)
 {
 	const char *p[] = {scope, key, value ? "true" : "false"};
 	PGresult *r;
 	int e = cm_db_exec(&stmt_get, p, &r);
-	return e < 0 ? e : cm_store_found(r, out, value);
-}
-
-int cm_store_memory_read(const char *scope, const char *key, struct cm_store_result *out, long long *revision,
-			 long long *expires_ms)
-{
-	const char *p[] = {scope, key, "false"};
-	PGresult *r;
-	int e = cm_db_exec(&stmt_get, p, &r);
 	if (e < 0)
 		return e;
-	if (PQntuples(r) == 1) {
-		*revision = atoll(PQgetvalue(r, 0, 3));
-		*expires_ms = PQgetisnull(r, 0, 4) ? 0 : atoll(PQgetvalue(r, 0, 4));
+	if (stamp && PQntuples(r) == 1) {
+		stamp->revision = atoll(PQgetvalue(r, 0, 3));
+		stamp->expires_ms = PQgetisnull(r, 0, 4) ? 0 : atoll(PQgetvalue(r, 0, 4));
 	}
-	return cm_store_found(r, out, NULL);
+	return cm_store_found(r, out, value);
 }
 
 int cm_store_memory_history(const char *scope, const char *key, int before, unsigned limit, cJSON *items,
