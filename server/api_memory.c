@@ -407,10 +407,10 @@ int cm_api_memory_get(struct cm_request *req)
 		r.entry = c.json;
 	} else {
 		struct cm_cache_ticket t = cm_cache_ticket(); /* before the read: see cache.h */
-		long long revision = 0, expires_ms = 0;
-		e = cm_store_memory_read(scope, key, &r, &revision, &expires_ms);
+		struct cm_memory_stamp stamp;
+		e = cm_store_memory_get(scope, key, &r, NULL, &stamp);
 		if (e == 0)
-			cm_cache_memory_put(t, scope, key, revision, expires_ms, r.version, r.entry);
+			cm_cache_memory_put(t, scope, key, stamp.revision, stamp.expires_ms, r.version, r.entry);
 	}
 	if (e == 0) {
 		const char *inm = cm_req_header(req, "If-None-Match");

@@ -248,7 +248,7 @@ static int request_message(struct message *msg, struct cm_problem *p)
 	cJSON_AddStringToObject(msg->result, "what", what);
 	struct cm_store_result r = {.version = -1};
 	char *raw = NULL;
-	e = memory ? cm_store_memory_get(scope, name, &r, &raw) : cm_store_skill_get(scope, name, 0, false, &r, &raw);
+	e = memory ? cm_store_memory_get(scope, name, &r, &raw, NULL) : cm_store_skill_get(scope, name, 0, false, &r, &raw);
 	if (e == -CM_ENOTFOUND) {
 		e = cm_problem(p, CM_ENOTFOUND, NULL, memory ? "No such entry." : "No such skill.");
 	} else if (e == 0 && memory) {

@@ -47,18 +47,16 @@ static int next_slot; /* under slot_lock */
 static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread struct conn *tls_conn;
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static long long now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static long long now_ms(void)
+{
+	return now_ns() / 1000000;
 }
 
 static void conn_free(void *p)

@@ -36,12 +36,16 @@ char *cm_store_memory_op_json(const struct cm_memory_write *w);
  * else 0 and, for each op, err[i] = 0 with out[i] as cm_store_memory_write() gives it, or the
  * error that op alone would have met (it wrote nothing; the others committed). */
 int cm_store_memory_write_group(const char *ops, size_t max_value, size_t n, struct cm_store_result *out, int *err);
+/* What the cache keeps of an entry besides its text: its revision and expiry (ms since the
+ * epoch, 0 = none). */
+struct cm_memory_stamp {
+	long long revision, expires_ms;
+};
 /* The live entry: 0 with out->status CM_ST_FOUND and, when value is not NULL, *value = the value
- * alone as JSON text (caller frees); or -CM_ENOTFOUND (absent, deleted or expired). */
-int cm_store_memory_get(const char *scope, const char *key, struct cm_store_result *out, char **value);
-/* The same read for the cache: also the entry's revision and its expiry (ms since the epoch, 0 = none). */
-int cm_store_memory_read(const char *scope, const char *key, struct cm_store_result *out, long long *revision,
-			 long long *expires_ms);
+ * alone as JSON text (caller frees), when stamp is not NULL *stamp; or -CM_ENOTFOUND (absent,
+ * deleted or expired). */
+int cm_store_memory_get(const char *scope, const char *key, struct cm_store_result *out, char **value,
+			struct cm_memory_stamp *stamp);
 
 /* History items of a key, newest first, with version < before (0 = from the newest), appended to
  * items as raw JSON; *next is the version to continue below, 0 when none is left.
