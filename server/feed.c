@@ -246,21 +246,19 @@ static void on_commit(PGconn *pg, long long *seen)
 	int rows = ok ? PQntuples(r) : 0;
 	struct pair pairs[PAIRS_MAX];
 	int npairs = 0;
-	bool everyone = !ok || rows > FETCH_MAX;
-	/* The caches hear every row read (they need the key, not just the scope); rows not read (an
-	 * error, or more than were fetched) stand for unknown changes. */
-	if (everyone)
+	/* Rows not read (an error, or more than were fetched) stand for unknown changes: every
+	 * waiter re-checks, and the entry cache is flushed. */
+	bool unknown = !ok || rows > FETCH_MAX, everyone = unknown;
+	if (unknown)
 		cm_cache_flush(false, true);
-	for (int i = 0; !everyone && i < rows; i++) {
-		const char *k = PQgetvalue(r, i, 1);
-		cm_cache_heard(cm_feed_kind(k, strlen(k)), PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2),
-			       PQgetvalue(r, i, 3), atoll(PQgetvalue(r, i, 0)));
-	}
-	for (int i = 0; !everyone && i < rows; i++) {
+	for (int i = 0; !unknown && i < rows; i++) {
 		const char *k = PQgetvalue(r, i, 1);
 		unsigned kind = cm_feed_kind(k, strlen(k));
 		const char *scope = PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2);
 		long long rev = atoll(PQgetvalue(r, i, 0));
+		cm_cache_heard(kind, scope, PQgetvalue(r, i, 3), rev); /* every row: it needs the key */
+		if (everyone)
+			continue; /* too many pairs already: everyone is resumed */
 		int j = 0;
 		while (j < npairs && !(pairs[j].kind == kind && (pairs[j].scope == scope ||
 								 (pairs[j].scope && scope && !strcmp(pairs[j].scope, scope)))))
