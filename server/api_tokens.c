@@ -1,7 +1,6 @@
 /* /v1/whoami and the admin /v1/tokens endpoints. A secret leaves the server once, in the 201
  * of its creation; listings and reads show only the public fields. */
 #include "clawmesh/api.h"
-#include "clawmesh/cache.h"
 #include "clawmesh/json.h"
 #include "clawmesh/store_tokens.h"
 #include "clawmesh/tokens.h"
@@ -123,8 +122,5 @@ int cm_api_tokens_revoke(struct cm_request *req)
 	if (!token_id_plausible(req->params[0]))
 		return -CM_ENOTFOUND;
 	int e = cm_store_token_revoke(req->params[0]);
-	if (e < 0)
-		return e;
-	cm_cache_flush(true, false); /* refused here from now on, not once the hub hears of it */
-	return cm_reply_empty(req, 204);
+	return e < 0 ? e : cm_reply_empty(req, 204);
 }

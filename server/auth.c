@@ -197,6 +197,25 @@ const char *cm_auth_bearer(const char *header, size_t *len)
 	return s;
 }
 
+/* The token by its hash from the database, cached when it is good. */
+static int lookup(const char *hash, struct cm_identity *out, bool *touch_due)
+{
+	struct cm_cache_ticket ticket = cm_cache_ticket(); /* before the read: see cache.h */
+	struct cm_token_auth found;
+	int r = cm_store_token_by_hash(hash, &found);
+	if (r == -CM_ENOTFOUND)
+		return -CM_EUNAUTH;
+	if (r < 0)
+		return r;
+	/* The lookup was by hash; confirm in constant time so no code path compares secrets early-out. */
+	if (CRYPTO_memcmp(found.hash, hash, CM_TOKEN_HASH_HEX) != 0 || !found.active)
+		return -CM_EUNAUTH;
+	cm_identity_copy(out, &found.token.who);
+	*touch_due = found.touch_due;
+	cm_cache_token_put(ticket, hash, out);
+	return 0;
+}
+
 int cm_auth_identify(const char *authorization, struct cm_identity *out)
 {
 	size_t len;
@@ -214,26 +233,14 @@ int cm_auth_identify(const char *authorization, struct cm_identity *out)
 	cm_token_hash(secret, hash);
 	OPENSSL_cleanse(secret, sizeof secret);
 
-	/* A token this replica has seen, unless any token changed since (cache.h). */
+	/* A token this replica has seen, unless any token changed since (cache.h); else the database. */
 	bool touch_due = false;
-	if (cm_cache_token_get(hash, out, &touch_due)) {
-		if (touch_due)
-			(void)cm_store_token_touch(out->token_id);
-		return 0;
+	if (!cm_cache_token_get(hash, out, &touch_due)) {
+		int r = lookup(hash, out, &touch_due);
+		if (r < 0)
+			return r;
 	}
-	struct cm_cache_ticket ticket = cm_cache_ticket();
-	struct cm_token_auth found;
-	int r = cm_store_token_by_hash(hash, &found);
-	if (r == -CM_ENOTFOUND)
-		return -CM_EUNAUTH;
-	if (r < 0)
-		return r;
-	/* The lookup was by hash; confirm in constant time so no code path compares secrets early-out. */
-	if (CRYPTO_memcmp(found.hash, hash, CM_TOKEN_HASH_HEX) != 0 || !found.active)
-		return -CM_EUNAUTH;
-	cm_identity_copy(out, &found.token.who);
-	if (found.touch_due)
+	if (touch_due)
 		(void)cm_store_token_touch(out->token_id); /* best effort: last_used_at is advisory */
-	cm_cache_token_put(ticket, hash, out);
 	return 0;
 }

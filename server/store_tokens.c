@@ -1,6 +1,7 @@
 /* SQL for tokens. The secret hash travels as hex text and is decoded in SQL; every statement is
  * parameterised and prepared once per connection. */
 #include "clawmesh/store_tokens.h"
+#include "clawmesh/cache.h"
 #include "clawmesh/db.h"
 #include "clawmesh/err.h"
 #include "clawmesh/log.h"
@@ -152,6 +153,8 @@ int cm_store_token_revoke(const char *id)
 		return e;
 	e = strcmp(PQcmdTuples(r), "1") ? -CM_ENOTFOUND : 0;
 	PQclear(r);
+	if (e == 0)
+		cm_cache_flush(true, false); /* refused here from now on, not once the hub hears of it */
 	return e;
 }
 
