@@ -236,7 +236,7 @@ char *raw_exchange(const struct server *srv, const char *request)
 	return b.p ? b.p : strdup("");
 }
 
-static void sleep_ms(int ms)
+void sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);

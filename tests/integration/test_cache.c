@@ -31,12 +31,6 @@ static void cache_down(void)
 	ck_assert_int_eq(server_stop(&srv), 0);
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 static double now_ms(void)
 {
 	struct timespec t;

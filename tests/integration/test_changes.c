@@ -50,12 +50,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 static long long current_revision(void)
 {
 	char *v = db_value(pg, "SELECT coalesce(max(revision), 0) FROM changes", 0, NULL);

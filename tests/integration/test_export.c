@@ -30,12 +30,6 @@ static const char *const tables[NTYPES] = {"tokens", "nodes", "memory_history", 
 static const char triage_v1[] = "\xef\xbb\xbf---\r\nname: export-triage\r\ndescription: Sort the inbox\r\n---\r\n"
 				"# Triage\r\n\r\nUrgent first; hand \xc3\xbc" "ber to Sec.\r\n";
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 static long call(const char *method, const char *path, const char *token, const char *body, const char *type)
 {
 	return status_at(&srv, REQ(.method = method, .path = path, .token = token, .body = body, .content_type = type));
