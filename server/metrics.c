@@ -1,6 +1,7 @@
 /* Counters for GET /metrics (see metrics.h). Statuses are kept by their code among the ones the
  * API answers; anything else counts as "other". */
 #include "clawmesh/metrics.h"
+#include "clawmesh/api.h"
 #include "clawmesh/cache.h"
 #include "clawmesh/db.h"
 #include "clawmesh/feed.h"
@@ -156,6 +157,9 @@ char *cm_metrics_render(size_t *len)
 		"# HELP clawmesh_group_queued Writes queued now, waiting for the committer (parked requests).\n"
 		"# TYPE clawmesh_group_queued gauge\nclawmesh_group_queued %u\n",
 	    g.groups, g.writes, g.queued);
+	put(&o, "# HELP clawmesh_audit_suppressed_total 401s of requests without a valid token left out of the audit log (over the per-address and total budgets).\n"
+		"# TYPE clawmesh_audit_suppressed_total counter\nclawmesh_audit_suppressed_total %llu\n",
+	    cm_api_audit_suppressed());
 	if (o.failed) {
 		free(o.p);
 		return NULL;

@@ -85,5 +85,7 @@ int cm_api_audit_list(struct cm_request *req);
 void cm_api_audit_record(struct cm_request *req);
 /* One more row for a part of a request answered on its own (a refused bridge message). */
 void cm_api_audit_part(struct cm_request *req, const char *action, const char *target, unsigned status);
+/* 401s of requests without a valid token that were not recorded (a flood; see api_audit.c). */
+unsigned long long cm_api_audit_suppressed(void);
 
 #endif

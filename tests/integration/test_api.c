@@ -204,6 +204,46 @@ START_TEST(unauthorized)
 }
 END_TEST
 
+/* A flood of bad tokens cannot fill the audit table: a fresh server records the first 30 refusals
+ * from one address, then one every 2 s, and counts the rest in /metrics; a valid token's 403s are
+ * all recorded meanwhile. */
+START_TEST(unauthenticated_refusals_have_an_audit_budget)
+{
+	struct server s;
+	ck_assert_int_eq(server_start(&s, admin, NULL), 0);
+	char *last = db_value(pg, "SELECT coalesce(max(id), 0) FROM audit", 0, NULL);
+	char secret[47], id[29];
+	create_token(&s, admin, "{\"node\":\"sec\"}", secret, id);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	const int flood = 100;
+	for (int i = 0; i < flood; i++) {
+		ck_assert_int_eq(status_at(&s, REQ(.path = "/v1/whoami", .token = "cm_not-a-real-token")), 401);
+		if (i % 10 == 0)
+			ck_assert_int_eq(status_at(&s, REQ(.path = "/v1/memory/node:ceo/x", .token = secret)), 403);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	char *n = db_value(pg, "SELECT count(*) FROM audit WHERE id > $1 AND status = 401", 1, (const char *[]){last});
+	char *forbidden = db_value(pg, "SELECT count(*) FROM audit WHERE id > $1 AND status = 403", 1, (const char *[]){last});
+	long recorded = atol(n);
+	printf("# audit budget: %d bad-token requests in %.2f s, %ld recorded\n", flood, secs, recorded);
+	ck_assert_int_ge(recorded, 30);
+	ck_assert_int_le(recorded, 30 + (long)(secs * 0.5) + 1);
+	ck_assert_int_eq(atol(forbidden), flood / 10);
+	free(n);
+	free(forbidden);
+	free(last);
+	struct http_resp rs;
+	ck_assert_int_eq(http(&s, REQ(.path = "/metrics", .token = admin), &rs), 0);
+	char want[64];
+	snprintf(want, sizeof want, "\nclawmesh_audit_suppressed_total %ld\n", flood - recorded);
+	ck_assert_ptr_nonnull(strstr(rs.body, want));
+	resp_free(&rs);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
 START_TEST(whoami_admin)
 {
 	struct http_resp rs;
@@ -919,6 +959,7 @@ Suite *cm_test_suite(void)
 	tcase_add_test(tc, routing_errors);
 	tcase_add_test(tc, cors);
 	tcase_add_test(tc, unauthorized);
+	tcase_add_test(tc, unauthenticated_refusals_have_an_audit_budget);
 	tcase_add_test(tc, whoami_admin);
 	tcase_add_test(tc, token_lifecycle);
 	tcase_add_test(tc, token_grants_and_expiry);
