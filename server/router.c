@@ -57,6 +57,8 @@ static int hexval(char c)
 int cm_percent_decode(const char *src, size_t len, char *dst, size_t cap)
 {
 	size_t o = 0;
+	if (cap == 0) /* not even room for the NUL */
+		return -CM_EBADREQ;
 	for (size_t i = 0; i < len; i++) {
 		char c = src[i];
 		if (c == '%') {

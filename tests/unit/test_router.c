@@ -104,6 +104,19 @@ START_TEST(decode)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_router.c: with no room at all, even the empty string's NUL did not fit,
+ * yet it was written (one byte past the buffer). */
+START_TEST(decode_zero_capacity)
+{
+	char buf[2] = {'x', 'x'};
+	ck_assert_int_eq(cm_percent_decode("", 0, buf, 0), -CM_EBADREQ);
+	ck_assert_int_eq(cm_percent_decode("a", 1, buf, 0), -CM_EBADREQ);
+	ck_assert_int_eq(buf[0], 'x');
+	ck_assert_int_eq(cm_percent_decode("", 0, buf, 1), 0);
+	ck_assert_str_eq(buf, "");
+}
+END_TEST
+
 START_TEST(long_segment)
 {
 	static char path[4096];
@@ -150,6 +163,7 @@ Suite *cm_test_suite(void)
 	tcase_add_test(tc, not_found_and_method);
 	tcase_add_test(tc, encoded_slash_never_splits);
 	tcase_add_test(tc, decode);
+	tcase_add_test(tc, decode_zero_capacity);
 	tcase_add_test(tc, long_segment);
 	tcase_add_test(tc, real_table);
 	suite_add_tcase(s, tc);
