@@ -28,9 +28,8 @@ struct message {
 	cJSON *result;
 };
 
-/* The spans of the top-level elements of a JSON array that already parsed: an element starts at
- * its first character and ends after its last, outside strings and at depth 0. */
-static int array_spans(const char *s, size_t len, size_t (*span)[2], int max)
+/* An element starts at its first character and ends after its last, outside strings and at depth 0. */
+int cm_message_spans(const char *s, size_t len, size_t (*span)[2], int max)
 {
 	size_t i = 0;
 	while (i < len && s[i] != '[')
@@ -368,7 +367,7 @@ int cm_api_messages(struct cm_request *req)
 	if (!array) {
 		span[0][0] = 0;
 		span[0][1] = req->body_len;
-	} else if (array_spans(req->body, req->body_len, span, n) != n) {
+	} else if (cm_message_spans(req->body, req->body_len, span, n) != n) {
 		e = -CM_EINTERNAL;
 		goto done;
 	}

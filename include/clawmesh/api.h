@@ -69,6 +69,9 @@ void cm_node_viewer_free(struct cm_node_viewer *v);
 
 /* api_messages.c */
 int cm_api_messages(struct cm_request *req);
+/* The spans ([start, end) offsets) of the top-level elements of the JSON array in s[0..len), which
+ * has already parsed: up to max, the count found. Each message reaches the store as its own text. */
+int cm_message_spans(const char *s, size_t len, size_t (*span)[2], int max);
 
 /* api_changes.c */
 int cm_api_changes(struct cm_request *req);
