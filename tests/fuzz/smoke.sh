@@ -46,12 +46,12 @@ opts=(-max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -max_len=8192 -prin
 status=0
 "$fuzzer" "${opts[@]}" "$tmp/corpus" "$src/corpus/$name" >"$tmp/log" 2>&1 || status=$?
 runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$tmp/log" | tail -n 1)
-last=$(grep -E '^#[0-9]+' "$tmp/log" | tail -n 1 | sed -n 's/.*\(cov: [0-9]*\) \(ft: [0-9]*\) \(corp: [^ ]*\).*/\1 \2 \3/p')
+last=$(sed -n 's/^#[0-9].*\(cov: [0-9]*\) \(ft: [0-9]*\) \(corp: [^ ]*\).*/\1 \2 \3/p' "$tmp/log" | tail -n 1)
 if [ $status = 0 ] && [ -n "$runs" ]; then
 	echo "ok 1 - fuzz_$name: ${runs} runs in ${secs} s, 0 crashes (${last:-no stats})"
 else
 	echo "not ok 1 - fuzz_$name: exit $status after ${runs:-?} runs; input saved in $artifacts/$name-*"
-	grep -E 'invariant failed|ERROR|SUMMARY|runtime error|#[0-9]+ +0x' "$tmp/log" | head -n 40 | sed 's/^/# /'
+	grep -E 'invariant failed|ERROR|SUMMARY|runtime error|in (cm_|LLVMFuzzer)|^(target|patch|RFC|pg) ' "$tmp/log" | head -n 40 | sed 's/^/# /' || true
 fi
 
 if [ $have_regressions = 1 ]; then
@@ -62,7 +62,7 @@ if [ $have_regressions = 1 ]; then
 		echo "ok 2 - fuzz_$name: $n regression input(s) replayed"
 	else
 		echo "not ok 2 - fuzz_$name: a regression input fails again"
-		grep -E 'Running:|ERROR|SUMMARY|runtime error|#[0-9]+ +0x' "$tmp/replay" | head -n 40 | sed 's/^/# /'
+		grep -E 'Running:|invariant failed|ERROR|SUMMARY|runtime error|in (cm_|LLVMFuzzer)' "$tmp/replay" | head -n 40 | sed 's/^/# /' || true
 		status=1
 	fi
 fi
