@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh clone: installs what is missing, builds, runs the unit and
 # integration tests (each integration run makes and removes its own PostgreSQL cluster), checks
-# every recorded response against openapi/openapi.yaml, lints the spec, then does it all again
-# in a build with AddressSanitizer and UndefinedBehaviorSanitizer.
+# every recorded response against openapi/openapi.yaml, lints the spec, gives each fuzzer a short
+# smoke run, then does it all again in a build with AddressSanitizer and UndefinedBehaviorSanitizer.
 #   tests/run.sh            everything
 #   tests/run.sh --quick    skip the sanitizer build
 set -euo pipefail
@@ -55,6 +55,20 @@ run_build() { # DIR [meson setup options]
 
 echo "== build and test (build/)"
 run_build build
+# The libFuzzer harnesses (docs/fuzzing.md), each for a short fixed budget, then their saved
+# regressions. Their build is clang's, instrumented throughout, and needs no test libraries.
+echo "== fuzz smoke runs (build-fuzz/: clang, libFuzzer, ASan + UBSan)"
+if [ ! -f build-fuzz/build.ninja ]; then
+	CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false -Dbench=false
+fi
+meson compile -C build-fuzz
+status=0
+meson test -C build-fuzz --suite fuzz --print-errorlogs || status=$?
+count_checks build-fuzz
+if [ $status -ne 0 ]; then
+	echo "tests: $passed passed, $failed failed"
+	exit $status
+fi
 if [ $quick = 0 ]; then
 	echo "== build and test under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
