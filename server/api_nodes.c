@@ -108,9 +108,8 @@ static int optional_string(const cJSON *body, const char *field, size_t max, con
 
 static const char *const put_fields[] = {"name", "description", "capabilities", "endpoint", "meta", NULL};
 
-/* A registration body, validated into w. 0, 1 = refused (p set), <0. Caller frees *caps, *meta. */
-static int parse_put(const struct cm_config *cfg, const cJSON *body, struct cm_node_write *w, char **caps,
-		     char **meta, struct cm_problem *p)
+int cm_node_put_parse(const struct cm_config *cfg, const cJSON *body, struct cm_node_write *w, char **caps,
+		      char **meta, struct cm_problem *p)
 {
 	if (!cJSON_IsObject(body))
 		return cm_problem(p, CM_EVALIDATION, "name", "The body is an object: {\"name\", \"description\", \"capabilities\", …}.");
@@ -194,7 +193,7 @@ int cm_api_node_put(struct cm_request *req)
 	if (e < 0)
 		return e;
 	char *caps = NULL, *meta = NULL;
-	e = parse_put(req->cfg, body, &w, &caps, &meta, &p);
+	e = cm_node_put_parse(req->cfg, body, &w, &caps, &meta, &p);
 	if (e == 1)
 		e = cm_reply_problem(req, &p, -1);
 	else if (e == 0)

@@ -110,6 +110,14 @@ static int prepare(const struct cm_config *cfg, const struct cm_skill_input *in,
 	return e;
 }
 
+int cm_skill_check(const struct cm_config *cfg, const struct cm_skill_input *in, struct cm_problem *p)
+{
+	struct prepared pr = {NULL, NULL, NULL};
+	int e = prepare(cfg, in, &pr, p);
+	prepared_free(&pr);
+	return e;
+}
+
 /* A store refusal as a problem. */
 static int store_refusal(const struct cm_config *cfg, const struct cm_store_result *r, struct cm_problem *p)
 {
@@ -193,6 +201,28 @@ static int target(struct cm_request *req, enum cm_access need, const char **scop
 
 static const char *const put_fields[] = {"content", "description", "tags", "metadata", NULL};
 
+int cm_skill_input_from_json(const cJSON *body, const char *source, struct cm_skill_input *in, struct cm_problem *p)
+{
+	if (!cJSON_IsObject(body))
+		return cm_problem(p, CM_EVALIDATION, "content", "The body is an object: {\"content\": \"<SKILL.md>\", …}.");
+	const cJSON *f;
+	cJSON_ArrayForEach(f, body)
+	{
+		if (!cm_field_known(f->string, put_fields))
+			return cm_check_unknown_field(f->string, p);
+	}
+	const cJSON *content = cJSON_GetObjectItemCaseSensitive(body, "content");
+	if (!cJSON_IsString(content))
+		return cm_problem(p, CM_EVALIDATION, "content", "content is the SKILL.md text, a string.");
+	in->content = content->valuestring;
+	in->len = strlen(content->valuestring);
+	in->description = cJSON_GetObjectItemCaseSensitive(body, "description");
+	in->tags = cJSON_GetObjectItemCaseSensitive(body, "tags");
+	in->source = source;
+	in->metadata = cJSON_GetObjectItemCaseSensitive(body, "metadata");
+	return 0;
+}
+
 int cm_api_skill_put(struct cm_request *req)
 {
 	struct cm_skill_input in = {.if_none_match = false};
@@ -209,28 +239,8 @@ int cm_api_skill_put(struct cm_request *req)
 		in.len = req->body_len;
 	} else if ((e = cm_req_json(req, NULL, &body)) < 0) {
 		return e == -CM_EMEDIA ? cm_reply_error(req, CM_EMEDIA, "Send application/json or text/markdown.", NULL) : e;
-	} else if (!cJSON_IsObject(body)) {
-		e = cm_problem(&p, CM_EVALIDATION, "content", "The body is an object: {\"content\": \"<SKILL.md>\", …}.");
 	} else {
-		const cJSON *f;
-		cJSON_ArrayForEach(f, body)
-		{
-			if (!cm_field_known(f->string, put_fields)) {
-				e = cm_check_unknown_field(f->string, &p);
-				break;
-			}
-		}
-		const cJSON *content = cJSON_GetObjectItemCaseSensitive(body, "content");
-		if (e == 0 && !cJSON_IsString(content))
-			e = cm_problem(&p, CM_EVALIDATION, "content", "content is the SKILL.md text, a string.");
-		if (e == 0) {
-			in.content = content->valuestring;
-			in.len = strlen(content->valuestring);
-			in.description = cJSON_GetObjectItemCaseSensitive(body, "description");
-			in.tags = cJSON_GetObjectItemCaseSensitive(body, "tags");
-			in.source = req->body;
-			in.metadata = cJSON_GetObjectItemCaseSensitive(body, "metadata");
-		}
+		e = cm_skill_input_from_json(body, req->body, &in, &p);
 	}
 	struct cm_store_result r = {.version = -1};
 	if (e == 0)

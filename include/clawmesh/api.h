@@ -51,6 +51,12 @@ struct cm_skill_input {
  * <0 on failure. */
 int cm_skill_publish(const struct cm_config *cfg, const struct cm_identity *who, const struct cm_skill_input *in,
 		     struct cm_store_result *out, struct cm_problem *p);
+/* The validation of a publish alone (no grant, no store): what cm_skill_publish refuses for
+ * content, front matter, fields and secrets. 0, 1 = refused (p set), <0. Pure: tests/fuzz. */
+int cm_skill_check(const struct cm_config *cfg, const struct cm_skill_input *in, struct cm_problem *p);
+/* A PUT's JSON body {"content", "description"?, "tags"?, "metadata"?} into in (pointing into
+ * body; source = the body's text). 0, 1 = refused (p set). */
+int cm_skill_input_from_json(const cJSON *body, const char *source, struct cm_skill_input *in, struct cm_problem *p);
 
 /* api_nodes.c */
 int cm_api_node_put(struct cm_request *req);
@@ -61,6 +67,12 @@ int cm_api_node_list(struct cm_request *req);
 /* Capabilities as a node registration carries them: at most 64 strings of 1-64 characters, no
  * control characters; *text = the JSON array (caller frees). 1 = refused (p set). */
 int cm_check_capabilities(const struct cm_config *cfg, const cJSON *caps, char **text, struct cm_problem *p);
+/* A registration body (PUT /v1/nodes/{id}, w->id set) validated into w's name, description,
+ * endpoint, capabilities and meta. 0, 1 = refused (p set), <0. Caller frees *caps and *meta,
+ * which w points into. Pure: tests/fuzz. */
+struct cm_node_write;
+int cm_node_put_parse(const struct cm_config *cfg, const cJSON *body, struct cm_node_write *w, char **caps, char **meta,
+		      struct cm_problem *p);
 /* What who sees of nodes: the heartbeat window and the scopes of the skills listed. Free with
  * cm_node_viewer_free(). */
 struct cm_node_viewer;

@@ -1,0 +1,188 @@
+/* libFuzzer harness for request bodies: the validation of POST /v1/tokens, PUT /v1/nodes/{id}
+ * and PUT /v1/skills/{scope}/{name} (JSON and text/markdown), the very functions the handlers
+ * call, after the same strict JSON gate. Invariants: only the error codes API.md gives these
+ * endpoints, a refusal names its field, and what is accepted is checked again here, field by
+ * field, against API.md's rules (so a validator that lets something through is caught even
+ * when nothing crashes). Input: one byte choosing the endpoint, then the body. */
+#include "clawmesh/api.h"
+#include "clawmesh/api_util.h"
+#include "clawmesh/config.h"
+#include "clawmesh/err.h"
+#include "clawmesh/frontmatter.h"
+#include "clawmesh/json.h"
+#include "clawmesh/secrets.h"
+#include "clawmesh/store_nodes.h"
+#include "clawmesh/tokens.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define check(c) ((c) ? (void)0 : (fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__), abort()))
+
+static struct cm_config cfg = {.max_value = 256 * 1024, .secret_kinds = CM_SECRET_ALL};
+
+static bool only_fields(const cJSON *o, const char *const *known)
+{
+	const cJSON *f;
+	cJSON_ArrayForEach(f, o)
+	{
+		bool ok = false;
+		for (size_t i = 0; known[i]; i++)
+			ok |= !strcmp(f->string, known[i]);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static bool string_or_null(const cJSON *v, size_t max)
+{
+	return !v || cJSON_IsNull(v) || (cJSON_IsString(v) && strlen(v->valuestring) <= max);
+}
+
+static bool no_controls(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+			return false;
+	return true;
+}
+
+static bool strings_of_tags(const cJSON *a, int max)
+{
+	if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > max)
+		return false;
+	const cJSON *t;
+	cJSON_ArrayForEach(t, a)
+	if (!cJSON_IsString(t) || !cm_valid_tag(t->valuestring))
+		return false;
+	return true;
+}
+
+static void tokens(const cJSON *body)
+{
+	static const char *const known[] = {"label", "node", "grants", "admin", "expires_in", NULL};
+	struct cm_token_request *tr = malloc(sizeof *tr);
+	const char *field = NULL, *msg = NULL;
+	int rc = cm_token_request_from_json(body, tr, &field, &msg);
+	check(rc == 0 || rc == -CM_EBADREQ || rc == -CM_EVALIDATION);
+	check(rc == 0 || (msg && msg[0]));
+	check(rc != -CM_EVALIDATION || (field && field[0]));
+	if (rc == 0) {
+		check(cJSON_IsObject(body) && only_fields(body, known));
+		check(string_or_null(cJSON_GetObjectItemCaseSensitive(body, "label"), CM_LABEL_MAX));
+		const cJSON *node = cJSON_GetObjectItemCaseSensitive(body, "node");
+		check(!node || cJSON_IsNull(node) || (cJSON_IsString(node) && cm_valid_id(node->valuestring) &&
+						       !strcmp(tr->node, node->valuestring)));
+		const cJSON *admin = cJSON_GetObjectItemCaseSensitive(body, "admin");
+		check(!admin || cJSON_IsNull(admin) || cJSON_IsBool(admin));
+		check(tr->ngrants <= CM_MAX_GRANTS);
+		for (size_t i = 0; i < tr->ngrants; i++)
+			check(cm_grant_pattern_valid(tr->grants[i].pattern) &&
+			      (tr->grants[i].access == CM_ACCESS_R || tr->grants[i].access == CM_ACCESS_RW));
+		check(tr->expires_in >= 0 && tr->expires_in <= 10LL * 366 * 86400);
+	}
+	free(tr);
+}
+
+static void nodes(const cJSON *body)
+{
+	static const char *const known[] = {"name", "description", "capabilities", "endpoint", "meta", NULL};
+	struct cm_node_write w = {.op = "put", .id = "sec", .node = "sec"};
+	struct cm_problem p = {.err = CM_OK};
+	char *caps = NULL, *meta = NULL;
+	int rc = cm_node_put_parse(&cfg, body, &w, &caps, &meta, &p);
+	check(rc == 0 || rc == 1);
+	if (rc == 1)
+		check((p.err == CM_EVALIDATION || p.err == CM_ESECRET) && p.field[0] && p.message[0]);
+	if (rc == 0) {
+		check(cJSON_IsObject(body) && only_fields(body, known));
+		check(w.name && strlen(w.name) >= 1 && strlen(w.name) <= 128 && no_controls(w.name));
+		check(string_or_null(cJSON_GetObjectItemCaseSensitive(body, "description"), 1024));
+		check(!w.endpoint || ((!strncasecmp(w.endpoint, "http://", 7) || !strncasecmp(w.endpoint, "https://", 8)) &&
+				      strlen(w.endpoint) <= 2048 && !strpbrk(w.endpoint, " \t\r\n")));
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(body, "capabilities");
+		check(!c || strings_of_tags(c, 64));
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "meta");
+		check(!m || cJSON_IsNull(m) || (cJSON_IsObject(m) && cm_json_depth(m) <= 16 && meta && strlen(meta) <= 16384));
+		check(caps && w.capabilities == caps);
+		/* Nothing registered carries a credential, anywhere in the body. */
+		check(cm_secret_scan_json(body, CM_SECRET_ALL) == CM_SECRET_NONE);
+	}
+	cm_problem_clear(&p);
+	free(caps);
+	free(meta);
+}
+
+static void skill(const cJSON *body, const char *text, size_t len, bool markdown)
+{
+	struct cm_skill_input in = {.scope = "mesh", .name = "triage"};
+	struct cm_problem p = {.err = CM_OK};
+	int rc = 0;
+	if (markdown) {
+		in.content = text;
+		in.len = len;
+	} else {
+		rc = cm_skill_input_from_json(body, text, &in, &p);
+		check(rc == 0 || rc == 1);
+		if (rc == 1)
+			check(p.err == CM_EVALIDATION && p.field[0]);
+	}
+	if (rc == 0) {
+		rc = cm_skill_check(&cfg, &in, &p);
+		check(rc == 0 || rc == 1);
+		if (rc == 1)
+			check((p.err == CM_EVALIDATION || p.err == CM_ESECRET || p.err == CM_ETOOLARGE) && p.field[0] &&
+			      p.message[0] && cm_utf8_valid(p.message, strlen(p.message)));
+		if (rc == 0) {
+			check(in.len >= 1 && in.len <= cfg.max_value && !memchr(in.content, '\0', in.len) &&
+			      cm_utf8_valid(in.content, in.len));
+			check(cm_secret_scan(in.content, in.len, CM_SECRET_ALL) == CM_SECRET_NONE);
+			cJSON *fm = NULL;
+			struct cm_fm_error fe;
+			check(cm_frontmatter_parse(in.content, in.len, &fm, NULL, &fe) == 0);
+			const cJSON *name = cJSON_GetObjectItemCaseSensitive(fm, "name");
+			check(!name || (cJSON_IsString(name) || cJSON_IsRaw(name) || cJSON_IsBool(name) || cJSON_IsNull(name)));
+			if (name && cJSON_IsString(name))
+				check(!strcmp(name->valuestring, "triage"));
+			cJSON_Delete(fm);
+			check(!in.metadata || (cJSON_IsObject(in.metadata) && cm_json_depth(in.metadata) <= 32));
+			check(!in.tags || strings_of_tags(in.tags, 32));
+		}
+	}
+	cm_problem_clear(&p);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1 || size > 65536)
+		return 0;
+	int which = data[0] % 4;
+	size_t len = size - 1;
+	char *text = malloc(len + 1);
+	if (!text)
+		return 0;
+	memcpy(text, data + 1, len);
+	text[len] = '\0';
+	if (which == 3) {
+		skill(NULL, text, len, true);
+	} else {
+		cJSON *body = NULL;
+		if (cm_json_parse(text, len, &body) == 0) {
+			if (which == 0)
+				tokens(body);
+			else if (which == 1)
+				nodes(body);
+			else
+				skill(body, text, len, false);
+		}
+		cJSON_Delete(body);
+	}
+	free(text);
+	return 0;
+}
