@@ -255,6 +255,10 @@ static bool json_space(char c)
 bool cm_json_member_span(const char *text, size_t len, const char *name, size_t *off, size_t *n)
 {
 	size_t i = 0, nlen = strlen(name);
+	/* Keys are compared as written: a name with '\\' or '"' could equal another key's escaped
+	 * spelling, and only a name that needs no escape can be looked for this way. */
+	if (strpbrk(name, "\\\""))
+		return false;
 	while (i < len && json_space(text[i]))
 		i++;
 	if (i == len || text[i] != '{')
