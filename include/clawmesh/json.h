@@ -25,8 +25,8 @@ bool cm_json_add_string_or_null(cJSON *obj, const char *name, const char *s);
 
 /* Where the value of member name lies in the text of a JSON object that already parsed (so it is
  * well formed): true with *off and *n when a top-level member's key is written exactly as name
- * (a key spelled with escapes, or a name that would need one, is not found: render the parsed item instead). Lets a value reach
- * PostgreSQL as its own text, numbers digit for digit. */
+ * (a key spelled with escapes, or a name that would need one, is not found: render the parsed
+ * item instead). Lets a value reach PostgreSQL as its own text, numbers digit for digit. */
 bool cm_json_member_span(const char *text, size_t len, const char *name, size_t *off, size_t *n);
 
 /* Renders unformatted; caller frees with free(). */
