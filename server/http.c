@@ -32,6 +32,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 /* libmicrohttpd's per-connection pool: the request line and headers (parsed in place, plus
  * ~56 bytes of bookkeeping a field), our response headers, and an event stream's chunk buffer.
@@ -55,6 +58,13 @@ static const char *const cors_allow_headers =
 static const char *const cors_expose_headers = "ETag, Location, Retry-After, X-Request-Id";
 
 static char *tls_cert_pem, *tls_key_pem;
+
+/* Shutdown (cm_http_quiesce, cm_http_drain): requests between on_uri and on_completed, the
+ * listening socket once libmicrohttpd no longer polls it, and whether answers close their
+ * connection (a kept-alive connection must not start another request while we drain). */
+static unsigned long in_flight;
+static bool draining;
+static int quiesced_fd = -1;
 
 static double elapsed_us(const struct timespec *since)
 {
@@ -488,6 +498,8 @@ static enum MHD_Result queue(struct cm_request *req)
 		MHD_add_response_header(r, "Access-Control-Expose-Headers", cors_expose_headers);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin");
 	}
+	if (__atomic_load_n(&draining, __ATOMIC_ACQUIRE))
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	req->queued = true;
 	enum MHD_Result ok = MHD_queue_response(req->conn, req->status, r);
 	MHD_destroy_response(r);
@@ -601,6 +613,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	req->cfg = cls;
 	req->uri = strdup(uri ? uri : "");
 	req->path = req->uri ? strndup(req->uri, strcspn(req->uri, "?")) : NULL;
+	__atomic_add_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
 	return req;
 }
 
@@ -709,6 +722,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(req->path);
 	request_free(req);
 	*con_cls = NULL;
+	__atomic_sub_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -758,7 +772,8 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+	/* MHD_USE_ITC: MHD_quiesce_daemon() needs it with a thread pool (cm_http_quiesce). */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
 	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
 		flags |= MHD_USE_EPOLL;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
@@ -791,6 +806,10 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 		{MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL},
 		{MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout, NULL},
 		{MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
+		/* One address holding every slot (slowloris: heads or bodies trickled a byte at a time,
+		 * which the idle timeout never ends) is what this stops; past it a connection from that
+		 * address is closed as soon as it is accepted. */
+		{MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip, NULL},
 		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL},
 		{MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
 		/* Strict HTTP/1.1 parsing: no spaces in the request target, no bare LF, no obs-fold. */
@@ -812,10 +831,47 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 	return d;
 }
 
+void cm_http_quiesce(struct MHD_Daemon *d)
+{
+	__atomic_store_n(&draining, true, __ATOMIC_RELEASE);
+	if (!d || quiesced_fd >= 0)
+		return;
+	int fd = MHD_quiesce_daemon(d);
+	if (fd < 0)
+		return;
+	/* libmicrohttpd stops accepting but leaves the socket listening (it may be closed only after
+	 * MHD_stop_daemon), so the kernel would still complete handshakes nobody answers. shutdown()
+	 * ends the listen state: a client connecting now is refused at once and can try a replica. */
+	shutdown(fd, SHUT_RDWR);
+	quiesced_fd = fd;
+}
+
+bool cm_http_drain(long long deadline_ms)
+{
+	for (;;) {
+		unsigned long n = __atomic_load_n(&in_flight, __ATOMIC_ACQUIRE);
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long long ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+		if (n == 0)
+			return true;
+		if (ms >= deadline_ms) {
+			cm_log_warn("http: %lu requests still unfinished at the shutdown deadline; their connections are cut", n);
+			return false;
+		}
+		struct timespec tick = {0, 10 * 1000000L};
+		nanosleep(&tick, NULL);
+	}
+}
+
 void cm_http_stop(struct MHD_Daemon *d)
 {
 	if (d)
 		MHD_stop_daemon(d);
+	if (quiesced_fd >= 0)
+		close(quiesced_fd);
+	quiesced_fd = -1;
+	__atomic_store_n(&draining, false, __ATOMIC_RELEASE);
 	free(tls_cert_pem);
 	free(tls_key_pem);
 	tls_cert_pem = tls_key_pem = NULL;
