@@ -66,6 +66,13 @@ static unsigned long in_flight;
 static bool draining;
 static int quiesced_fd = -1;
 
+/* --max-connections is ours to enforce: at libmicrohttpd's own limit it stops polling the listening
+ * socket, and a new client waits in the backlog (a minute and more) instead of being told at
+ * once. Its limit is set this far above ours, and the accept policy closes past ours. */
+#define LIMIT_HEADROOM 16
+static unsigned long open_connections;
+static unsigned connection_cap;
+
 static double elapsed_us(const struct timespec *since)
 {
 	struct timespec now;
@@ -725,6 +732,30 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	__atomic_sub_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
 }
 
+/* A connection past --max-connections is closed as soon as it is accepted: the client learns at
+ * once (and can try a replica), and the connections being served are not touched. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	(void)cls;
+	(void)addr;
+	(void)addrlen;
+	return __atomic_load_n(&open_connections, __ATOMIC_ACQUIRE) < connection_cap ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	(void)cls;
+	(void)conn;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = &open_connections; /* counted: only those are uncounted on close */
+		__atomic_add_fetch(&open_connections, 1, __ATOMIC_ACQ_REL);
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+		*socket_context = NULL;
+		__atomic_sub_fetch(&open_connections, 1, __ATOMIC_ACQ_REL);
+	}
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
@@ -805,7 +836,8 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 		{MHD_OPTION_SOCK_ADDR, 0, &ss},
 		{MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL},
 		{MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout, NULL},
-		{MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
+		{MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + LIMIT_HEADROOM, NULL},
+		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL},
 		/* One address holding every slot (slowloris: heads or bodies trickled a byte at a time,
 		 * which the idle timeout never ends) is what this stops; past it a connection from that
 		 * address is closed as soon as it is accepted. */
@@ -823,7 +855,8 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 		 (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
 		{MHD_OPTION_END, 0, NULL},
 	};
-	struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, (void *)cfg,
+	connection_cap = cfg->max_connections;
+	struct MHD_Daemon *d = MHD_start_daemon(flags, 0, accept_policy, NULL, on_request, (void *)cfg,
 						MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!d)
 		cm_log_error("http: cannot listen on %s port %u (in use, or not allowed)", cfg->listen_host,

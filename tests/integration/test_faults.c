@@ -69,7 +69,7 @@ struct loader {
 	const struct server *srv;
 	struct outcome *out;
 	int n;
-	char failure[512];
+	char failure[1024];
 };
 
 static int load_stop;   /* set by the test: stop after the current request */
@@ -869,6 +869,47 @@ START_TEST(slow_clients_and_a_flood)
 }
 END_TEST
 
+/* At --max-connections a new client is closed at once, not left waiting in the listen backlog
+ * until a slot frees (libmicrohttpd stops accepting at its own limit); a slot that frees serves. */
+START_TEST(connection_limit_answers_at_once)
+{
+	struct server s;
+	const char *args[] = {"--max-connections", "16", NULL};
+	ck_assert_int_eq(server_start(&s, admin, args), 0);
+	int held[16];
+	for (int i = 0; i < 16; i++) {
+		held[i] = connect_from(NULL, s.port);
+		ck_assert_int_ge(held[i], 0);
+		send_all(held[i], "GET /healthz HTTP/1.1\r\nHost: x\r\n"); /* and never the blank line */
+	}
+	sleep_ms(300);
+	long worst = 0;
+	for (int i = 0; i < 5; i++) {
+		int fd = connect_from(NULL, s.port);
+		ck_assert_int_ge(fd, 0); /* the kernel completes the handshake ... */
+		send_all(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+		long t0 = now_ms();
+		struct buf b = {0};
+		bool closed = read_to_close(fd, &b, 5000);
+		long ms = now_ms() - t0;
+		worst = ms > worst ? ms : worst;
+		/* ... and the server closes it unanswered, at once (or resets it: read_to_close says false). */
+		ck_assert_msg(b.len == 0, "a connection past the limit was served: %s", b.p);
+		ck_assert_msg(ms < 1000, "a connection past the limit waited %ld ms (closed: %d)", ms, closed);
+		free(b.p);
+		close(fd);
+	}
+	for (int i = 0; i < 4; i++)
+		close(held[i]);
+	sleep_ms(300);
+	ck_assert_int_eq(status_at(&s, REQ(.path = "/healthz")), 200);
+	for (int i = 4; i < 16; i++)
+		close(held[i]);
+	ck_assert_int_eq(server_stop(&s), 0);
+	fprintf(stderr, "faults: at the connection limit a new connection is closed after %ld ms at most\n", worst);
+}
+END_TEST
+
 TCase *faults_tcase(void);
 TCase *faults_tcase(void)
 {
@@ -877,6 +918,7 @@ TCase *faults_tcase(void)
 	tcase_add_unchecked_fixture(tc, faults_up, faults_down);
 	tcase_add_test(tc, sigterm_finishes_what_it_started);
 	tcase_add_test(tc, slow_clients_and_a_flood);
+	tcase_add_test(tc, connection_limit_answers_at_once);
 	tcase_add_test(tc, server_killed_under_load);
 	/* Last: they stop and start the database. */
 	tcase_add_test(tc, database_stopped_fast_under_load);
