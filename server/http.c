@@ -803,8 +803,8 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
-	/* MHD_USE_ITC: MHD_quiesce_daemon() needs it with a thread pool (cm_http_quiesce). */
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+	/* MHD_ALLOW_SUSPEND_RESUME includes MHD_USE_ITC, which MHD_quiesce_daemon() needs (cm_http_quiesce). */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
 		flags |= MHD_USE_EPOLL;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
