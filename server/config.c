@@ -226,6 +226,9 @@ int cm_config_set(struct cm_config *cfg, int opt, const char *value, char *err, 
 		return set_bounded("--conn-timeout", value, 1, 3600, &cfg->conn_timeout, err, errlen);
 	case CM_OPT_MAX_CONNECTIONS:
 		return set_bounded("--max-connections", value, 4, 100000, &cfg->max_connections, err, errlen);
+	case CM_OPT_MAX_CONNECTIONS_PER_IP:
+		return set_bounded("--max-connections-per-ip", value, 0, 100000, &cfg->max_connections_per_ip, err,
+				   errlen);
 	case CM_OPT_ALLOW_INSECURE_HTTP:
 		if (value && strcmp(value, "1") && strcmp(value, "true") && strcmp(value, "on")) {
 			cfg->allow_insecure_http = false;
@@ -290,6 +293,7 @@ static const struct {
 	{"CLAWMESH_THREADS", CM_OPT_THREADS},
 	{"CLAWMESH_CONN_TIMEOUT", CM_OPT_CONN_TIMEOUT},
 	{"CLAWMESH_MAX_CONNECTIONS", CM_OPT_MAX_CONNECTIONS},
+	{"CLAWMESH_MAX_CONNECTIONS_PER_IP", CM_OPT_MAX_CONNECTIONS_PER_IP},
 	{"CLAWMESH_ACCESS_LOG", CM_OPT_ACCESS_LOG},
 	{"CLAWMESH_ALLOW_INSECURE_HTTP", CM_OPT_ALLOW_INSECURE_HTTP},
 	{"CLAWMESH_MAX_VALUE", CM_OPT_MAX_VALUE},

@@ -32,6 +32,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 /* libmicrohttpd's per-connection pool: the request line and headers (parsed in place, plus
  * ~56 bytes of bookkeeping a field), our response headers, and an event stream's chunk buffer.
@@ -55,6 +58,20 @@ static const char *const cors_allow_headers =
 static const char *const cors_expose_headers = "ETag, Location, Retry-After, X-Request-Id";
 
 static char *tls_cert_pem, *tls_key_pem;
+
+/* Shutdown (cm_http_quiesce, cm_http_drain): requests between on_uri and on_completed, the
+ * listening socket once libmicrohttpd no longer polls it, and whether answers close their
+ * connection (a kept-alive connection must not start another request while we drain). */
+static unsigned long in_flight;
+static bool draining;
+static int quiesced_fd = -1;
+
+/* --max-connections is ours to enforce: at libmicrohttpd's own limit it stops polling the listening
+ * socket, and a new client waits in the backlog (a minute and more) instead of being told at
+ * once. Its limit is set this far above ours, and the accept policy closes past ours. */
+#define LIMIT_HEADROOM 16
+static unsigned long open_connections;
+static unsigned connection_cap;
 
 static double elapsed_us(const struct timespec *since)
 {
@@ -488,6 +505,8 @@ static enum MHD_Result queue(struct cm_request *req)
 		MHD_add_response_header(r, "Access-Control-Expose-Headers", cors_expose_headers);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin");
 	}
+	if (__atomic_load_n(&draining, __ATOMIC_ACQUIRE))
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	req->queued = true;
 	enum MHD_Result ok = MHD_queue_response(req->conn, req->status, r);
 	MHD_destroy_response(r);
@@ -601,6 +620,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	req->cfg = cls;
 	req->uri = strdup(uri ? uri : "");
 	req->path = req->uri ? strndup(req->uri, strcspn(req->uri, "?")) : NULL;
+	__atomic_add_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
 	return req;
 }
 
@@ -709,6 +729,31 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(req->path);
 	request_free(req);
 	*con_cls = NULL;
+	__atomic_sub_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
+}
+
+/* A connection past --max-connections is closed as soon as it is accepted: the client learns at
+ * once (and can try a replica), and the connections being served are not touched. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	(void)cls;
+	(void)addr;
+	(void)addrlen;
+	return __atomic_load_n(&open_connections, __ATOMIC_ACQUIRE) < connection_cap ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	(void)cls;
+	(void)conn;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = &open_connections; /* counted: only those are uncounted on close */
+		__atomic_add_fetch(&open_connections, 1, __ATOMIC_ACQ_REL);
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+		*socket_context = NULL;
+		__atomic_sub_fetch(&open_connections, 1, __ATOMIC_ACQ_REL);
+	}
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -758,6 +803,7 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
+	/* MHD_ALLOW_SUSPEND_RESUME includes MHD_USE_ITC, which MHD_quiesce_daemon() needs (cm_http_quiesce). */
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
 		flags |= MHD_USE_EPOLL;
@@ -790,7 +836,12 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 		{MHD_OPTION_SOCK_ADDR, 0, &ss},
 		{MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL},
 		{MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout, NULL},
-		{MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
+		{MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + LIMIT_HEADROOM, NULL},
+		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL},
+		/* One address holding every slot (slowloris: heads or bodies trickled a byte at a time,
+		 * which the idle timeout never ends) is what this stops; past it a connection from that
+		 * address is closed as soon as it is accepted. */
+		{MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip, NULL},
 		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL},
 		{MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
 		/* Strict HTTP/1.1 parsing: no spaces in the request target, no bare LF, no obs-fold. */
@@ -804,7 +855,8 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 		 (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
 		{MHD_OPTION_END, 0, NULL},
 	};
-	struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, (void *)cfg,
+	connection_cap = cfg->max_connections;
+	struct MHD_Daemon *d = MHD_start_daemon(flags, 0, accept_policy, NULL, on_request, (void *)cfg,
 						MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!d)
 		cm_log_error("http: cannot listen on %s port %u (in use, or not allowed)", cfg->listen_host,
@@ -812,10 +864,47 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 	return d;
 }
 
+void cm_http_quiesce(struct MHD_Daemon *d)
+{
+	__atomic_store_n(&draining, true, __ATOMIC_RELEASE);
+	if (!d || quiesced_fd >= 0)
+		return;
+	int fd = MHD_quiesce_daemon(d);
+	if (fd < 0)
+		return;
+	/* libmicrohttpd stops accepting but leaves the socket listening (it may be closed only after
+	 * MHD_stop_daemon), so the kernel would still complete handshakes nobody answers. shutdown()
+	 * ends the listen state: a client connecting now is refused at once and can try a replica. */
+	shutdown(fd, SHUT_RDWR);
+	quiesced_fd = fd;
+}
+
+bool cm_http_drain(long long deadline_ms)
+{
+	for (;;) {
+		unsigned long n = __atomic_load_n(&in_flight, __ATOMIC_ACQUIRE);
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long long ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+		if (n == 0)
+			return true;
+		if (ms >= deadline_ms) {
+			cm_log_warn("http: %lu requests still unfinished at the shutdown deadline; their connections are cut", n);
+			return false;
+		}
+		struct timespec tick = {0, 10 * 1000000L};
+		nanosleep(&tick, NULL);
+	}
+}
+
 void cm_http_stop(struct MHD_Daemon *d)
 {
 	if (d)
 		MHD_stop_daemon(d);
+	if (quiesced_fd >= 0)
+		close(quiesced_fd);
+	quiesced_fd = -1;
+	__atomic_store_n(&draining, false, __ATOMIC_RELEASE);
 	free(tls_cert_pem);
 	free(tls_key_pem);
 	tls_cert_pem = tls_key_pem = NULL;

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { OPT_HELP = CM_OPT_LAST + 1, OPT_OUTPUT, OPT_NODE, OPT_GRANT, OPT_ADMIN, OPT_LABEL, OPT_EXPIRES };
@@ -37,6 +38,7 @@ static const struct option shared_opts[] = {
 	{"threads", required_argument, NULL, CM_OPT_THREADS},
 	{"conn-timeout", required_argument, NULL, CM_OPT_CONN_TIMEOUT},
 	{"max-connections", required_argument, NULL, CM_OPT_MAX_CONNECTIONS},
+	{"max-connections-per-ip", required_argument, NULL, CM_OPT_MAX_CONNECTIONS_PER_IP},
 	{"access-log", required_argument, NULL, CM_OPT_ACCESS_LOG},
 	{"allow-insecure-http", no_argument, NULL, CM_OPT_ALLOW_INSECURE_HTTP},
 	{"max-value", required_argument, NULL, CM_OPT_MAX_VALUE},
@@ -88,6 +90,9 @@ static const char usage[] =
 	"  --conn-timeout SECONDS     idle/slow connection timeout, default 30 [CLAWMESH_CONN_TIMEOUT]\n"
 	"  --max-connections N        concurrent connections, parked long-polls and event streams\n"
 	"                             included, default 4096 [CLAWMESH_MAX_CONNECTIONS]\n"
+	"  --max-connections-per-ip N connections from one client address, default 0 = no limit of its\n"
+	"                             own; set it where clients connect directly, not behind a proxy\n"
+	"                             [CLAWMESH_MAX_CONNECTIONS_PER_IP]\n"
 	"  --max-value SIZE           largest memory value (its stored JSON text) or skill content,\n"
 	"                             default 256KiB; an imported line may be 6 x SIZE + 64KiB [CLAWMESH_MAX_VALUE]\n"
 	"  --heartbeat-window SECONDS a node is online this long after it was last heard, default 120\n"
@@ -247,7 +252,7 @@ static void raise_fd_limit(const struct cm_config *cfg)
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
-	rlim_t want = (rlim_t)cfg->max_connections + 64 + (rlim_t)cfg->threads;
+	rlim_t want = (rlim_t)cfg->max_connections + 80 + (rlim_t)cfg->threads; /* http.c's headroom too */
 	if (rl.rlim_cur >= want)
 		return;
 	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
@@ -255,6 +260,9 @@ static void raise_fd_limit(const struct cm_config *cfg)
 		cm_log_warn("serve: open files limited to %llu, fewer than --max-connections needs",
 			    (unsigned long long)rl.rlim_cur);
 }
+
+/* How long a stop may wait for requests in flight (an upload still arriving, say). */
+#define SHUTDOWN_MS 8000
 
 static int cmd_serve(const struct cm_config *cfg)
 {
@@ -293,8 +301,15 @@ static int cmd_serve(const struct cm_config *cfg)
 	int sig = 0;
 	sigwait(&set, &sig);
 	cm_log_info("serve: signal %d, stopping", sig);
+	/* Within SHUTDOWN_MS of the signal (docker stop and most supervisors kill at 10 s): no new
+	 * connections, then every request already begun gets its answer, a client that stalls
+	 * aside. */
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cm_http_quiesce(d);
 	cm_feed_stop(); /* parked requests answer now, before the daemon closes their connections */
 	cm_group_stop(); /* queued writes commit (or fail) and are answered, likewise */
+	cm_http_drain((long long)t0.tv_sec * 1000 + t0.tv_nsec / 1000000 + SHUTDOWN_MS);
 	cm_http_stop(d);
 	cm_cache_shutdown();
 	return 0;

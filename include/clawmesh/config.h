@@ -22,6 +22,7 @@ struct cm_config {
 	unsigned threads;           /* HTTP worker threads, each with its own database connection */
 	unsigned conn_timeout;      /* seconds a connection may stay idle or slow */
 	unsigned max_connections;
+	unsigned max_connections_per_ip; /* from one client address; 0 = no limit of its own */
 	bool access_log;
 	bool allow_insecure_http;   /* plain HTTP on a non-loopback address */
 	size_t max_value;           /* bytes of one memory value, as stored, and of one skill's content */
@@ -53,6 +54,7 @@ enum cm_config_opt {
 	CM_OPT_SSE_KEEPALIVE,
 	CM_OPT_CACHE_MB,
 	CM_OPT_GROUP_COMMIT,
+	CM_OPT_MAX_CONNECTIONS_PER_IP,
 	CM_OPT_LAST
 };
 

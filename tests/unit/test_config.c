@@ -193,6 +193,36 @@ START_TEST(combinations)
 }
 END_TEST
 
+START_TEST(per_ip_connection_limit)
+{
+	struct cm_config cfg;
+	char err[256];
+	unsetenv("CLAWMESH_MAX_CONNECTIONS_PER_IP");
+	ck_assert_int_eq(cm_config_init(&cfg, err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.max_connections_per_ip, 0); /* off: behind a proxy every client is one address */
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_MAX_CONNECTIONS_PER_IP, "64", err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.max_connections_per_ip, 64);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_MAX_CONNECTIONS_PER_IP, "0", err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.max_connections_per_ip, 0);
+	const char *bad[] = {"-1", "x", "100001", "", "12k"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		ck_assert_int_lt(cm_config_set(&cfg, CM_OPT_MAX_CONNECTIONS_PER_IP, bad[i], err, sizeof err), 0);
+		ck_assert_msg(strstr(err, "--max-connections-per-ip"), "%s: %s", bad[i], err);
+	}
+	ck_assert_uint_eq(cfg.max_connections_per_ip, 0);
+	cm_config_free(&cfg);
+	setenv("CLAWMESH_MAX_CONNECTIONS_PER_IP", "8", 1);
+	ck_assert_int_eq(cm_config_init(&cfg, err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.max_connections_per_ip, 8);
+	cm_config_free(&cfg);
+	setenv("CLAWMESH_MAX_CONNECTIONS_PER_IP", "lots", 1);
+	ck_assert_int_lt(cm_config_init(&cfg, err, sizeof err), 0);
+	cm_config_free(&cfg);
+	unsetenv("CLAWMESH_MAX_CONNECTIONS_PER_IP");
+}
+END_TEST
+
 Suite *cm_test_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -204,6 +234,7 @@ Suite *cm_test_suite(void)
 	tcase_add_test(tc, memory_limits_and_secret_guard);
 	tcase_add_test(tc, group_commit);
 	tcase_add_test(tc, combinations);
+	tcase_add_test(tc, per_ip_connection_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }

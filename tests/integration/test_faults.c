@@ -1,0 +1,927 @@
+/* Fault injection (issue 8): PostgreSQL stopped (fast, immediate) and clawmeshd killed under a
+ * write load, a SIGTERM with requests of every kind in flight, slow clients and a connection
+ * flood. Every answer is checked against API.md, and afterwards the database itself: every
+ * acknowledged write is there with the version and revision it was acknowledged with, no batch
+ * is half there, and the change feed names each one. Real processes, loopback only, bounded. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strcasestr */
+#endif
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char admin[47], writer[47];
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void faults_up(void)
+{
+	struct server s;
+	char id[29];
+	make_secret(admin);
+	ck_assert_int_eq(server_start(&s, admin, NULL), 0);
+	create_token(&s, admin, "{\"label\":\"faults writer\",\"node\":\"ceo\"}", writer, id);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+
+static void faults_down(void)
+{
+}
+
+/* ---- the write load ---------------------------------------------------------------------- */
+
+#define LOAD_THREADS 6
+#define LOAD_OPS 8000      /* per thread, at most */
+#define BATCH_OPS 4        /* puts in each batch */
+#define REQUEST_BOUND_MS 10000 /* each request's total timeout; none may come near it */
+
+struct outcome {
+	int i;          /* the op's number in its thread: the key */
+	bool batch;
+	long status;    /* 0: no answer (a connection-level failure) */
+	long ms;
+	long long rev[BATCH_OPS]; /* acknowledged revisions */
+};
+
+struct loader {
+	const char *tag; /* key prefix of this scenario */
+	int id;
+	const struct server *srv;
+	struct outcome *out;
+	int n;
+	char failure[1024];
+};
+
+static int load_stop;   /* set by the test: stop after the current request */
+static int server_gone; /* set by the test once it killed the server: no answer is then expected */
+
+static size_t collect(char *p, size_t size, size_t n, void *ud)
+{
+	return buf_append(ud, p, size * n) ? 0 : size * n;
+}
+
+/* API.md: an error has the envelope, a 503 says when to come back. */
+static const char *check_503(const struct buf *body, const struct buf *head)
+{
+	cJSON *j = cJSON_Parse(body->p ? body->p : "");
+	const cJSON *e = cJSON_GetObjectItem(j, "error");
+	const cJSON *code = cJSON_GetObjectItem(e, "code");
+	bool ok = cJSON_IsString(code) && !strcmp(code->valuestring, "unavailable") &&
+		  cJSON_IsString(cJSON_GetObjectItem(e, "message")) && cJSON_IsString(cJSON_GetObjectItem(e, "request_id"));
+	cJSON_Delete(j);
+	if (!ok)
+		return "a 503 without the unavailable envelope";
+	if (!head->p || !strcasestr(head->p, "\r\nRetry-After: "))
+		return "a 503 without Retry-After";
+	return NULL;
+}
+
+/* A 2xx body: the revision of each put (a single entry, or a batch's results). */
+static const char *read_revisions(const struct buf *body, bool batch, int i, long long rev[BATCH_OPS])
+{
+	cJSON *j = cJSON_Parse(body->p ? body->p : "");
+	const char *why = NULL;
+	for (int k = 0; k < (batch ? BATCH_OPS : 1) && !why; k++) {
+		const cJSON *entry = batch ? cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "results"), k), "entry")
+					   : j;
+		const cJSON *v = cJSON_GetObjectItem(entry, "version"), *r = cJSON_GetObjectItem(entry, "revision");
+		const cJSON *val = cJSON_GetObjectItem(entry, "value");
+		if (!cJSON_IsNumber(v) || v->valueint != 1 || !cJSON_IsNumber(r))
+			why = "an acknowledged write without version 1 and a revision";
+		else if (!batch && (!cJSON_IsNumber(val) || val->valueint != i))
+			why = "an acknowledged put that answers another value";
+		else
+			rev[k] = (long long)r->valuedouble;
+	}
+	cJSON_Delete(j);
+	return why;
+}
+
+static void *loader_run(void *arg)
+{
+	struct loader *l = arg;
+	CURL *c = curl_easy_init();
+	struct curl_slist *hl = NULL;
+	char line[128];
+	snprintf(line, sizeof line, "Authorization: Bearer %s", writer);
+	hl = curl_slist_append(hl, line);
+	hl = curl_slist_append(hl, "Content-Type: application/json");
+	hl = curl_slist_append(hl, "Expect:");
+	for (int i = 0; i < LOAD_OPS && !__atomic_load_n(&load_stop, __ATOMIC_ACQUIRE) && !l->failure[0]; i++) {
+		char url[256], body[1024];
+		bool batch = i % 4 == 3;
+		if (batch) {
+			snprintf(url, sizeof url, "%s/v1/batch", l->srv->base);
+			int n = snprintf(body, sizeof body, "{\"ops\":[");
+			for (int k = 0; k < BATCH_OPS; k++)
+				n += snprintf(body + n, sizeof body - (size_t)n,
+					      "%s{\"op\":\"put\",\"scope\":\"mesh\",\"key\":\"%sb.%d.%d.%d\",\"value\":%d}",
+					      k ? "," : "", l->tag, l->id, i, k, k);
+			snprintf(body + n, sizeof body - (size_t)n, "]}");
+		} else {
+			snprintf(url, sizeof url, "%s/v1/memory/mesh/%s.%d.%d", l->srv->base, l->tag, l->id, i);
+			snprintf(body, sizeof body, "{\"value\":%d}", i);
+		}
+		struct buf rb = {0}, rh = {0};
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, batch ? "POST" : "PUT");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &rb);
+		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
+		curl_easy_setopt(c, CURLOPT_HEADERDATA, &rh);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)REQUEST_BOUND_MS);
+		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		long t0 = now_ms();
+		CURLcode cr = curl_easy_perform(c);
+		struct outcome *o = &l->out[l->n++];
+		memset(o, 0, sizeof *o);
+		o->i = i;
+		o->batch = batch;
+		o->ms = now_ms() - t0;
+		if (cr == CURLE_OK)
+			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &o->status);
+		const char *why = NULL;
+		if (cr != CURLE_OK) {
+			if (!__atomic_load_n(&server_gone, __ATOMIC_ACQUIRE))
+				why = curl_easy_strerror(cr);
+			else
+				l->failure[0] = '\0', i = LOAD_OPS; /* the server is gone: this loader is done */
+		} else if (o->status == (batch ? 200 : 201))
+			why = read_revisions(&rb, batch, i, o->rev);
+		else if (o->status == 503)
+			why = check_503(&rb, &rh);
+		else
+			why = "an answer other than the write's or 503";
+		if (!why && o->ms >= REQUEST_BOUND_MS - 1000)
+			why = "an answer that took almost the whole bound";
+		if (why)
+			snprintf(l->failure, sizeof l->failure, "%s %s: %s (status %ld after %ld ms) %.200s", batch ? "POST" : "PUT",
+				 url, why, o->status, o->ms, rb.p ? rb.p : "");
+		free(rb.p);
+		free(rh.p);
+		if (o->status == 503)
+			sleep_ms(20); /* a client backs off (Retry-After says 1 s; the test wants many tries) */
+	}
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+	return NULL;
+}
+
+struct load {
+	struct loader l[LOAD_THREADS];
+	pthread_t th[LOAD_THREADS];
+};
+
+static struct load *load_start(const struct server *srv, const char *tag)
+{
+	struct load *ld = calloc(1, sizeof *ld);
+	ck_assert_ptr_nonnull(ld);
+	__atomic_store_n(&load_stop, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&server_gone, 0, __ATOMIC_RELEASE);
+	for (int t = 0; t < LOAD_THREADS; t++) {
+		ld->l[t] = (struct loader){.tag = tag, .id = t, .srv = srv, .out = calloc(LOAD_OPS, sizeof(struct outcome))};
+		ck_assert_ptr_nonnull(ld->l[t].out);
+		pthread_create(&ld->th[t], NULL, loader_run, &ld->l[t]);
+	}
+	return ld;
+}
+
+struct tally {
+	int acked_puts, acked_batches, unavailable, no_answer;
+	long max_ms, max_ms_503;
+	long long first_rev;
+};
+
+/* Stops the load and checks every answer it got (the loaders did as they went). */
+static struct tally load_finish(struct load *ld)
+{
+	__atomic_store_n(&load_stop, 1, __ATOMIC_RELEASE);
+	struct tally t = {0};
+	for (int k = 0; k < LOAD_THREADS; k++) {
+		pthread_join(ld->th[k], NULL);
+		ck_assert_msg(!ld->l[k].failure[0], "loader %d: %s", k, ld->l[k].failure);
+		for (int j = 0; j < ld->l[k].n; j++) {
+			const struct outcome *o = &ld->l[k].out[j];
+			t.acked_puts += o->status == 201;
+			t.acked_batches += o->status == 200;
+			t.unavailable += o->status == 503;
+			t.no_answer += o->status == 0;
+			if (o->ms > t.max_ms)
+				t.max_ms = o->ms;
+			if (o->status == 503 && o->ms > t.max_ms_503)
+				t.max_ms_503 = o->ms;
+		}
+	}
+	return t;
+}
+
+static void load_free(struct load *ld)
+{
+	for (int k = 0; k < LOAD_THREADS; k++)
+		free(ld->l[k].out);
+	free(ld);
+}
+
+/* The database after recovery, against what the load was told:
+ *  - each acknowledged write is the current entry with version 1, its value, the revision it was
+ *    acknowledged with, and a history row and a change row of that revision;
+ *  - each batch (acknowledged or not) is there whole or not at all;
+ *  - nothing of this scenario is half applied: every entry has its history and change row;
+ *  - the change feed (GET /v1/changes) names every acknowledged revision. */
+static void verify_acked(struct load *ld, const struct server *srv, long long since)
+{
+	PGconn *c = db_connect(NULL);
+	ck_assert_ptr_nonnull(c);
+	const char *tag = ld->l[0].tag;
+	struct buf expect = {0};
+	buf_append(&expect, "[", 1);
+	int want = 0;
+	for (int k = 0; k < LOAD_THREADS; k++)
+		for (int j = 0; j < ld->l[k].n; j++) {
+			const struct outcome *o = &ld->l[k].out[j];
+			if (o->status != 200 && o->status != 201)
+				continue;
+			for (int b = 0; b < (o->batch ? BATCH_OPS : 1); b++) {
+				char row[200];
+				int n = o->batch ? snprintf(row, sizeof row, "%s{\"k\":\"%sb.%d.%d.%d\",\"v\":%d,\"r\":%lld}",
+							    want ? "," : "", tag, k, o->i, b, b, o->rev[b])
+						 : snprintf(row, sizeof row, "%s{\"k\":\"%s.%d.%d\",\"v\":%d,\"r\":%lld}",
+							    want ? "," : "", tag, k, o->i, o->i, o->rev[0]);
+				buf_append(&expect, row, (size_t)n);
+				want++;
+			}
+		}
+	buf_append(&expect, "]", 1);
+	char wants[16];
+	snprintf(wants, sizeof wants, "%d", want);
+	const char *p[] = {expect.p};
+	char *got = db_value(c, "SELECT count(*) FROM jsonb_to_recordset($1::jsonb) AS e(k text, v jsonb, r bigint)"
+				" JOIN memory m ON m.scope = 'mesh' AND m.key = e.k AND m.value = e.v AND m.version = 1"
+				" AND m.revision = e.r"
+				" JOIN memory_history h ON h.scope = 'mesh' AND h.key = e.k AND h.version = 1 AND h.revision = e.r"
+				" JOIN changes ch ON ch.revision = e.r AND ch.name = e.k AND ch.scope = 'mesh'",
+			     1, p);
+	ck_assert_msg(got && !strcmp(got, wants), "%s of %d acknowledged writes are in the database as acknowledged",
+		      got ? got : "(error)", want);
+	free(got);
+
+	char like[32];
+	snprintf(like, sizeof like, "%sb.%%", tag);
+	const char *lp[] = {like};
+	got = db_value(c, "SELECT count(*) FROM (SELECT substring(key from '^(.*)\\.[0-9]+$') AS b FROM memory"
+			  " WHERE scope = 'mesh' AND key LIKE $1 GROUP BY 1 HAVING count(*) <> 4) half",
+		       1, lp);
+	ck_assert_msg(got && !strcmp(got, "0"), "%s batches are half applied", got ? got : "(error)");
+	free(got);
+	snprintf(like, sizeof like, "%s%%", tag);
+	got = db_value(c, "SELECT count(*) FROM memory m WHERE m.scope = 'mesh' AND m.key LIKE $1 AND NOT ("
+			  " EXISTS (SELECT 1 FROM memory_history h WHERE h.scope = m.scope AND h.key = m.key"
+			  " AND h.version = m.version AND h.revision = m.revision)"
+			  " AND EXISTS (SELECT 1 FROM changes ch WHERE ch.revision = m.revision AND ch.name = m.key))",
+		       1, lp);
+	ck_assert_msg(got && !strcmp(got, "0"), "%s entries without their history or change row", got ? got : "(error)");
+	free(got);
+	PQfinish(c);
+
+	/* The feed, through the API: every acknowledged revision appears, in order, none skipped. */
+	long long *revs = calloc((size_t)want + 1, sizeof *revs);
+	int nr = 0;
+	for (int k = 0; k < LOAD_THREADS; k++)
+		for (int j = 0; j < ld->l[k].n; j++) {
+			const struct outcome *o = &ld->l[k].out[j];
+			if (o->status == 200 || o->status == 201)
+				for (int b = 0; b < (o->batch ? BATCH_OPS : 1); b++)
+					revs[nr++] = o->rev[b];
+		}
+	struct buf seen = {0}; /* a byte per revision past since: 1 = in the feed */
+	long long cursor = since;
+	for (int page = 0; page < 1000; page++) {
+		char path[128];
+		snprintf(path, sizeof path, "/v1/changes?since=%lld&kind=memory&limit=1000", cursor);
+		struct http_resp rs;
+		ck_assert_int_eq(http(srv, REQ(.path = path, .token = admin), &rs), 0);
+		ck_assert_msg(rs.status == 200, "%ld %s", rs.status, rs.body);
+		const cJSON *ch, *list = resp_field(&rs, "changes");
+		int n = cJSON_GetArraySize(list);
+		cJSON_ArrayForEach(ch, list)
+		{
+			long long r = (long long)cJSON_GetObjectItem(ch, "revision")->valuedouble;
+			ck_assert_int_gt(r, cursor);
+			size_t at = (size_t)(r - since);
+			while (seen.len <= at)
+				buf_append(&seen, "", 1);
+			seen.p[at] = 1;
+		}
+		cursor = (long long)cJSON_GetObjectItem(rs.json, "next")->valuedouble;
+		resp_free(&rs);
+		if (n == 0)
+			break;
+	}
+	for (int i = 0; i < nr; i++) {
+		size_t at = (size_t)(revs[i] - since);
+		ck_assert_msg(revs[i] > since && at < seen.len && seen.p[at], "acknowledged revision %lld is not in /v1/changes",
+			      revs[i]);
+	}
+	ck_assert_int_eq(nr, want);
+	free(seen.p);
+	free(revs);
+	free(expect.p);
+}
+
+static long long current_revision(void)
+{
+	PGconn *c = db_connect(NULL);
+	ck_assert_ptr_nonnull(c);
+	long long r = db_count(c, "SELECT coalesce(max(revision), 0) FROM changes");
+	PQfinish(c);
+	return r;
+}
+
+/* /readyz answers 200 again: the milliseconds that took, or -1 past max_ms. */
+static long ready_within(const struct server *srv, int max_ms)
+{
+	long t0 = now_ms();
+	while (now_ms() - t0 < max_ms) {
+		struct http_resp rs;
+		if (http(srv, REQ(.path = "/readyz"), &rs) == 0 && rs.status == 200) {
+			resp_free(&rs);
+			return now_ms() - t0;
+		}
+		resp_free(&rs);
+		sleep_ms(20);
+	}
+	return -1;
+}
+
+/* The database stops under the load (mode: fast or immediate), stays down ~1.5 s while the load
+ * goes on against it, starts again; the server recovers by itself and writes go on. */
+static void database_stop_under_load(const char *mode, const char *tag)
+{
+	struct server s;
+	ck_assert_int_eq(server_start(&s, admin, NULL), 0);
+	long long since = current_revision();
+	struct load *ld = load_start(&s, tag);
+	sleep_ms(700);
+	char action[32];
+	snprintf(action, sizeof action, "stop %s", mode);
+	long t_stop = now_ms();
+	ck_assert_int_eq(pg_control(action), 0);
+	sleep_ms(1500);
+	ck_assert_int_eq(pg_control("start"), 0);
+	long down_ms = now_ms() - t_stop;
+	long ready = ready_within(&s, 10000);
+	ck_assert_msg(ready >= 0, "/readyz is not 200 within 10 s of the database's restart");
+	/* Writes go on after the restart: count what each loader gets acknowledged now. */
+	int before[LOAD_THREADS];
+	for (int k = 0; k < LOAD_THREADS; k++)
+		before[k] = __atomic_load_n(&ld->l[k].n, __ATOMIC_ACQUIRE);
+	/* Every loader gets writes acknowledged again, soon. */
+	long t_ready = now_ms(), resumed = -1;
+	while (now_ms() - t_ready < 8000 && resumed < 0) {
+		int all = 1;
+		for (int k = 0; k < LOAD_THREADS; k++) {
+			int got = 0, n = __atomic_load_n(&ld->l[k].n, __ATOMIC_ACQUIRE);
+			for (int j = before[k]; j < n && !got; j++)
+				got = ld->l[k].out[j].status == 200 || ld->l[k].out[j].status == 201;
+			all &= got;
+		}
+		if (all)
+			resumed = now_ms() - t_ready;
+		else
+			sleep_ms(10);
+	}
+	ck_assert_msg(resumed >= 0, "some loader had no write acknowledged within 8 s of /readyz");
+	sleep_ms(500);
+	struct tally t = load_finish(ld);
+	ck_assert_msg(t.unavailable > 0, "no 503 while the database was down: the outage was not under load");
+	ck_assert_int_eq(t.no_answer, 0);
+	verify_acked(ld, &s, since);
+	fprintf(stderr,
+		"faults: database stopped (%s) for %ld ms under load: %d puts and %d batches (x%d) acknowledged, all present; "
+		"%d answered 503 (slowest 503 %ld ms, slowest answer %ld ms); /readyz 200 again %ld ms after the start, "
+		"every loader acknowledged again %ld ms later\n",
+		mode, down_ms, t.acked_puts, t.acked_batches, BATCH_OPS, t.unavailable, t.max_ms_503, t.max_ms, ready, resumed);
+	load_free(ld);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+
+START_TEST(database_stopped_fast_under_load)
+{
+	database_stop_under_load("fast", "fa");
+}
+END_TEST
+
+START_TEST(database_stopped_immediate_under_load)
+{
+	database_stop_under_load("immediate", "fi");
+}
+END_TEST
+
+/* SIGKILL mid-load, then a new server on the same database: every write that was acknowledged
+ * committed first (group commit answers only after COMMIT), so every one is there. */
+START_TEST(server_killed_under_load)
+{
+	struct server s, again;
+	ck_assert_int_eq(server_start(&s, admin, NULL), 0);
+	long long since = current_revision();
+	struct load *ld = load_start(&s, "fk");
+	sleep_ms(1000);
+	__atomic_store_n(&server_gone, 1, __ATOMIC_RELEASE);
+	ck_assert_int_eq(kill(s.pid, SIGKILL), 0);
+	int status;
+	ck_assert_int_eq(waitpid(s.pid, &status, 0), s.pid);
+	s.pid = 0;
+	struct tally t = load_finish(ld);
+	ck_assert_int_gt(t.acked_puts + t.acked_batches, 0);
+	ck_assert_int_eq(server_start(&again, admin, NULL), 0);
+	verify_acked(ld, &again, since);
+	fprintf(stderr, "faults: clawmeshd killed under load: %d puts and %d batches (x%d) acknowledged before, all present "
+			"after the restart; %d requests cut by the kill; slowest answer %ld ms\n",
+		t.acked_puts, t.acked_batches, BATCH_OPS, t.no_answer, t.max_ms);
+	load_free(ld);
+	ck_assert_int_eq(server_stop(&again), 0);
+}
+END_TEST
+
+/* ---- SIGTERM ----------------------------------------------------------------------------- */
+
+static int connect_from(const char *src, int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (src) {
+		struct sockaddr_in b = {.sin_family = AF_INET};
+		inet_pton(AF_INET, src, &b.sin_addr);
+		if (bind(fd, (struct sockaddr *)&b, sizeof b)) {
+			close(fd);
+			return -1;
+		}
+	}
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static void send_all(int fd, const char *p)
+{
+	size_t n = strlen(p);
+	ck_assert_int_eq(write(fd, p, n), (ssize_t)n);
+}
+
+/* Reads until what came ends with suffix (true), or the peer closes or ms pass (false). */
+static bool read_until(int fd, struct buf *b, const char *suffix, int ms)
+{
+	size_t n = strlen(suffix);
+	long t0 = now_ms();
+	while (!(b->len >= n && !memcmp(b->p + b->len - n, suffix, n))) {
+		long left = ms - (now_ms() - t0);
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (left <= 0 || poll(&p, 1, (int)left) != 1)
+			return false;
+		char chunk[4096];
+		ssize_t r = read(fd, chunk, sizeof chunk);
+		if (r <= 0)
+			return false;
+		buf_append(b, chunk, (size_t)r);
+	}
+	return true;
+}
+
+/* Reads until the peer closes (true) or a reset / ms pass (false); what came is in b. */
+static bool read_to_close(int fd, struct buf *b, int ms)
+{
+	long t0 = now_ms();
+	for (;;) {
+		long left = ms - (now_ms() - t0);
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (left <= 0 || poll(&p, 1, (int)left) != 1)
+			return false;
+		char chunk[4096];
+		ssize_t r = read(fd, chunk, sizeof chunk);
+		if (r == 0)
+			return true;
+		if (r < 0)
+			return false;
+		buf_append(b, chunk, (size_t)r);
+	}
+}
+
+struct poll_call {
+	const struct server *srv;
+	char path[128];
+	long status;
+	long ms;
+	int changes;
+};
+
+static void *long_poll(void *arg)
+{
+	struct poll_call *pc = arg;
+	struct http_resp rs;
+	long t0 = now_ms();
+	if (http(pc->srv, REQ(.path = pc->path, .token = writer), &rs) == 0) {
+		pc->status = rs.status;
+		pc->changes = cJSON_GetArraySize(resp_field(&rs, "changes"));
+	}
+	pc->ms = now_ms() - t0;
+	resp_free(&rs);
+	return NULL;
+}
+
+START_TEST(sigterm_finishes_what_it_started)
+{
+	struct server s;
+	ck_assert_int_eq(server_start(&s, admin, NULL), 0);
+	long long rev = current_revision();
+	/* (b) three long-polls parked for 30 s */
+	struct poll_call polls[3];
+	pthread_t pt[3];
+	for (int i = 0; i < 3; i++) {
+		polls[i] = (struct poll_call){.srv = &s};
+		snprintf(polls[i].path, sizeof polls[i].path, "/v1/changes?since=%lld&kind=skill&wait=30", rev);
+		pthread_create(&pt[i], NULL, long_poll, &polls[i]);
+	}
+	/* (c) an event stream, read raw to see how it ends */
+	int sse = connect_from(NULL, s.port);
+	ck_assert_int_ge(sse, 0);
+	char head[512];
+	snprintf(head, sizeof head, "GET /v1/changes?since=%lld HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+				    "Accept: text/event-stream\r\n\r\n", rev, writer);
+	send_all(sse, head);
+	/* (a) an upload still arriving: the head and half of its body */
+	const char *body = "{\"value\":\"sent across the signal\"}";
+	int up = connect_from(NULL, s.port);
+	ck_assert_int_ge(up, 0);
+	snprintf(head, sizeof head, "PUT /v1/memory/mesh/ft.upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+				    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%.10s",
+		 writer, strlen(body), body);
+	send_all(up, head);
+	/* (d) a client that stalls halfway through its body, and (e) one idle on a kept-alive connection */
+	int stuck = connect_from(NULL, s.port);
+	ck_assert_int_ge(stuck, 0);
+	snprintf(head, sizeof head, "PUT /v1/memory/mesh/ft.stuck HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+				    "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"value\":",
+		 writer);
+	send_all(stuck, head);
+	int idle = connect_from(NULL, s.port);
+	ck_assert_int_ge(idle, 0);
+	send_all(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	sleep_ms(700); /* all of them are in the server now */
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(polls[i].status, 0); /* still parked */
+
+	long t0 = now_ms();
+	ck_assert_int_eq(kill(s.pid, SIGTERM), 0);
+	/* New connections are refused once the listener is closed: at once, not after a timeout. */
+	long refused_after = -1;
+	while (now_ms() - t0 < 2000) {
+		int fd = connect_from(NULL, s.port);
+		if (fd < 0 && errno == ECONNREFUSED) {
+			refused_after = now_ms() - t0;
+			break;
+		}
+		if (fd >= 0)
+			close(fd);
+		sleep_ms(20);
+	}
+	ck_assert_msg(refused_after >= 0, "a new connection was still accepted 2 s after SIGTERM");
+	/* The upload finishes after the signal and gets its answer, which closes the connection. */
+	sleep_ms(300);
+	send_all(up, body + 10);
+	struct buf ub = {0};
+	ck_assert_msg(read_to_close(up, &ub, 5000), "the upload's connection was not closed cleanly: %s", ub.p ? ub.p : "");
+	ck_assert_msg(ub.p && !strncmp(ub.p, "HTTP/1.1 201", 12), "the upload got: %s", ub.p ? ub.p : "(nothing)");
+	ck_assert_ptr_nonnull(strcasestr(ub.p, "\r\nConnection: close"));
+	free(ub.p);
+	close(up);
+	/* The long-polls answered at once, 200 with no change. */
+	for (int i = 0; i < 3; i++) {
+		pthread_join(pt[i], NULL);
+		ck_assert_int_eq(polls[i].status, 200);
+		ck_assert_int_eq(polls[i].changes, 0);
+		ck_assert_int_lt(polls[i].ms, 700 + 3000); /* at the signal, not after its 30 s */
+	}
+	/* The stream ended with its last chunk (it says when to reconnect first), not a reset. */
+	struct buf sb = {0};
+	ck_assert_msg(read_until(sse, &sb, "\r\n0\r\n\r\n", 3000), "the event stream did not end: %s", sb.p ? sb.p : "");
+	ck_assert_msg(!strncmp(sb.p, "HTTP/1.1 200", 12) && strstr(sb.p, "retry: "), "%s", sb.p);
+	free(sb.p);
+	/* The stream's connection and the idle one close (not reset) when the server goes. */
+	struct buf sb2 = {0};
+	ck_assert(read_to_close(sse, &sb2, 10000));
+	free(sb2.p);
+	close(sse);
+	struct buf ib = {0};
+	ck_assert(read_to_close(idle, &ib, 10000));
+	ck_assert_msg(ib.p && !strncmp(ib.p, "HTTP/1.1 200", 12), "%s", ib.p ? ib.p : "");
+	free(ib.p);
+	close(idle);
+	/* The process exits 0 (under ASan: and without a leak) within 10 s, the stalled client cut. */
+	int status = -1;
+	long exited = -1;
+	while (now_ms() - t0 < 12000) {
+		if (waitpid(s.pid, &status, WNOHANG) == s.pid) {
+			exited = now_ms() - t0;
+			break;
+		}
+		sleep_ms(20);
+	}
+	if (exited < 0) {
+		kill(s.pid, SIGKILL);
+		waitpid(s.pid, &status, 0);
+	}
+	s.pid = 0;
+	ck_assert_msg(exited >= 0 && exited < 10000, "exit after %ld ms", exited);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d", status);
+	struct buf kb = {0};
+	read_to_close(stuck, &kb, 1000);
+	close(stuck);
+	free(kb.p);
+	PGconn *c = db_connect(NULL);
+	ck_assert_int_eq(db_count(c, "SELECT count(*) FROM memory WHERE key = 'ft.upload' AND value = '\"sent across the signal\"'"), 1);
+	ck_assert_int_eq(db_count(c, "SELECT count(*) FROM memory WHERE key = 'ft.stuck'"), 0);
+	PQfinish(c);
+	fprintf(stderr, "faults: SIGTERM: connections refused after %ld ms, exit 0 after %ld ms (a stalled upload held it to "
+			"the deadline)\n",
+		refused_after, exited);
+}
+END_TEST
+
+/* ---- slow clients and a flood ------------------------------------------------------------ */
+
+static long vm_kb(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	long v = -1;
+	size_t n = strlen(field);
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, field, n) && line[n] == ':')
+			v = atol(line + n + 1);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static void raise_nofile(rlim_t want)
+{
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+#define SLOW_HEADS 600
+#define SLOW_BODIES 600
+#define ATTACK_MS 8000
+
+struct attack {
+	int port;
+	int fds[SLOW_HEADS + SLOW_BODIES];
+	int opened, refused;
+	long flood_connects, flood_refused;
+	long max_refuse_ms; /* the slowest answer (a close) to a connection past the limit */
+};
+
+static int attack_stop;
+
+/* Connects open and closed as fast as possible (a reset on close: no TIME_WAIT to run the
+ * client out of ports), each waited for until the server closes it or answers: a connection
+ * past the limit must be closed at once. */
+static void *flood_run(void *arg)
+{
+	struct attack *a = arg;
+	while (!__atomic_load_n(&attack_stop, __ATOMIC_ACQUIRE) && a->flood_connects < 20000) {
+		int fd = connect_from("127.0.0.2", a->port);
+		if (fd < 0) {
+			sleep_ms(1);
+			continue;
+		}
+		a->flood_connects++;
+		struct linger lg = {1, 0};
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+		if (a->flood_connects % 50 == 0) {
+			/* Now and then, wait: the slots of 127.0.0.2 are full, so this one is closed at once. */
+			long t0 = now_ms();
+			struct pollfd p = {.fd = fd, .events = POLLIN};
+			if (poll(&p, 1, 3000) == 1) {
+				char c;
+				if (read(fd, &c, 1) <= 0) {
+					a->flood_refused++;
+					long ms = now_ms() - t0;
+					if (ms > a->max_refuse_ms)
+						a->max_refuse_ms = ms;
+				}
+			} else
+				a->max_refuse_ms = 3000;
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Trickles: one byte a second on every slow connection, heads that never end and bodies that
+ * never complete. */
+static void *trickle_run(void *arg)
+{
+	struct attack *a = arg;
+	int at = 0;
+	while (!__atomic_load_n(&attack_stop, __ATOMIC_ACQUIRE)) {
+		for (int i = 0; i < a->opened; i++)
+			if (a->fds[i] >= 0) {
+				char c = i < SLOW_HEADS ? 'a' : '7';
+				if (send(a->fds[i], &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN) {
+					close(a->fds[i]);
+					a->fds[i] = -1;
+				}
+			}
+		at++;
+		sleep_ms(1000);
+	}
+	return NULL;
+}
+
+START_TEST(slow_clients_and_a_flood)
+{
+	raise_nofile(8192);
+	struct server s;
+	/* 512 slots in all, 200 for one address: the attack (1,200 slow connections from 127.0.0.2)
+	 * would hold all of them without the per-address limit. */
+	const char *args[] = {"--max-connections", "512", "--max-connections-per-ip", "200", NULL};
+	ck_assert_int_eq(server_start(&s, admin, args), 0);
+	long rss0 = vm_kb(s.pid, "VmRSS");
+	struct attack *a = calloc(1, sizeof *a);
+	a->port = s.port;
+	__atomic_store_n(&attack_stop, 0, __ATOMIC_RELEASE);
+	for (int i = 0; i < SLOW_HEADS + SLOW_BODIES; i++) {
+		int fd = connect_from("127.0.0.2", s.port);
+		a->fds[i] = fd;
+		a->opened = i + 1;
+		if (fd < 0) {
+			a->refused++;
+			continue;
+		}
+		char head[512];
+		if (i < SLOW_HEADS)
+			snprintf(head, sizeof head, "GET /v1/whoami HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+		else
+			snprintf(head, sizeof head, "PUT /v1/memory/mesh/fs.slow.%d HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+						    "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"value\":\"",
+				 i, writer);
+		send(fd, head, strlen(head), MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+	pthread_t trickle, flood;
+	pthread_create(&trickle, NULL, trickle_run, a);
+	pthread_create(&flood, NULL, flood_run, a);
+	/* The ordinary client, from 127.0.0.1, all along: a read and a write each round. */
+	long lat[4000];
+	int n = 0, failed = 0;
+	long t0 = now_ms();
+	while (now_ms() - t0 < ATTACK_MS && n < 4000 - 1) {
+		char path[64], body[64];
+		snprintf(path, sizeof path, "/v1/memory/mesh/fs.ok.%d", n);
+		snprintf(body, sizeof body, "{\"value\":%d}", n);
+		for (int k = 0; k < 2; k++) {
+			struct http_resp rs;
+			long t = now_ms();
+			int rc = k ? http(&s, REQ(.path = path, .token = writer), &rs)
+				   : http(&s, REQ(.method = "PUT", .path = path, .token = writer, .body = body), &rs);
+			lat[n++] = now_ms() - t;
+			if (rc || rs.status != (k ? 200 : 201))
+				failed++;
+			resp_free(&rs);
+		}
+		sleep_ms(20);
+	}
+	long hwm = vm_kb(s.pid, "VmHWM"), rss = vm_kb(s.pid, "VmRSS");
+	__atomic_store_n(&attack_stop, 1, __ATOMIC_RELEASE);
+	pthread_join(trickle, NULL);
+	pthread_join(flood, NULL);
+	/* Held connections of 127.0.0.2: what the server still has open of them. */
+	int held = 0;
+	for (int i = 0; i < a->opened; i++) {
+		if (a->fds[i] < 0)
+			continue;
+		struct pollfd p = {.fd = a->fds[i], .events = POLLIN};
+		char c;
+		if (!(poll(&p, 1, 0) == 1 && recv(a->fds[i], &c, 1, MSG_DONTWAIT) <= 0))
+			held++;
+		close(a->fds[i]);
+	}
+	/* Sorted latencies: the p50, p99 and worst of the ordinary client's requests. */
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && lat[j - 1] > lat[j]; j--) {
+			long x = lat[j];
+			lat[j] = lat[j - 1];
+			lat[j - 1] = x;
+		}
+	long p50 = lat[n / 2], p99 = lat[(n * 99) / 100], worst = lat[n - 1];
+	fprintf(stderr,
+		"faults: slow clients: %d slow connections opened (%d still held by the server at the end), %ld flood "
+		"connects (%ld sampled, closed within %ld ms); ordinary client: %d requests, %d failed, p50 %ld ms, "
+		"p99 %ld ms, max %ld ms; server VmRSS %ld -> %ld KiB, VmHWM %ld KiB\n",
+		a->opened - a->refused, held, a->flood_connects, a->flood_refused, a->max_refuse_ms, n, failed, p50, p99,
+		worst, rss0, rss, hwm);
+	ck_assert_int_eq(failed, 0);
+	ck_assert_int_gt(n, 50);
+	ck_assert_msg(p99 < 1000, "p99 %ld ms", p99);
+	ck_assert_int_le(held, 200);              /* the per-address limit held */
+	ck_assert_int_gt(a->flood_refused, 0);    /* the flood was answered (closed) ... */
+	ck_assert_int_lt(a->max_refuse_ms, 1000); /* ... at once */
+	/* 512 connections of at most 16 KiB pool each, and what the process had before. */
+	ck_assert_msg(hwm - rss0 < 64 * 1024, "the server grew by %ld KiB", hwm - rss0);
+	free(a);
+	/* And when it is over, the server is as before. */
+	ck_assert_int_eq(status_at(&s, REQ(.path = "/v1/whoami", .token = writer)), 200);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
+/* At --max-connections a new client is closed at once, not left waiting in the listen backlog
+ * until a slot frees (libmicrohttpd stops accepting at its own limit); a slot that frees serves. */
+START_TEST(connection_limit_answers_at_once)
+{
+	struct server s;
+	const char *args[] = {"--max-connections", "16", NULL};
+	ck_assert_int_eq(server_start(&s, admin, args), 0);
+	int held[16];
+	for (int i = 0; i < 16; i++) {
+		held[i] = connect_from(NULL, s.port);
+		ck_assert_int_ge(held[i], 0);
+		send_all(held[i], "GET /healthz HTTP/1.1\r\nHost: x\r\n"); /* and never the blank line */
+	}
+	sleep_ms(300);
+	long worst = 0;
+	for (int i = 0; i < 5; i++) {
+		int fd = connect_from(NULL, s.port);
+		ck_assert_int_ge(fd, 0); /* the kernel completes the handshake ... */
+		send_all(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+		long t0 = now_ms();
+		struct buf b = {0};
+		bool closed = read_to_close(fd, &b, 5000);
+		long ms = now_ms() - t0;
+		worst = ms > worst ? ms : worst;
+		/* ... and the server closes it unanswered, at once (or resets it: read_to_close says false). */
+		ck_assert_msg(b.len == 0, "a connection past the limit was served: %s", b.p);
+		ck_assert_msg(ms < 1000, "a connection past the limit waited %ld ms (closed: %d)", ms, closed);
+		free(b.p);
+		close(fd);
+	}
+	for (int i = 0; i < 4; i++)
+		close(held[i]);
+	sleep_ms(300);
+	ck_assert_int_eq(status_at(&s, REQ(.path = "/healthz")), 200);
+	for (int i = 4; i < 16; i++)
+		close(held[i]);
+	ck_assert_int_eq(server_stop(&s), 0);
+	fprintf(stderr, "faults: at the connection limit a new connection is closed after %ld ms at most\n", worst);
+}
+END_TEST
+
+TCase *faults_tcase(void);
+TCase *faults_tcase(void)
+{
+	TCase *tc = tcase_create("faults");
+	tcase_set_timeout(tc, 240);
+	tcase_add_unchecked_fixture(tc, faults_up, faults_down);
+	tcase_add_test(tc, sigterm_finishes_what_it_started);
+	tcase_add_test(tc, slow_clients_and_a_flood);
+	tcase_add_test(tc, connection_limit_answers_at_once);
+	tcase_add_test(tc, server_killed_under_load);
+	/* Last: they stop and start the database. */
+	tcase_add_test(tc, database_stopped_fast_under_load);
+	tcase_add_test(tc, database_stopped_immediate_under_load);
+	return tc;
+}
