@@ -181,6 +181,10 @@ static struct http_resp rs;
 static char ctx[3072];
 static const struct tok *cur_tok;
 static bool cur_dead, cur_denied;
+/* Whether the target of a single-target op exists (-1: no single target), to count that refusals
+ * came both ways: a 403 must not tell whether the entry is there. */
+static int cur_exists;
+static long n_denied_target[2];
 
 static void disagree(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void disagree(const char *fmt, ...)
@@ -228,6 +232,8 @@ static bool decide(bool allowed)
 	}
 	if (!allowed) {
 		cur_denied = true;
+		if (cur_exists >= 0)
+			n_denied_target[cur_exists]++;
 		expect(403, "forbidden");
 		return false;
 	}
@@ -312,6 +318,7 @@ static void op_mem_get(const struct tok *t)
 	char path[128];
 	path_mem(path, sizeof path, s, k, "");
 	ask(t, head ? "HEAD" : "GET", path, NULL, NULL, NULL);
+	cur_exists = mem[s][k].live;
 	if (!decide(access_of(t, scopes[s]) >= R))
 		return;
 	if (!mem[s][k].live)
@@ -358,6 +365,7 @@ static void op_mem_write(const struct tok *t, enum kind kind)
 	} else {
 		ask(t, "DELETE", path, NULL, NULL, h);
 	}
+	cur_exists = m->live;
 	if (!decide(access_of(t, scopes[s]) >= RW))
 		return;
 	if (pre == PRE_INM && m->live)
@@ -383,6 +391,7 @@ static void op_mem_history(const struct tok *t)
 	char path[128];
 	path_mem(path, sizeof path, s, k, "/history?limit=1000");
 	ask(t, "GET", path, NULL, NULL, NULL);
+	cur_exists = mem[s][k].version > 0;
 	if (!decide(access_of(t, scopes[s]) >= R))
 		return;
 	if (!mem[s][k].version)
@@ -526,6 +535,7 @@ static void op_skill_put(const struct tok *t)
 	snprintf(path, sizeof path, "/v1/skills/%s/%s", scopes[s], skill_name(s, j));
 	snprintf(body, sizeof body, "{\"content\":\"%s\"}", content_json(c));
 	ask(t, "PUT", path, body, NULL, NULL);
+	cur_exists = sk[s][j].live;
 	if (!decide(access_of(t, scopes[s]) >= RW))
 		return;
 	expect(model_publish(&sk[s][j], c, t), NULL);
@@ -542,6 +552,7 @@ static void op_skill_read(const struct tok *t, enum kind kind)
 	const char *tail = kind == K_SKILL_VERSIONS ? "/versions" : v == 0 ? "?version=1" : v == 1 ? "?version=99" : "";
 	snprintf(path, sizeof path, "/v1/skills/%s/%s%s", scopes[s], skill_name(s, j), tail);
 	ask(t, "GET", path, NULL, NULL, NULL);
+	cur_exists = sk[s][j].nversions > 0;
 	if (!decide(access_of(t, scopes[s]) >= R))
 		return;
 	const struct skill *x = &sk[s][j];
@@ -561,6 +572,7 @@ static void op_skill_delete(const struct tok *t)
 	char path[128];
 	snprintf(path, sizeof path, "/v1/skills/%s/%s", scopes[s], skill_name(s, j));
 	ask(t, "DELETE", path, NULL, NULL, NULL);
+	cur_exists = sk[s][j].live;
 	if (!decide(access_of(t, scopes[s]) >= RW))
 		return;
 	if (!sk[s][j].live)
@@ -679,8 +691,11 @@ static void op_changes(const struct tok *t)
 	char q[128], path[256];
 	unsigned f = pick_filter(q, sizeof q);
 	bool recent = have_checkpoint && rnd(2);
-	snprintf(path, sizeof path, "/v1/changes?since=%ld&limit=1000%s", recent ? checkpoint_rev : 0L, q);
-	ask(t, "GET", path, NULL, NULL, NULL);
+	/* A refused stream or long-poll is refused before it starts: as JSON, at once. */
+	int mode = filter_readable(t, f) ? 0 : rnd(3);
+	snprintf(path, sizeof path, "/v1/changes?since=%ld&limit=1000%s%s", recent ? checkpoint_rev : 0L, q,
+		 mode == 1 ? "&wait=30" : "");
+	ask(t, "GET", path, NULL, NULL, mode == 2 ? "Accept: text/event-stream" : NULL);
 	if (!decide(filter_readable(t, f)))
 		return;
 	expect(200, NULL);
@@ -797,6 +812,7 @@ static void op_node(const struct tok *t, enum kind kind)
 	int i = rnd(NNODES);
 	char path[128], body[128];
 	snprintf(path, sizeof path, "/v1/nodes/%s%s", node_ids[i], kind == K_NODE_HEARTBEAT ? "/heartbeat" : "");
+	cur_exists = node_reg[i];
 	switch (kind) {
 	case K_NODE_PUT:
 		snprintf(body, sizeof body, "{\"name\":\"Node %s\",\"capabilities\":[\"c%d\"]}", node_ids[i], rnd(2));
@@ -1162,6 +1178,7 @@ static void run_op(const struct tok *t, bool is_dead)
 		r -= weight[kind++];
 	cur_dead = is_dead;
 	cur_denied = false;
+	cur_exists = -1;
 	switch (kind) {
 	case K_MEM_GET: op_mem_get(t); break;
 	case K_MEM_PUT: case K_MEM_PATCH: case K_MEM_DELETE: op_mem_write(t, (enum kind)kind); break;
@@ -1286,8 +1303,12 @@ START_TEST(decisions_equal_the_reference_model)
 	}
 	fprintf(stderr, "acl: %ld operations (%ld allowed, %ld denied, %ld with a dead token: 401) in %.1f s\n", all,
 		allowed, denied, n_dead, since_ms(&t0) / 1e3);
+	fprintf(stderr, "acl: single-target refusals: %ld of targets that exist, %ld of targets that do not\n",
+		n_denied_target[1], n_denied_target[0]);
 	ck_assert_int_gt(denied, all / 10);
 	ck_assert_int_gt(allowed, all / 10);
+	ck_assert_int_gt(n_denied_target[0], 0);
+	ck_assert_int_gt(n_denied_target[1], 0);
 }
 END_TEST
 
