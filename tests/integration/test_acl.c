@@ -7,6 +7,7 @@
 #include "harness.h"
 
 #include <check.h>
+#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,6 +30,7 @@ static const char *const node_ids[NNODES] = {"a", "b", "c", "d"};
 #define NKEYS 3
 #define NNAMES 3 /* per scope: two names of that scope alone, and "shared" in every scope */
 #define NCONTENTS 3
+#define MAXVERSIONS 128
 
 enum { NONE = 0, R = 1, RW = 2 };
 
@@ -51,12 +53,14 @@ static struct timespec dead_made;
 /* What the model knows exists. last_op: the op that last changed it (for the changes feed). */
 struct mem {
 	int version, n, last_op;
+	int node; /* index in node_ids of the current version's writer, -1: none */
 	bool live;
 };
 struct skill {
 	int nversions, content, last_op;
 	bool live;
 	int latest_node; /* index in node_ids of the latest version's publisher, -1: none */
+	int vcontent[MAXVERSIONS]; /* the content number of each version */
 };
 static struct mem mem[NSCOPES][NKEYS];
 static struct skill sk[NSCOPES][NNAMES];
@@ -146,6 +150,19 @@ static const char *content_json(int c)
 	static char b[NCONTENTS][64];
 	snprintf(b[c], sizeof b[c], "# Skill %d\\n\\nAsk the mesh, then act.\\n", c);
 	return b[c];
+}
+
+/* The hex SHA-256 of skill content number c, as the server computes a version's sha256. */
+static const char *content_sha256(int c)
+{
+	static char hex[NCONTENTS][65];
+	char text[64];
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	int n = snprintf(text, sizeof text, "# Skill %d\n\nAsk the mesh, then act.\n", c);
+	SHA256((const unsigned char *)text, (size_t)n, md);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+		snprintf(hex[c] + 2 * i, 3, "%02x", md[i]);
+	return hex[c];
 }
 
 /* --- the generator ---------------------------------------------------------------------------- */
@@ -273,12 +290,13 @@ static void expect_entry(const cJSON *e, int s, int k)
 /* --- the model's writes ------------------------------------------------------------------------- */
 
 /* A memory put of {"n":n}; returns the status the single-entry call answers. */
-static long model_put(struct mem *m, int n)
+static long model_put(struct mem *m, int n, const struct tok *t)
 {
 	if (m->live && m->n == n)
 		return 200; /* the no-op rule: same value, same (no) tags */
 	long st = m->live ? 200 : 201;
 	m->version++;
+	m->node = t->node;
 	m->n = n;
 	m->live = true;
 	m->last_op = opno;
@@ -296,7 +314,8 @@ static long model_publish(struct skill *x, int c, const struct tok *t)
 {
 	if (x->live && x->content == c)
 		return 200;
-	x->nversions++;
+	ck_assert_int_lt(x->nversions, MAXVERSIONS);
+	x->vcontent[x->nversions++] = c;
 	x->content = c;
 	x->live = true;
 	x->last_op = opno;
@@ -379,7 +398,7 @@ static void op_mem_write(const struct tok *t, enum kind kind)
 		return expect(204, NULL);
 	}
 	bool noop = m->live && m->n == n;
-	expect(model_put(m, n), NULL);
+	expect(model_put(m, n, t), NULL);
 	expect_entry(rs.json, s, k);
 	if (!noop)
 		expect_node(rs.json, t);
@@ -432,7 +451,16 @@ static bool listed(const struct tok *t, unsigned f, int s)
 	return access_of(t, scopes[s]) >= R && (!f || (f & (1u << s)));
 }
 
-static void check_mem_items(const struct tok *t, unsigned f, const cJSON *items)
+/* A node filter on a listing now and then: -1 none; it narrows, it must never widen. */
+static int pick_node_filter(char *q, size_t cap)
+{
+	int nf = rnd(4) == 0 ? rnd(NNODES) : -1;
+	if (nf >= 0)
+		snprintf(q + strlen(q), cap - strlen(q), "&node=%s", node_ids[nf]);
+	return nf;
+}
+
+static void check_mem_items(const struct tok *t, unsigned f, int nf, const cJSON *items)
 {
 	bool seen[NSCOPES][NKEYS] = {{false}};
 	const cJSON *it;
@@ -449,6 +477,8 @@ static void check_mem_items(const struct tok *t, unsigned f, const cJSON *items)
 			disagree("listed %s/%s from a scope the token may not read", sc, key);
 		if (!listed(t, f, s))
 			disagree("listed %s/%s, outside the scope filter", sc, key);
+		if (nf >= 0 && mem[s][k].node != nf)
+			disagree("listed %s/%s, outside the node filter", sc, key);
 		if (!mem[s][k].live || seen[s][k])
 			disagree("listed %s/%s, %s", sc, key, seen[s][k] ? "twice" : "which the model has deleted");
 		seen[s][k] = true;
@@ -456,7 +486,7 @@ static void check_mem_items(const struct tok *t, unsigned f, const cJSON *items)
 	}
 	for (int s = 0; s < NSCOPES; s++)
 		for (int k = 0; k < NKEYS; k++)
-			if (listed(t, f, s) && mem[s][k].live && !seen[s][k])
+			if (listed(t, f, s) && mem[s][k].live && (nf < 0 || mem[s][k].node == nf) && !seen[s][k])
 				disagree("%s/%s is live and readable but not listed", scopes[s], key_of(k));
 }
 
@@ -464,12 +494,13 @@ static void op_mem_list(const struct tok *t)
 {
 	char q[128], path[192];
 	unsigned f = pick_filter(q, sizeof q);
+	int nf = pick_node_filter(q, sizeof q);
 	snprintf(path, sizeof path, "/v1/memory?limit=1000%s", q);
 	ask(t, "GET", path, NULL, NULL, NULL);
 	if (!decide(filter_readable(t, f)))
 		return;
 	expect(200, NULL);
-	check_mem_items(t, f, resp_field(&rs, "items"));
+	check_mem_items(t, f, nf, resp_field(&rs, "items"));
 }
 
 /* A batch of 1-4 ops: forbidden as a whole, with details.index, when any op lacks its grant;
@@ -516,7 +547,7 @@ static void op_batch(const struct tok *t)
 			return; /* all or nothing: the model keeps what it had */
 		}
 		if (op[i] == 0 || op[i] == 1)
-			model_put(m, n[i]);
+			model_put(m, n[i], t);
 		else if (op[i] == 2)
 			model_delete(m);
 	}
@@ -582,7 +613,7 @@ static void op_skill_delete(const struct tok *t)
 	expect(204, NULL);
 }
 
-static void check_skill_items(const struct tok *t, unsigned f, const cJSON *items)
+static void check_skill_items(const struct tok *t, unsigned f, int nf, const cJSON *items)
 {
 	bool seen[NSCOPES][NNAMES] = {{false}};
 	const cJSON *it;
@@ -597,6 +628,8 @@ static void check_skill_items(const struct tok *t, unsigned f, const cJSON *item
 			disagree("listed skill %s/%s from a scope the token may not read", sc, name);
 		if (!listed(t, f, s))
 			disagree("listed skill %s/%s, outside the scope filter", sc, name);
+		if (nf >= 0 && sk[s][j].latest_node != nf)
+			disagree("listed skill %s/%s, outside the node filter", sc, name);
 		if (!sk[s][j].live || seen[s][j])
 			disagree("listed skill %s/%s, %s", sc, name, seen[s][j] ? "twice" : "which the model has deleted");
 		seen[s][j] = true;
@@ -605,20 +638,61 @@ static void check_skill_items(const struct tok *t, unsigned f, const cJSON *item
 	}
 	for (int s = 0; s < NSCOPES; s++)
 		for (int j = 0; j < NNAMES; j++)
-			if (listed(t, f, s) && sk[s][j].live && !seen[s][j])
+			if (listed(t, f, s) && sk[s][j].live && (nf < 0 || sk[s][j].latest_node == nf) && !seen[s][j])
 				disagree("skill %s/%s is live and readable but not listed", scopes[s], skill_name(s, j));
+}
+
+/* The lookup by content: every version with that content, of live and deleted skills alike, but
+ * only in the scopes the token reads. */
+static void check_sha256_items(const struct tok *t, unsigned f, int c, const cJSON *items)
+{
+	static bool seen[NSCOPES][NNAMES][MAXVERSIONS];
+	memset(seen, 0, sizeof seen);
+	const cJSON *it;
+	cJSON_ArrayForEach(it, items)
+	{
+		const char *sc = str_field(it, "scope"), *name = str_field(it, "name");
+		int s = scope_index(sc), s_only, j, v = int_field(it, "version");
+		skill_at(name ? name : "", &s_only, &j);
+		if (s < 0 || s >= NSCOPES || j < 0 || (s_only >= 0 && s_only != s) || v < 1 || v > sk[s][j].nversions)
+			disagree("found %s/%s version %d, which the model never published", sc ? sc : "?", name ? name : "?", v);
+		if (access_of(t, sc) < R)
+			disagree("found %s/%s version %d in a scope the token may not read", sc, name, v);
+		if (!listed(t, f, s))
+			disagree("found %s/%s version %d, outside the scope filter", sc, name, v);
+		if (sk[s][j].vcontent[v - 1] != c || seen[s][j][v - 1])
+			disagree("found %s/%s version %d %s", sc, name, v, seen[s][j][v - 1] ? "twice" : "with other content");
+		seen[s][j][v - 1] = true;
+		if (cJSON_IsTrue(cJSON_GetObjectItem(it, "current")) != (sk[s][j].live && v == sk[s][j].nversions))
+			disagree("%s/%s version %d: the model says current is %d", sc, name, v,
+				 sk[s][j].live && v == sk[s][j].nversions);
+	}
+	for (int s = 0; s < NSCOPES; s++)
+		for (int j = 0; j < NNAMES; j++)
+			for (int v = 0; v < sk[s][j].nversions; v++)
+				if (listed(t, f, s) && sk[s][j].vcontent[v] == c && !seen[s][j][v])
+					disagree("%s/%s version %d has that content, is readable, and is not found", scopes[s],
+						 skill_name(s, j), v + 1);
 }
 
 static void op_skill_list(const struct tok *t)
 {
-	char q[128], path[192];
+	char q[256], path[320];
 	unsigned f = pick_filter(q, sizeof q);
+	int c = rnd(5) == 0 ? rnd(NCONTENTS) : -1, nf = -1;
+	if (c >= 0)
+		snprintf(q + strlen(q), sizeof q - strlen(q), "&sha256=%s", content_sha256(c));
+	else
+		nf = pick_node_filter(q, sizeof q);
 	snprintf(path, sizeof path, "/v1/skills?limit=1000%s", q);
 	ask(t, "GET", path, NULL, NULL, NULL);
 	if (!decide(filter_readable(t, f)))
 		return;
 	expect(200, NULL);
-	check_skill_items(t, f, resp_field(&rs, "items"));
+	if (c >= 0)
+		check_sha256_items(t, f, c, resp_field(&rs, "items"));
+	else
+		check_skill_items(t, f, nf, resp_field(&rs, "items"));
 }
 
 /* --- changes and stats -------------------------------------------------------------------------- */
@@ -917,7 +991,7 @@ static void op_messages(const struct tok *t)
 			ok[i] = claim_ok(t, claim) && access_of(t, scopes[s]) >= RW;
 			code[i] = ok[i] ? NULL : "forbidden";
 			if (ok[i])
-				status[i] = model_put(&mcopy[s][k], n);
+				status[i] = model_put(&mcopy[s][k], n, t);
 		} else if (type == 1) {
 			int j = rnd(NNAMES), c = rnd(NCONTENTS);
 			bool dflt = rnd(4) == 0; /* scope left out: mesh */
@@ -1286,10 +1360,10 @@ START_TEST(decisions_equal_the_reference_model)
 	cur_dead = false;
 	ask(&root, "GET", "/v1/memory?limit=1000", NULL, NULL, NULL);
 	expect(200, NULL);
-	check_mem_items(&root, 0, resp_field(&rs, "items"));
+	check_mem_items(&root, 0, -1, resp_field(&rs, "items"));
 	ask(&root, "GET", "/v1/skills?limit=1000", NULL, NULL, NULL);
 	expect(200, NULL);
-	check_skill_items(&root, 0, resp_field(&rs, "items"));
+	check_skill_items(&root, 0, -1, resp_field(&rs, "items"));
 	op_stats(&root);
 	resp_free(&rs);
 
