@@ -1081,6 +1081,9 @@ static void op_messages(const struct tok *t)
 			disagree("message %d: the model wants %s %s", i, ok[i] ? "ok" : "refused", code[i] ? code[i] : "");
 		if (status[i] && int_field(r, "status") >= 0 && int_field(r, "status") != status[i])
 			disagree("message %d: the model wants status %ld", i, status[i]);
+		/* without a ts every write is applied, a no-op too (openapi: BridgeMemoryResult, BridgeSkillResult) */
+		if (status[i] && !cJSON_IsTrue(cJSON_GetObjectItem(r, "applied")))
+			disagree("message %d: applied, the model says", i);
 		if (code[i] && !strcmp(code[i], "forbidden")) {
 			any_denied = true;
 			note_refused();
