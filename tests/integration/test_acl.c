@@ -355,14 +355,19 @@ static void op_mem_get(const struct tok *t)
 {
 	int s = rnd(NSCOPES), k = rnd(NKEYS);
 	bool head = rnd(5) == 0;
-	char path[128];
+	/* the current ETag: a 304 would tell a token without r that the entry is there, and its version */
+	bool inm = mem[s][k].live && rnd(4) == 0;
+	char path[128], hdr[64];
 	path_mem(path, sizeof path, s, k, "");
-	ask(t, head ? "HEAD" : "GET", path, NULL, NULL, NULL);
+	snprintf(hdr, sizeof hdr, "If-None-Match: \"%d\"", mem[s][k].version);
+	ask(t, head ? "HEAD" : "GET", path, NULL, NULL, inm ? hdr : NULL);
 	cur_exists = mem[s][k].live;
 	if (!decide(access_of(t, scopes[s]) >= R))
 		return;
 	if (!mem[s][k].live)
 		return expect(404, "not_found");
+	if (inm)
+		return expect(304, NULL);
 	expect(200, NULL);
 	if (!head)
 		expect_entry(rs.json, s, k);
@@ -481,7 +486,7 @@ static int pick_node_filter(char *q, size_t cap)
 	return nf;
 }
 
-static void check_mem_items(const struct tok *t, unsigned f, int nf, const cJSON *items)
+static void check_mem_items(const struct tok *t, unsigned f, int nf, int kf, const cJSON *items)
 {
 	bool seen[NSCOPES][NKEYS] = {{false}};
 	const cJSON *it;
@@ -500,6 +505,8 @@ static void check_mem_items(const struct tok *t, unsigned f, int nf, const cJSON
 			disagree("listed %s/%s, outside the scope filter", sc, key);
 		if (nf >= 0 && mem[s][k].node != nf)
 			disagree("listed %s/%s, outside the node filter", sc, key);
+		if (kf >= 0 && k != kf)
+			disagree("listed %s/%s, outside the key prefix", sc, key);
 		if (!mem[s][k].live || seen[s][k])
 			disagree("listed %s/%s, %s", sc, key, seen[s][k] ? "twice" : "which the model has deleted");
 		seen[s][k] = true;
@@ -507,7 +514,8 @@ static void check_mem_items(const struct tok *t, unsigned f, int nf, const cJSON
 	}
 	for (int s = 0; s < NSCOPES; s++)
 		for (int k = 0; k < NKEYS; k++)
-			if (listed(t, f, s) && mem[s][k].live && (nf < 0 || mem[s][k].node == nf) && !seen[s][k])
+			if (listed(t, f, s) && mem[s][k].live && (nf < 0 || mem[s][k].node == nf) && (kf < 0 || k == kf) &&
+			    !seen[s][k])
 				disagree("%s/%s is live and readable but not listed", scopes[s], key_of(k));
 }
 
@@ -515,13 +523,18 @@ static void op_mem_list(const struct tok *t)
 {
 	char q[128], path[192];
 	unsigned f = pick_filter(q, sizeof q);
-	int nf = pick_node_filter(q, sizeof q);
+	int nf = pick_node_filter(q, sizeof q), kf = -1, r = rnd(6);
+	/* the search and the key prefix take other paths through the store: the same visibility */
+	if (r == 0)
+		snprintf(q + strlen(q), sizeof q - strlen(q), "&q=note"); /* every key's first word */
+	else if (r == 1)
+		snprintf(q + strlen(q), sizeof q - strlen(q), "&prefix=%s", key_of(kf = rnd(NKEYS)));
 	snprintf(path, sizeof path, "/v1/memory?limit=1000%s", q);
 	ask(t, "GET", path, NULL, NULL, NULL);
 	if (!decide(filter_readable(t, f)))
 		return;
 	expect(200, NULL);
-	check_mem_items(t, f, nf, resp_field(&rs, "items"));
+	check_mem_items(t, f, nf, kf, resp_field(&rs, "items"));
 }
 
 /* A batch of 1-4 ops: forbidden as a whole, with details.index, when any op lacks its grant;
@@ -616,8 +629,11 @@ static void op_skill_read(const struct tok *t, enum kind kind)
 	int s = rnd(NSCOPES), j = rnd(NNAMES), v = rnd(6);
 	char path[160];
 	const char *tail = kind == K_SKILL_VERSIONS ? "/versions" : v == 0 ? "?version=1" : v == 1 ? "?version=99" : "";
+	bool inm = kind == K_SKILL_GET && v > 1 && sk[s][j].live && rnd(3) == 0;
+	char hdr[64];
+	snprintf(hdr, sizeof hdr, "If-None-Match: \"%d\"", sk[s][j].nversions);
 	snprintf(path, sizeof path, "/v1/skills/%s/%s%s", scopes[s], skill_name(s, j), tail);
-	ask(t, "GET", path, NULL, NULL, NULL);
+	ask(t, "GET", path, NULL, NULL, inm ? hdr : NULL);
 	cur_exists = sk[s][j].nversions > 0;
 	if (!decide(access_of(t, scopes[s]) >= R))
 		return;
@@ -625,6 +641,8 @@ static void op_skill_read(const struct tok *t, enum kind kind)
 	bool found = kind == K_SKILL_VERSIONS || v == 0 ? x->nversions > 0 : v == 1 ? false : x->live;
 	if (!found)
 		return expect(404, "not_found");
+	if (inm)
+		return expect(304, NULL);
 	expect(200, NULL);
 	if (kind == K_SKILL_VERSIONS && cJSON_GetArraySize(resp_field(&rs, "items")) != x->nversions)
 		disagree("the model has %d versions", x->nversions);
@@ -719,6 +737,8 @@ static void op_skill_list(const struct tok *t)
 		snprintf(q + strlen(q), sizeof q - strlen(q), "&sha256=%s", content_sha256(c));
 	else
 		nf = pick_node_filter(q, sizeof q);
+	if (c < 0 && rnd(5) == 0)
+		snprintf(q + strlen(q), sizeof q - strlen(q), "&q=skill"); /* in every content */
 	snprintf(path, sizeof path, "/v1/skills?limit=1000%s", q);
 	ask(t, "GET", path, NULL, NULL, NULL);
 	if (!decide(filter_readable(t, f)))
@@ -1441,7 +1461,7 @@ START_TEST(decisions_equal_the_reference_model)
 	cur_dead = false;
 	ask(&root, "GET", "/v1/memory?limit=1000", NULL, NULL, NULL);
 	expect(200, NULL);
-	check_mem_items(&root, 0, -1, resp_field(&rs, "items"));
+	check_mem_items(&root, 0, -1, -1, resp_field(&rs, "items"));
 	ask(&root, "GET", "/v1/skills?limit=1000", NULL, NULL, NULL);
 	expect(200, NULL);
 	check_skill_items(&root, 0, -1, resp_field(&rs, "items"));
