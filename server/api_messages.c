@@ -218,8 +218,9 @@ static int skill_message(struct message *msg, struct cm_problem *p)
 	struct cm_store_result r = {.version = -1};
 	e = cm_skill_publish(msg->req->cfg, &msg->req->who, &in, &r, p);
 	if (e == 0) {
-		/* The same bytes as the latest version: accepted, nothing new (as PUT's 200). */
-		cJSON_AddBoolToObject(msg->result, "applied", r.status != CM_ST_UNCHANGED);
+		/* The same bytes as the latest version: accepted, nothing new (as PUT's 200), so applied
+		 * as a memory no-op is; "applied":false means last-write-wins refused it (openapi.yaml). */
+		cJSON_AddBoolToObject(msg->result, "applied", true);
 		cJSON_AddNumberToObject(msg->result, "status", r.status == CM_ST_UNCHANGED ? 200 : 201);
 		add_raw(msg->result, "skill", &r.entry);
 	}

@@ -940,6 +940,7 @@ TCase *export_tcase(void);
 TCase *cache_tcase(void);
 TCase *group_tcase(void);
 TCase *faults_tcase(void);
+TCase *acl_tcase(void);
 
 Suite *cm_test_suite(void);
 Suite *cm_test_suite(void)
@@ -952,6 +953,7 @@ Suite *cm_test_suite(void)
 	suite_add_tcase(s, cache_tcase());
 	suite_add_tcase(s, group_tcase());
 	suite_add_tcase(s, faults_tcase());
+	suite_add_tcase(s, acl_tcase());
 	TCase *tc = tcase_create("api");
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, suite_up, suite_down);
