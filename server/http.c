@@ -428,7 +428,8 @@ static int admit(struct cm_request *req)
 	}
 	req->route = req->matched;
 	if (!(req->route->flags & CM_ROUTE_PUBLIC)) {
-		e = cm_auth_identify(cm_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), &req->who);
+		e = cm_auth_identify(req->auth_ambiguous ? NULL : cm_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
+				     &req->who);
 		req->authenticated = e == 0;
 		if (e < 0)
 			return cm_reply_error(req, -e, NULL, NULL), 1;
@@ -458,37 +459,52 @@ static void dispatch(struct cm_request *req)
 struct header_scan {
 	int content_length;
 	int transfer_encoding;
-	size_t bytes;  /* "Name: value\r\n" as sent (whitespace around the value aside) */
-	size_t fields; /* headers and query parameters */
+	int authorization;
+	bool te_other;  /* a Transfer-Encoding other than plain "chunked" */
+	bool nul;       /* a NUL byte inside a header or a decoded query parameter */
+	size_t bytes;   /* "Name: value\r\n" as sent (whitespace around the value aside) */
+	size_t fields;  /* headers and query parameters */
 };
 
-static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+				   const char *value, size_t value_size)
 {
 	struct header_scan *f = cls;
 	f->fields++;
+	/* Everything after us reads these as C strings: a NUL would cut them short ("Bearer <secret>\0x"
+	 * would pass for the secret, "prefix=a%00b" for "a"). */
+	if (strlen(key) != key_size || (value && memchr(value, '\0', value_size)))
+		f->nul = true;
 	if (kind != MHD_HEADER_KIND)
 		return MHD_YES; /* a query parameter: its bytes are the request line's */
-	f->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
-	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+	f->bytes += key_size + value_size + 4;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
 		f->content_length++;
-	else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
 		f->transfer_encoding++;
+		f->te_other |= !value || strcasecmp(value, "chunked");
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION)) {
+		f->authorization++;
+	}
 	return MHD_YES;
 }
 
 static struct header_scan scan_headers(struct cm_request *req, const char *method)
 {
-	struct header_scan f = {0, 0, 0, 0};
-	MHD_get_connection_values(req->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, scan_header, &f);
+	struct header_scan f = {0, 0, 0, false, false, 0, 0};
+	MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, scan_header, &f);
 	f.bytes += strlen(method) + strlen(req->uri) + sizeof " HTTP/1.1\r\n" + 2; /* the line, the blank line */
 	return f;
 }
 
 /* Two Content-Length headers, or one with Transfer-Encoding, frame the body ambiguously: a proxy
- * in front may split the stream elsewhere than we do (request smuggling). Refuse them. */
+ * in front may split the stream elsewhere than we do (request smuggling). Refuse them, and any
+ * transfer coding but chunked: libmicrohttpd would wait for a body it cannot delimit until the
+ * connection times out (RFC 9112 6.3: 400 and close). */
 static bool framing_ambiguous(const struct header_scan *f)
 {
-	return f->content_length > 1 || (f->content_length && f->transfer_encoding) || f->transfer_encoding > 1;
+	return f->content_length > 1 || (f->content_length && f->transfer_encoding) || f->transfer_encoding > 1 ||
+	       f->te_other;
 }
 
 static enum MHD_Result queue(struct cm_request *req)
@@ -652,9 +668,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return queue(req); /* on the first call: the connection closes after it */
 		}
 		if (framing_ambiguous(&hs)) {
-			cm_reply_error(req, CM_EBADREQ, "Conflicting Content-Length / Transfer-Encoding headers.", NULL);
+			cm_reply_error(req, CM_EBADREQ,
+				       "Conflicting Content-Length / Transfer-Encoding headers, or a transfer coding other than chunked.",
+				       NULL);
 			return queue(req); /* on the first call: the connection closes after it */
 		}
+		if (hs.nul) {
+			cm_reply_error(req, CM_EBADREQ, "A header or query parameter holds a NUL byte.", NULL);
+			return queue(req);
+		}
+		/* Which of two tokens would be the caller's? Neither: the request has no valid token. */
+		req->auth_ambiguous = hs.authorization > 1;
 		struct cm_route_match m;
 		req->match_err = cm_router_match(cm_routes, cm_routes_count, req->method, req->path, &m, req->allow,
 						 sizeof req->allow);

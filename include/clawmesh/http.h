@@ -44,6 +44,7 @@ struct cm_request {
 	size_t nparams;
 	char params[CM_MAX_PARAMS][CM_PARAM_MAX + 1]; /* decoded path parameters */
 	bool authenticated;
+	bool auth_ambiguous; /* more than one Authorization header: none of them counts */
 	struct cm_identity who;
 
 	unsigned status;

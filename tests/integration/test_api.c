@@ -941,6 +941,7 @@ TCase *cache_tcase(void);
 TCase *group_tcase(void);
 TCase *faults_tcase(void);
 TCase *acl_tcase(void);
+TCase *abuse_tcase(void);
 
 Suite *cm_test_suite(void);
 Suite *cm_test_suite(void)
@@ -954,6 +955,7 @@ Suite *cm_test_suite(void)
 	suite_add_tcase(s, group_tcase());
 	suite_add_tcase(s, faults_tcase());
 	suite_add_tcase(s, acl_tcase());
+	suite_add_tcase(s, abuse_tcase());
 	TCase *tc = tcase_create("api");
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, suite_up, suite_down);
