@@ -939,6 +939,7 @@ TCase *changes_tcase(void);
 TCase *export_tcase(void);
 TCase *cache_tcase(void);
 TCase *group_tcase(void);
+TCase *ratelimit_tcase(void);
 
 Suite *cm_test_suite(void);
 Suite *cm_test_suite(void)
@@ -950,6 +951,7 @@ Suite *cm_test_suite(void)
 	suite_add_tcase(s, export_tcase());
 	suite_add_tcase(s, cache_tcase());
 	suite_add_tcase(s, group_tcase());
+	suite_add_tcase(s, ratelimit_tcase());
 	TCase *tc = tcase_create("api");
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, suite_up, suite_down);
