@@ -14,7 +14,8 @@ pkgs=(build-essential pkg-config meson ninja-build
 # The integration and deploy tests, and dev-up: a real PostgreSQL, curl, and docker-compose,
 # which parses deploy/docker-compose.yml without a Docker engine, and systemd-analyze for the unit.
 [ $build_only = 1 ] || pkgs+=(postgresql postgresql-client curl jq openssl ca-certificates docker-compose systemd
-	busybox libxml2-utils) # the sync client's tests: busybox sh (a NAS's shell), xmllint (the launchd plist)
+	busybox libxml2-utils # the sync client's tests: busybox sh (a NAS's shell), xmllint (the launchd plist)
+	valgrind) # the `valgrind` test suite: integration cases with clawmeshd under memcheck
 
 missing=()
 for p in "${pkgs[@]}"; do
