@@ -5,7 +5,7 @@
  *      declared oversize body at once; otherwise return without a response (a response queued
  *      on the first call forces Connection: close).
  *   3. Body calls: append under the hard limit.
- *   4. Last call: admit (routing answers, token, admin check) -> handler -> one queued response
+ *   4. Last call: admit (routing answers, token, its rate limit, admin check) -> handler -> one queued response
  *      with common headers. A handler may park instead (cm_req_suspend) and run again on resume.
  *   5. Completion callback: one access-log line, metrics, free the context.
  * Routes flagged CM_ROUTE_STREAM_BODY (an import, of any size) differ in 2-4: they are admitted on

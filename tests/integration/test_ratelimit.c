@@ -29,7 +29,7 @@ static void ratelimit_up(void)
 		snprintf(body, sizeof body, "{\"label\":\"rate %d\",\"node\":\"rate%d\"}", i, i);
 		create_token(&plain, admin, body, tok[i], tok_id[i]);
 	}
-	const char *args[] = {"--rate-limit", "1", "--rate-burst", "5", NULL};
+	const char *args[] = {"--rate-limit", "1", "--rate-burst", "5", "--cors-origin", "https://dash.example", NULL};
 	ck_assert_int_eq(server_start(&limited, admin, args), 0);
 }
 
@@ -178,6 +178,17 @@ START_TEST(refused_write_changes_nothing)
 						 .token = tok[T_C])),
 			 429);
 	ck_assert_int_eq(status_at(&limited, REQ(.path = "/v1/tokens", .token = tok[T_C])), 429);
+	/* A page of an allowed origin may read the fields. */
+	ck_assert_int_eq(http(&limited, REQ(.path = "/v1/whoami", .token = tok[T_C], .headers = {"Origin: https://dash.example"}),
+			      &rs),
+			 0);
+	expect_error(&rs, 429, "rate_limited");
+	char expose[256];
+	ck_assert_ptr_nonnull(resp_header(&rs, "Access-Control-Expose-Headers", expose, sizeof expose));
+	ck_assert_ptr_nonnull(strstr(expose, "Retry-After"));
+	ck_assert_ptr_nonnull(strstr(expose, "RateLimit-Remaining"));
+	ck_assert_ptr_nonnull(strstr(expose, "RateLimit-Reset"));
+	resp_free(&rs);
 	ck_assert_int_eq(db_count(pg, "SELECT count(*) FROM memory WHERE key = 'rl.refused'"), 0);
 	ck_assert_int_eq(db_count(pg, "SELECT count(*) FROM changes"), changes0);
 	/* Not audited: no row for the 429s (the spend's whoami are not audited either). */
@@ -188,9 +199,9 @@ START_TEST(refused_write_changes_nothing)
 	for (int i = 0; i < BURST + 2; i++)
 		ck_assert_int_eq(status_at(&limited, REQ(.path = "/v1/whoami", .token = stranger)), 401);
 	ck_assert_int_eq(status_at(&limited, REQ(.path = "/v1/whoami")), 401);
-	/* The public routes and /metrics are not limited: the 429 count is the four above. */
+	/* The public routes and /metrics are not limited: the 429 count is the five above. */
 	ck_assert_int_eq(status_at(&limited, REQ(.path = "/healthz")), 200);
-	ck_assert_int_eq(metric(&limited, "clawmesh_rate_limited_total"), refused0 + 4);
+	ck_assert_int_eq(metric(&limited, "clawmesh_rate_limited_total"), refused0 + 5);
 	ck_assert_int_ge(metric(&limited, "clawmesh_rate_limit_active_tokens"), 1);
 	ck_assert_int_eq(metric(&limited, "clawmesh_rate_limit_evictions_total"), 0);
 }
