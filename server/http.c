@@ -435,9 +435,12 @@ static int admit(struct cm_request *req)
 		req->authenticated = e == 0;
 		if (e < 0)
 			return cm_reply_error(req, -e, NULL, NULL), 1;
-		if (rate_limited(req))
-			return cm_reply_error(req, CM_ERATE, "Too many requests with this token; retry after Retry-After seconds.",
-					      NULL), 1;
+		if (rate_limited(req)) {
+			char msg[96];
+			snprintf(msg, sizeof msg, "Too many requests with this token; try again in %u s.",
+				 req->rate.retry_after_s);
+			return cm_reply_error(req, CM_ERATE, msg, NULL), 1;
+		}
 		if ((req->route->flags & CM_ROUTE_ADMIN) && !req->who.admin)
 			return cm_reply_error(req, CM_EFORBIDDEN, "This needs an admin token.", NULL), 1;
 	}
