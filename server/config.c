@@ -2,6 +2,7 @@
  * through cm_config_set), so one parser validates a value whichever way it arrived. */
 #include "clawmesh/config.h"
 #include "clawmesh/err.h"
+#include "clawmesh/ratelimit.h"
 #include "clawmesh/secrets.h"
 
 #include <arpa/inet.h>
@@ -253,6 +254,12 @@ int cm_config_set(struct cm_config *cfg, int opt, const char *value, char *err, 
 		if (!strcmp(value, "on"))
 			return cfg->group_commit = CM_GROUP_COMMIT_MAX, 0;
 		return set_bounded("--group-commit", value, 0, CM_GROUP_COMMIT_MAX, &cfg->group_commit, err, errlen);
+	case CM_OPT_RATE_LIMIT:
+		if (!strcmp(value, "off"))
+			return cfg->rate_limit = 0, 0;
+		return set_bounded("--rate-limit", value, 0, CM_RATE_MAX, &cfg->rate_limit, err, errlen);
+	case CM_OPT_RATE_BURST:
+		return set_bounded("--rate-burst", value, 1, CM_RATE_BURST_MAX, &cfg->rate_burst, err, errlen);
 	case CM_OPT_CHANGES_RETENTION:
 		if (cm_parse_duration(value, &cfg->changes_retention) < 0) {
 			snprintf(err, errlen, "--changes-retention: '%s' is not a duration (30d, 12h, 90m, 45s)", value);
@@ -303,6 +310,8 @@ static const struct {
 	{"CLAWMESH_SSE_KEEPALIVE", CM_OPT_SSE_KEEPALIVE},
 	{"CLAWMESH_CACHE_MB", CM_OPT_CACHE_MB},
 	{"CLAWMESH_GROUP_COMMIT", CM_OPT_GROUP_COMMIT},
+	{"CLAWMESH_RATE_LIMIT", CM_OPT_RATE_LIMIT},
+	{"CLAWMESH_RATE_BURST", CM_OPT_RATE_BURST},
 };
 
 int cm_config_init(struct cm_config *cfg, char *err, size_t errlen)
@@ -370,6 +379,11 @@ int cm_config_finish(struct cm_config *cfg, char *err, size_t errlen)
 			 cfg->threads);
 		return -CM_EBADREQ;
 	}
+	/* One second's worth, and at least 10: a client may start with a handful of reads at once
+	 * (whoami, a listing, a feed poll) whatever its steady rate. A burst without a limit is
+	 * ignored, so an environment file may keep it while the limit is switched off with 0. */
+	if (cfg->rate_limit && !cfg->rate_burst)
+		cfg->rate_burst = cfg->rate_limit > 10 ? cfg->rate_limit : 10;
 	return 0;
 }
 

@@ -5,7 +5,7 @@
  *      declared oversize body at once; otherwise return without a response (a response queued
  *      on the first call forces Connection: close).
  *   3. Body calls: append under the hard limit.
- *   4. Last call: admit (routing answers, token, admin check) -> handler -> one queued response
+ *   4. Last call: admit (routing answers, token, its rate limit, admin check) -> handler -> one queued response
  *      with common headers. A handler may park instead (cm_req_suspend) and run again on resume.
  *   5. Completion callback: one access-log line, metrics, free the context.
  * Routes flagged CM_ROUTE_STREAM_BODY (an import, of any size) differ in 2-4: they are admitted on
@@ -55,7 +55,9 @@
 
 static const char *const cors_allow_headers =
 	"Authorization, Content-Type, If-Match, If-None-Match, X-Request-Id, Last-Event-ID";
-static const char *const cors_expose_headers = "ETag, Location, Retry-After, X-Request-Id";
+static const char *const cors_expose_headers =
+	"ETag, Location, Retry-After, X-Request-Id, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
+	"RateLimit-Policy";
 
 static char *tls_cert_pem, *tls_key_pem;
 
@@ -323,8 +325,9 @@ int cm_reply_error(struct cm_request *req, enum cm_err e, const char *message, c
 		return r;
 	if (e == CM_EUNAUTH)
 		cm_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"clawmesh\"");
-	if (e == CM_EUNAVAIL || e == CM_ERATE)
+	if (e == CM_EUNAVAIL || (e == CM_ERATE && !req->rate_on))
 		cm_reply_header(req, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	/* A refusal by the rate limiter has its own Retry-After (rate_headers()). */
 	return 0;
 }
 
@@ -383,11 +386,15 @@ static const char *secret_in(const char *s)
 }
 
 /* Writes, token operations and every refusal of a token go to the audit log. A failure to
- * record is logged, never turned into a failed request: the write itself has committed. */
+ * record is logged, never turned into a failed request: the write itself has committed.
+ * A 429 is not recorded, though its route be audited: it changed nothing, and a row per refusal
+ * would let a limited token go on loading the database at the rate it is refused at. It is
+ * counted (clawmesh_rate_limited_total) and in the access log. */
 static void audit(struct cm_request *req)
 {
 	bool refused = req->status == MHD_HTTP_UNAUTHORIZED || req->status == MHD_HTTP_FORBIDDEN;
-	if (!req->route || (!(req->route->flags & CM_ROUTE_AUDIT) && !refused))
+	if (!req->route || (!(req->route->flags & CM_ROUTE_AUDIT) && !refused) ||
+	    req->status == MHD_HTTP_TOO_MANY_REQUESTS)
 		return;
 	if (!req->audit_target[0]) {
 		size_t n = 0;
@@ -401,8 +408,21 @@ static void audit(struct cm_request *req)
 	cm_api_audit_record(req);
 }
 
-/* Routing answers (preflight, 405, 404, a bad path or query), then the token and the admin check:
- * 0 when the route's handler may run, 1 when answered. The path was matched on the headers call. */
+/* The token's rate limit on /v1, charged once per request: after the token is known (a request
+ * without a valid one gets its 401 and is counted nowhere but the audit budget) and before the
+ * admin check (a 403 writes an audit row too). true when the request is refused. */
+static bool rate_limited(struct cm_request *req)
+{
+	if (req->rate_charged || strncmp(req->path, "/v1/", 4))
+		return false;
+	req->rate_charged = true;
+	req->rate_on = cm_ratelimit_take(req->who.token_id, &req->rate);
+	return req->rate_on && !req->rate.allowed;
+}
+
+/* Routing answers (preflight, 405, 404, a bad path or query), then the token, its rate limit and
+ * the admin check: 0 when the route's handler may run, 1 when answered. The path was matched on
+ * the headers call. */
 static int admit(struct cm_request *req)
 {
 	int e = req->match_err;
@@ -433,6 +453,12 @@ static int admit(struct cm_request *req)
 		req->authenticated = e == 0;
 		if (e < 0)
 			return cm_reply_error(req, -e, NULL, NULL), 1;
+		if (rate_limited(req)) {
+			char msg[96];
+			snprintf(msg, sizeof msg, "Too many requests with this token; try again in %u s.",
+				 req->rate.retry_after_s);
+			return cm_reply_error(req, CM_ERATE, msg, NULL), 1;
+		}
 		if ((req->route->flags & CM_ROUTE_ADMIN) && !req->who.admin)
 			return cm_reply_error(req, CM_EFORBIDDEN, "This needs an admin token.", NULL), 1;
 	}
@@ -507,6 +533,30 @@ static bool framing_ambiguous(const struct header_scan *f)
 	       f->te_other;
 }
 
+/* The fields of the IETF httpapi draft "RateLimit header fields for HTTP"
+ * (draft-ietf-httpapi-ratelimit-headers-06, the last to have them as three fields), in its
+ * meanings: Limit, the quota, is the bucket's size (the most a client may send at once);
+ * Remaining, what is left of it now; Reset, the seconds until the quota is whole again (the
+ * bucket full), except on a 429, where the draft wants it to name the same point in time as
+ * Retry-After: when one request is allowed again. Policy, informative: the refill per 1 s
+ * window, the bucket's size as a comment parameter. */
+static void rate_headers(struct cm_request *req, struct MHD_Response *r)
+{
+	char v[64];
+	snprintf(v, sizeof v, "%u", req->rate.limit);
+	MHD_add_response_header(r, "RateLimit-Limit", v);
+	snprintf(v, sizeof v, "%u", req->rate.remaining);
+	MHD_add_response_header(r, "RateLimit-Remaining", v);
+	snprintf(v, sizeof v, "%u", req->rate.reset_s);
+	MHD_add_response_header(r, "RateLimit-Reset", v);
+	snprintf(v, sizeof v, "%u;w=1;burst=%u", req->cfg->rate_limit, req->rate.limit);
+	MHD_add_response_header(r, "RateLimit-Policy", v);
+	if (!req->rate.allowed) {
+		snprintf(v, sizeof v, "%u", req->rate.retry_after_s);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
+	}
+}
+
 static enum MHD_Result queue(struct cm_request *req)
 {
 	if (!req->response && cm_reply_error(req, CM_EINTERNAL, NULL, NULL) < 0)
@@ -515,6 +565,8 @@ static enum MHD_Result queue(struct cm_request *req)
 	MHD_add_response_header(r, "X-Request-Id", req->request_id);
 	if (!strncmp(req->path, "/v1/", 4))
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (req->rate_on)
+		rate_headers(req, r);
 	const char *origin = allowed_origin(req);
 	if (origin) {
 		MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);

@@ -11,6 +11,7 @@
 #include "clawmesh/http.h"
 #include "clawmesh/log.h"
 #include "clawmesh/migrate.h"
+#include "clawmesh/ratelimit.h"
 #include "clawmesh/store_tokens.h"
 #include "clawmesh/tokens.h"
 
@@ -48,6 +49,8 @@ static const struct option shared_opts[] = {
 	{"sse-keepalive", required_argument, NULL, CM_OPT_SSE_KEEPALIVE},
 	{"cache-mb", required_argument, NULL, CM_OPT_CACHE_MB},
 	{"group-commit", required_argument, NULL, CM_OPT_GROUP_COMMIT},
+	{"rate-limit", required_argument, NULL, CM_OPT_RATE_LIMIT},
+	{"rate-burst", required_argument, NULL, CM_OPT_RATE_BURST},
 	{"help", no_argument, NULL, OPT_HELP},
 	/* export */
 	{"output", required_argument, NULL, OPT_OUTPUT},
@@ -107,6 +110,11 @@ static const char usage[] =
 	"  --group-commit N|on|off    single-entry memory writes (PUT, PATCH, DELETE) commit together, up\n"
 	"                             to N (1-64) per transaction and WAL flush; off (0): each commits\n"
 	"                             alone on its worker thread; default on (64) [CLAWMESH_GROUP_COMMIT]\n"
+	"  --rate-limit N             requests a second per token on this replica (a token bucket);\n"
+	"                             over it: 429 rate_limited with Retry-After; default 0 = off\n"
+	"                             [CLAWMESH_RATE_LIMIT]\n"
+	"  --rate-burst B             requests a token may make at once (the bucket's size), default\n"
+	"                             max(N, 10) [CLAWMESH_RATE_BURST]\n"
 	"  --secret-guard on|off|KINDS refuse values carrying credentials, default on; KINDS is a comma list of\n"
 	"                             private_key,aws_access_key_id,github_token,slack_token,api_key,jwt,\n"
 	"                             clawmesh_token [CLAWMESH_SECRET_GUARD]\n"
@@ -283,21 +291,30 @@ static int cmd_serve(const struct cm_config *cfg)
 
 	raise_fd_limit(cfg);
 	cm_cache_init((size_t)cfg->cache_mb << 20);
-	if (cm_feed_start(cfg) < 0)
+	if (cm_ratelimit_init(cfg->rate_limit, cfg->rate_burst) < 0)
 		return 1;
+	if (cm_feed_start(cfg) < 0) {
+		cm_ratelimit_shutdown();
+		return 1;
+	}
 	if (cm_group_start(cfg) < 0) {
 		cm_feed_stop();
+		cm_ratelimit_shutdown();
 		return 1;
 	}
 	struct MHD_Daemon *d = cm_http_start(cfg);
 	if (!d) {
 		cm_group_stop();
 		cm_feed_stop();
+		cm_ratelimit_shutdown();
 		return 1;
 	}
 	cm_log_info("serve: listening on %s%s%s:%u (%s, %u threads)", strchr(cfg->listen_host, ':') ? "[" : "",
 		    cfg->listen_host, strchr(cfg->listen_host, ':') ? "]" : "", cfg->listen_port,
 		    cfg->tls_cert ? "https" : "http", cfg->threads);
+	if (cfg->rate_limit)
+		cm_log_info("serve: rate limit %u requests a second per token, burst %u", cfg->rate_limit,
+			    cfg->rate_burst);
 	int sig = 0;
 	sigwait(&set, &sig);
 	cm_log_info("serve: signal %d, stopping", sig);
@@ -311,6 +328,7 @@ static int cmd_serve(const struct cm_config *cfg)
 	cm_group_stop(); /* queued writes commit (or fail) and are answered, likewise */
 	cm_http_drain((long long)t0.tv_sec * 1000 + t0.tv_nsec / 1000000 + SHUTDOWN_MS);
 	cm_http_stop(d);
+	cm_ratelimit_shutdown();
 	cm_cache_shutdown();
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include "clawmesh/db.h"
 #include "clawmesh/feed.h"
 #include "clawmesh/group.h"
+#include "clawmesh/ratelimit.h"
 #include "clawmesh/router.h"
 
 #include <stdarg.h>
@@ -160,6 +161,15 @@ char *cm_metrics_render(size_t *len)
 	put(&o, "# HELP clawmesh_audit_suppressed_total 401s of requests without a valid token left out of the audit log (over the per-address and total budgets).\n"
 		"# TYPE clawmesh_audit_suppressed_total counter\nclawmesh_audit_suppressed_total %llu\n",
 	    cm_api_audit_suppressed());
+	struct cm_rate_stats rs;
+	cm_ratelimit_stats(&rs);
+	put(&o, "# HELP clawmesh_rate_limited_total Requests refused with 429 by the per-token rate limit (--rate-limit).\n"
+		"# TYPE clawmesh_rate_limited_total counter\nclawmesh_rate_limited_total %llu\n"
+		"# HELP clawmesh_rate_limit_active_tokens Tokens whose bucket is not full now.\n"
+		"# TYPE clawmesh_rate_limit_active_tokens gauge\nclawmesh_rate_limit_active_tokens %llu\n"
+		"# HELP clawmesh_rate_limit_evictions_total Buckets forgotten before they were full, for a token new to a full table.\n"
+		"# TYPE clawmesh_rate_limit_evictions_total counter\nclawmesh_rate_limit_evictions_total %llu\n",
+	    rs.refused, rs.active, rs.evicted);
 	if (o.failed) {
 		free(o.p);
 		return NULL;

@@ -21,16 +21,18 @@ bash tests/contract/selftest.sh
 
 passed=0
 failed=0
-# Adds up what Check ("N%: Checks: C, Failures: F, Errors: E") and TAP reported in DIR's meson test log.
+# Adds up what Check ("N%: Checks: C, Failures: F, Errors: E") and TAP reported in DIR's meson
+# test log (LOGBASE.txt, testlog by default).
 count_checks() {
-	local c f e
+	local c f e log="$1/meson-logs/${2:-testlog}.txt"
+	[ -f "$log" ] || return 0
 	while read -r c f e; do # Check suites
 		passed=$((passed + c - f - e))
 		failed=$((failed + f + e))
-	done < <(sed -n 's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' "$1/meson-logs/testlog.txt")
+	done < <(sed -n 's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' "$log")
 	# The deploy tests speak TAP: one "ok N" or "not ok N" line a point.
-	passed=$((passed + $(grep -c '^ok [0-9]' "$1/meson-logs/testlog.txt" || true)))
-	failed=$((failed + $(grep -c '^not ok [0-9]' "$1/meson-logs/testlog.txt" || true)))
+	passed=$((passed + $(grep -c '^ok [0-9]' "$log" || true)))
+	failed=$((failed + $(grep -c '^not ok [0-9]' "$log" || true)))
 }
 
 run_build() { # DIR [meson setup options]
@@ -55,6 +57,17 @@ run_build() { # DIR [meson setup options]
 
 echo "== build and test (build/)"
 run_build build
+# Not in a plain `meson test` (tests/meson.build): a few integration cases again, every clawmeshd
+# under valgrind memcheck; a test fails on any memcheck error or definite leak.
+echo "== integration cases under valgrind memcheck (build/, suite valgrind)"
+status=0
+meson test -C build --suite valgrind --logbase testlog-valgrind --print-errorlogs || status=$?
+count_checks build testlog-valgrind
+grep -h '^valgrind: ' build/meson-logs/testlog-valgrind.txt || true
+if [ $status -ne 0 ]; then
+	echo "tests: $passed passed, $failed failed"
+	exit $status
+fi
 # The libFuzzer harnesses (docs/fuzzing.md), each for a short fixed budget, then their saved
 # regressions. Their build is clang's, instrumented throughout, and needs no test libraries.
 echo "== fuzz smoke runs (build-fuzz/: clang, libFuzzer, ASan + UBSan)"

@@ -32,6 +32,8 @@ struct cm_config {
 	unsigned sse_keepalive;     /* seconds between keep-alive comments on an idle event stream */
 	unsigned secret_kinds;      /* secret guard: bit (1u << enum cm_secret_kind) per refused kind */
 	unsigned group_commit;      /* single-entry memory writes per group transaction; 0 = each alone */
+	unsigned rate_limit;        /* requests a second per token, on this replica; 0 = off */
+	unsigned rate_burst;        /* the bucket: requests at once; 0 = the default, max(rate_limit, 10) */
 };
 
 /* Option letters for long options that every subcommand shares; values >= 0x100. */
@@ -55,6 +57,8 @@ enum cm_config_opt {
 	CM_OPT_CACHE_MB,
 	CM_OPT_GROUP_COMMIT,
 	CM_OPT_MAX_CONNECTIONS_PER_IP,
+	CM_OPT_RATE_LIMIT,
+	CM_OPT_RATE_BURST,
 	CM_OPT_LAST
 };
 
@@ -63,7 +67,7 @@ int cm_config_init(struct cm_config *cfg, char *err, size_t errlen);
 /* Applies one shared option (an enum cm_config_opt) with its argument. */
 int cm_config_set(struct cm_config *cfg, int opt, const char *value, char *err, size_t errlen);
 /* Checks the combination: TLS pair, plain HTTP only on loopback unless allowed, at least one
- * connection per thread. */
+ * connection per thread; fills in the default rate burst. */
 int cm_config_finish(struct cm_config *cfg, char *err, size_t errlen);
 void cm_config_free(struct cm_config *cfg);
 

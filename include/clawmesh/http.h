@@ -5,6 +5,7 @@
 #include "clawmesh/auth.h"
 #include "clawmesh/config.h"
 #include "clawmesh/err.h"
+#include "clawmesh/ratelimit.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -68,6 +69,11 @@ struct cm_request {
 	int (*body_sink)(struct cm_request *req, const char *data, size_t len);
 
 	bool mapped; /* on pages of its own (http.c: request_new()) */
+	/* The token's rate limit, charged once per request: a parked request resumed is not
+	 * charged again (nor is one resumed with keep_admission, which is not admitted again). */
+	bool rate_charged;
+	bool rate_on; /* limiting is on and rate is this request's verdict */
+	struct cm_rate_verdict rate;
 	/* Last, and written only for audited or refused requests: on a long-poll's own pages, the
 	 * page it reaches into alone is never touched. */
 	char audit_target[CM_AUDIT_TARGET_MAX + 1]; /* what the audit log names; "" = the path parameters */

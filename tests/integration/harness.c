@@ -57,6 +57,8 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *ud)
 	return buf_append(ud, ptr, size * n) ? 0 : size * n;
 }
 
+static int valgrind_argv(const char **argv, const char *log);
+
 static pthread_mutex_t record_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void record(const char *method, const char *path, const struct http_resp *rs)
@@ -255,9 +257,12 @@ int server_start(struct server *srv, const char *admin_secret, const char *const
 	char listen[64];
 	snprintf(listen, sizeof listen, "127.0.0.1:%d", srv->port);
 
-	const char *argv[32] = {env_or_die("CM_TEST_BIN"), "serve", "--listen", listen, "--threads", "2"};
-	int n = 6;
-	for (int i = 0; args && args[i] && n < 30; i++)
+	const char *argv[48];
+	int n = valgrind_argv(argv, srv->log);
+	const char *serve[] = {env_or_die("CM_TEST_BIN"), "serve", "--listen", listen, "--threads", "2"};
+	for (size_t i = 0; i < sizeof serve / sizeof *serve; i++)
+		argv[n++] = serve[i];
+	for (int i = 0; args && args[i] && n < 46; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 
@@ -271,11 +276,12 @@ int server_start(struct server *srv, const char *admin_secret, const char *const
 			setenv("CLAWMESH_ADMIN_TOKEN", admin_secret, 1);
 		else
 			unsetenv("CLAWMESH_ADMIN_TOKEN");
-		execv(argv[0], (char *const *)argv);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	srv->pid = pid;
-	for (int i = 0; i < 200; i++) { /* up to 10 s, generous for sanitizer builds */
+	int tries = harness_valgrind() ? 1200 : 200; /* 60 s under valgrind, else 10 s (sanitizers) */
+	for (int i = 0; i < tries; i++) {
 		CURL *c = curl_easy_init();
 		char url[160];
 		snprintf(url, sizeof url, "%s/healthz", srv->base);
@@ -305,7 +311,8 @@ int server_stop(struct server *srv)
 		return -1;
 	kill(srv->pid, SIGTERM);
 	int status = 0;
-	for (int i = 0; i < 300; i++) { /* up to 15 s */
+	int tries = harness_valgrind() ? 2400 : 300; /* 2 min under valgrind (its leak check), else 15 s */
+	for (int i = 0; i < tries; i++) {
 		if (waitpid(srv->pid, &status, WNOHANG) == srv->pid) {
 			srv->pid = 0;
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -486,4 +493,28 @@ void create_token(const struct server *srv, const char *admin, const char *body,
 	snprintf(secret, 47, "%s", cJSON_GetObjectItem(rs.json, "token")->valuestring);
 	snprintf(id, 29, "%s", cJSON_GetObjectItem(rs.json, "id")->valuestring);
 	resp_free(&rs);
+}
+
+/* CM_TEST_VALGRIND=1 (the `valgrind` meson suite): every clawmeshd serve runs under memcheck,
+ * its report in the server's log file + ".vg". It exits 97 on any error or definite leak, which
+ * server_stop() returns, so every test that asserts a clean stop asserts both. */
+bool harness_valgrind(void)
+{
+	const char *v = getenv("CM_TEST_VALGRIND");
+	return v && !strcmp(v, "1");
+}
+
+/* The valgrind words that go before clawmeshd's (none without CM_TEST_VALGRIND): how many. */
+static int valgrind_argv(const char **argv, const char *log)
+{
+	static __thread char log_file[300];
+	if (!harness_valgrind())
+		return 0;
+	snprintf(log_file, sizeof log_file, "--log-file=%s.vg", log);
+	const char *vg[] = {"valgrind", "--tool=memcheck", "--error-exitcode=97", "--leak-check=full",
+			    "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "--track-origins=no",
+			    "--num-callers=30", log_file};
+	for (size_t i = 0; i < sizeof vg / sizeof *vg; i++)
+		argv[i] = vg[i];
+	return (int)(sizeof vg / sizeof *vg);
 }

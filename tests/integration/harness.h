@@ -96,4 +96,8 @@ int pg_control(const char *action);
 const char *env_or_die(const char *name);
 void make_secret(char out[47]);
 
+/* Is this run under valgrind (CM_TEST_VALGRIND=1)? Then clawmeshd runs under memcheck and is
+ * some 20-50 times slower: a test that is bound to time may skip itself, saying why. */
+bool harness_valgrind(void);
+
 #endif

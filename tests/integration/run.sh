@@ -38,6 +38,22 @@ export CM_TEST_RECORD="${CM_TEST_RECORD:-}"
 
 status=0
 "$tests" || status=$?
+# Under valgrind (CM_TEST_VALGRIND=1), each server's memcheck verdict, and the whole report of
+# any that found something.
+if [ "${CM_TEST_VALGRIND:-}" = 1 ]; then
+	for f in "$tmp"/server-*.log.vg; do
+		[ -f "$f" ] || continue
+		errors=$(sed -n 's/.*ERROR SUMMARY: \([0-9,]*\) errors.*/\1/p' "$f" | tail -n 1)
+		leaks=$(grep -E '(definitely|indirectly|possibly) lost:' "$f" | sed 's/^==[0-9]*== *//' | tr -s ' ' |
+			paste -sd ';' - || true)
+		grep -q 'All heap blocks were freed' "$f" && leaks="all heap blocks freed"
+		echo "valgrind: $(basename "$f" .log.vg): ${errors:-no summary (killed?)} errors; ${leaks:-no leak summary}"
+		if [ "${errors:-0}" != 0 ]; then
+			echo "---- $f"
+			cat "$f"
+		fi
+	done
+fi
 if [ $status -ne 0 ]; then
 	for f in "$tmp"/server-*.log; do
 		[ -f "$f" ] || continue

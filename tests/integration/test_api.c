@@ -942,6 +942,7 @@ TCase *group_tcase(void);
 TCase *faults_tcase(void);
 TCase *acl_tcase(void);
 TCase *abuse_tcase(void);
+TCase *ratelimit_tcase(void);
 
 Suite *cm_test_suite(void);
 Suite *cm_test_suite(void)
@@ -956,6 +957,7 @@ Suite *cm_test_suite(void)
 	suite_add_tcase(s, faults_tcase());
 	suite_add_tcase(s, acl_tcase());
 	suite_add_tcase(s, abuse_tcase());
+	suite_add_tcase(s, ratelimit_tcase());
 	TCase *tc = tcase_create("api");
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, suite_up, suite_down);

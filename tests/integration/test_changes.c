@@ -990,6 +990,12 @@ START_TEST(thousand_parked_long_polls)
 		PARKED, rss_before, rss_parked, (double)(rss_parked - rss_before) / PARKED, idle_ticks, ticks_per_s,
 		answered, all_ms);
 	ck_assert_int_eq(answered, PARKED);
+	if (harness_valgrind()) {
+		/* What these would measure under valgrind is memcheck: its own scheduler ticking (40
+		 * ticks in the 3 s) and its shadow memory. The thousand answers are still checked. */
+		fprintf(stderr, "thousand_parked_long_polls: idle CPU and RSS bounds not checked under valgrind\n");
+		return;
+	}
 	ck_assert_int_le(idle_ticks, 2);
 	ck_assert_int_lt(rss_parked - rss_before, 64 * 1024); /* well under 64 kB each */
 }

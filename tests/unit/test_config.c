@@ -162,6 +162,62 @@ START_TEST(group_commit)
 }
 END_TEST
 
+START_TEST(rate_limit)
+{
+	struct cm_config cfg;
+	char err[256];
+	ck_assert_int_eq(cm_config_init(&cfg, err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_finish(&cfg, err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.rate_limit, 0); /* off by default */
+	ck_assert_uint_eq(cfg.rate_burst, 0);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_RATE_LIMIT, "5", err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_finish(&cfg, err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.rate_limit, 5);
+	ck_assert_uint_eq(cfg.rate_burst, 10); /* at least 10 */
+	cfg.rate_burst = 0;
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_RATE_LIMIT, "50", err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_finish(&cfg, err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.rate_burst, 50); /* one second's worth */
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_RATE_BURST, "3", err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_finish(&cfg, err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.rate_burst, 3); /* given: kept */
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_RATE_LIMIT, "100000", err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_RATE_LIMIT, "off", err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.rate_limit, 0);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_RATE_LIMIT, "0", err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_RATE_BURST, "1000000", err, sizeof err), 0);
+	const char *bad_limits[] = {"100001", "-1", "1.5", "5/s", "", " 5", "5 ", "on", "99999999999999999999"};
+	for (size_t i = 0; i < sizeof bad_limits / sizeof *bad_limits; i++) {
+		err[0] = '\0';
+		ck_assert_int_lt(cm_config_set(&cfg, CM_OPT_RATE_LIMIT, bad_limits[i], err, sizeof err), 0);
+		ck_assert_msg(strstr(err, "--rate-limit"), "%s: %s", bad_limits[i], err);
+	}
+	const char *bad_bursts[] = {"0", "1000001", "-3", "x", "10k", ""};
+	for (size_t i = 0; i < sizeof bad_bursts / sizeof *bad_bursts; i++) {
+		err[0] = '\0';
+		ck_assert_int_lt(cm_config_set(&cfg, CM_OPT_RATE_BURST, bad_bursts[i], err, sizeof err), 0);
+		ck_assert_msg(strstr(err, "--rate-burst"), "%s: %s", bad_bursts[i], err);
+	}
+	ck_assert_uint_eq(cfg.rate_limit, 0); /* a refused value changes nothing */
+	ck_assert_uint_eq(cfg.rate_burst, 1000000);
+	cm_config_free(&cfg);
+
+	setenv("CLAWMESH_RATE_LIMIT", "20", 1);
+	setenv("CLAWMESH_RATE_BURST", "40", 1);
+	ck_assert_int_eq(cm_config_init(&cfg, err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_finish(&cfg, err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.rate_limit, 20);
+	ck_assert_uint_eq(cfg.rate_burst, 40);
+	cm_config_free(&cfg);
+	setenv("CLAWMESH_RATE_LIMIT", "lots", 1);
+	ck_assert_int_lt(cm_config_init(&cfg, err, sizeof err), 0);
+	ck_assert(strstr(err, "CLAWMESH_RATE_LIMIT"));
+	cm_config_free(&cfg);
+	unsetenv("CLAWMESH_RATE_LIMIT");
+	unsetenv("CLAWMESH_RATE_BURST");
+}
+END_TEST
+
 START_TEST(combinations)
 {
 	struct cm_config cfg;
@@ -233,6 +289,7 @@ Suite *cm_test_suite(void)
 	tcase_add_test(tc, env_and_flags);
 	tcase_add_test(tc, memory_limits_and_secret_guard);
 	tcase_add_test(tc, group_commit);
+	tcase_add_test(tc, rate_limit);
 	tcase_add_test(tc, combinations);
 	tcase_add_test(tc, per_ip_connection_limit);
 	suite_add_tcase(s, tc);
