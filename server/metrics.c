@@ -6,6 +6,7 @@
 #include "clawmesh/db.h"
 #include "clawmesh/feed.h"
 #include "clawmesh/group.h"
+#include "clawmesh/reaper.h"
 #include "clawmesh/router.h"
 
 #include <stdarg.h>
@@ -160,6 +161,11 @@ char *cm_metrics_render(size_t *len)
 	put(&o, "# HELP clawmesh_audit_suppressed_total 401s of requests without a valid token left out of the audit log (over the per-address and total budgets).\n"
 		"# TYPE clawmesh_audit_suppressed_total counter\nclawmesh_audit_suppressed_total %llu\n",
 	    cm_api_audit_suppressed());
+	put(&o, "# HELP clawmesh_connections_reaped_total Connections closed because the request head took over --header-timeout, or the body came slower than --body-min-rate after --body-timeout.\n"
+		"# TYPE clawmesh_connections_reaped_total counter\n"
+		"clawmesh_connections_reaped_total{reason=\"head\"} %llu\n"
+		"clawmesh_connections_reaped_total{reason=\"body\"} %llu\n",
+	    cm_reaper_reaped(CM_REAP_HEAD), cm_reaper_reaped(CM_REAP_BODY));
 	if (o.failed) {
 		free(o.p);
 		return NULL;
