@@ -783,6 +783,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	char msg[512];
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
+	/* A client that leaves before its request is complete: any client can, as often as it
+	 * likes, and the slow-client reaper does it to hundreds at once (it logs them once a minute,
+	 * reaper.c). A line each would let anyone flood the log; the access log marks such requests
+	 * "aborted" once they had a request line. */
+	if (!strncmp(msg, "Connection socket is closed when reading request", 48))
+		return;
 	cm_log_warn("http: %s", msg);
 }
 
