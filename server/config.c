@@ -230,6 +230,19 @@ int cm_config_set(struct cm_config *cfg, int opt, const char *value, char *err, 
 	case CM_OPT_MAX_CONNECTIONS_PER_IP:
 		return set_bounded("--max-connections-per-ip", value, 0, 100000, &cfg->max_connections_per_ip, err,
 				   errlen);
+	case CM_OPT_HEADER_TIMEOUT:
+		return set_bounded("--header-timeout", value, 0, 3600, &cfg->header_timeout, err, errlen);
+	case CM_OPT_BODY_TIMEOUT:
+		return set_bounded("--body-timeout", value, 0, 3600, &cfg->body_timeout, err, errlen);
+	case CM_OPT_BODY_MIN_RATE: {
+		size_t v;
+		if (cm_parse_size(value, &v) < 0 || v > MAX_BODY_CEIL) {
+			snprintf(err, errlen, "--body-min-rate: '%s' is not a size a second from 0 to 64MiB", value);
+			return -CM_EBADREQ;
+		}
+		cfg->body_min_rate = v;
+		return 0;
+	}
 	case CM_OPT_ALLOW_INSECURE_HTTP:
 		if (value && strcmp(value, "1") && strcmp(value, "true") && strcmp(value, "on")) {
 			cfg->allow_insecure_http = false;
@@ -301,6 +314,9 @@ static const struct {
 	{"CLAWMESH_CONN_TIMEOUT", CM_OPT_CONN_TIMEOUT},
 	{"CLAWMESH_MAX_CONNECTIONS", CM_OPT_MAX_CONNECTIONS},
 	{"CLAWMESH_MAX_CONNECTIONS_PER_IP", CM_OPT_MAX_CONNECTIONS_PER_IP},
+	{"CLAWMESH_HEADER_TIMEOUT", CM_OPT_HEADER_TIMEOUT},
+	{"CLAWMESH_BODY_TIMEOUT", CM_OPT_BODY_TIMEOUT},
+	{"CLAWMESH_BODY_MIN_RATE", CM_OPT_BODY_MIN_RATE},
 	{"CLAWMESH_ACCESS_LOG", CM_OPT_ACCESS_LOG},
 	{"CLAWMESH_ALLOW_INSECURE_HTTP", CM_OPT_ALLOW_INSECURE_HTTP},
 	{"CLAWMESH_MAX_VALUE", CM_OPT_MAX_VALUE},
@@ -322,6 +338,11 @@ int cm_config_init(struct cm_config *cfg, char *err, size_t errlen)
 	cfg->max_body = 1024 * 1024;
 	cfg->conn_timeout = 30;
 	cfg->max_connections = 4096; /* parked long-polls and event streams count too */
+	/* mod_reqtimeout's defaults (header=20, body=20,MinRate=500): generous for a real client
+	 * on a bad link (a head is at most 8 KiB), while a slowloris must reconnect every 20 s. */
+	cfg->header_timeout = 20;
+	cfg->body_timeout = 20;
+	cfg->body_min_rate = 500;
 	cfg->access_log = true;
 	cfg->listen_port = 8080;
 	cfg->max_value = 256 * 1024;

@@ -18,6 +18,7 @@
 #include "clawmesh/json.h"
 #include "clawmesh/log.h"
 #include "clawmesh/metrics.h"
+#include "clawmesh/reaper.h"
 #include "clawmesh/router.h"
 #include "clawmesh/secrets.h"
 
@@ -576,6 +577,7 @@ static enum MHD_Result queue(struct cm_request *req)
 	if (__atomic_load_n(&draining, __ATOMIC_ACQUIRE))
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	req->queued = true;
+	cm_conn_answering(req->tcp);
 	enum MHD_Result ok = MHD_queue_response(req->conn, req->status, r);
 	MHD_destroy_response(r);
 	req->response = NULL;
@@ -633,6 +635,7 @@ static bool stream_begin(struct cm_request *req)
  * (dropped once there is an answer), then (NULL, 0) at its end, and the answer. */
 static enum MHD_Result stream_body(struct cm_request *req, const char *data, size_t *size)
 {
+	cm_conn_body_bytes(req->tcp, *size);
 	if (!req->response) {
 		int e = req->body_sink(req, *size ? data : NULL, *size);
 		cm_db_end_request();
@@ -678,12 +681,21 @@ static void request_free(struct cm_request *req)
 		free(req);
 }
 
+static struct cm_conn *tcp_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	void *ctx = ci ? ci->socket_context : NULL;
+	return ctx == (void *)&open_connections ? NULL : ctx; /* that marker: counted, without deadlines */
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	(void)conn;
+	struct cm_conn *tcp = tcp_of(conn);
+	cm_conn_request_line(tcp);
 	struct cm_request *req = request_new(uri ? uri : "");
 	if (!req)
 		return NULL;
+	req->tcp = tcp;
 	clock_gettime(CLOCK_MONOTONIC, &req->started);
 	req->cfg = cls;
 	req->uri = strdup(uri ? uri : "");
@@ -705,6 +717,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!req->headers_seen) {
 		req->headers_seen = true;
 		req->conn = conn;
+		cm_conn_body_begin(req->tcp);
 		snprintf(req->method, sizeof req->method, "%s", strlen(method) < sizeof req->method ? method : "?");
 		const char *rid = cm_req_header(req, "X-Request-Id");
 		if (rid && request_id_sane(rid))
@@ -753,6 +766,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (req->body_sink && !req->queued)
 		return stream_body(req, upload_data, upload_data_size);
 	if (*upload_data_size) {
+		cm_conn_body_bytes(req->tcp, *upload_data_size);
 		if (!req->queued && !append_body(req, upload_data, *upload_data_size))
 			return MHD_NO;
 		*upload_data_size = 0;
@@ -760,6 +774,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (req->queued)
 		return MHD_YES;
+	cm_conn_answering(req->tcp); /* the body is in: the handler's time and a parked wait are not the client's */
 	if (req->body_too_large)
 		cm_reply_error(req, CM_ETOOLARGE, NULL, NULL);
 	else
@@ -777,6 +792,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct cm_request *req = *con_cls;
 	if (!req)
 		return;
+	cm_conn_idle(req->tcp);
 	if (cfg->access_log && req->headers_seen) {
 		/* The path is the client's: only printable ASCII reaches the log, so no line can be forged. */
 		char path[512];
@@ -822,11 +838,16 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 			  enum MHD_ConnectionNotificationCode code)
 {
 	(void)cls;
-	(void)conn;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		*socket_context = &open_connections; /* counted: only those are uncounted on close */
+		/* Counted (only those are uncounted on close), and under the deadlines of reaper.c. */
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct cm_conn *tcp = ci ? cm_conn_open(ci->connect_fd) : NULL;
+		*socket_context = tcp ? (void *)tcp : (void *)&open_connections;
 		__atomic_add_fetch(&open_connections, 1, __ATOMIC_ACQ_REL);
 	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+		/* libmicrohttpd closes the fd only after this: the reaper never touches a reused one. */
+		if (*socket_context != (void *)&open_connections)
+			cm_conn_close(*socket_context);
 		*socket_context = NULL;
 		__atomic_sub_fetch(&open_connections, 1, __ATOMIC_ACQ_REL);
 	}
@@ -838,6 +859,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	char msg[512];
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
+	/* A client that leaves before its request is complete: any client can, as often as it
+	 * likes, and the slow-client reaper does it to hundreds at once (it logs them once a minute,
+	 * reaper.c). A line each would let anyone flood the log; the access log marks such requests
+	 * "aborted" once they had a request line. */
+	if (!strncmp(msg, "Connection socket is closed when reading request", 48))
+		return;
 	cm_log_warn("http: %s", msg);
 }
 
@@ -916,7 +943,8 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL},
 		/* One address holding every slot (slowloris: heads or bodies trickled a byte at a time,
 		 * which the idle timeout never ends) is what this stops; past it a connection from that
-		 * address is closed as soon as it is accepted. */
+		 * address is closed as soon as it is accepted. Many addresses (or all through one proxy)
+		 * are what the deadlines of reaper.c stop. */
 		{MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip, NULL},
 		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL},
 		{MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
@@ -932,11 +960,17 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 		{MHD_OPTION_END, 0, NULL},
 	};
 	connection_cap = cfg->max_connections;
+	if (cm_reaper_start(cfg) < 0) {
+		cm_log_error("http: cannot start the slow-client reaper thread");
+		return NULL;
+	}
 	struct MHD_Daemon *d = MHD_start_daemon(flags, 0, accept_policy, NULL, on_request, (void *)cfg,
 						MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
-	if (!d)
+	if (!d) {
 		cm_log_error("http: cannot listen on %s port %u (in use, or not allowed)", cfg->listen_host,
 			     cfg->listen_port);
+		cm_reaper_stop();
+	}
 	return d;
 }
 
@@ -975,6 +1009,7 @@ bool cm_http_drain(long long deadline_ms)
 
 void cm_http_stop(struct MHD_Daemon *d)
 {
+	cm_reaper_stop();
 	if (d)
 		MHD_stop_daemon(d);
 	if (quiesced_fd >= 0)

@@ -40,6 +40,9 @@ static const struct option shared_opts[] = {
 	{"conn-timeout", required_argument, NULL, CM_OPT_CONN_TIMEOUT},
 	{"max-connections", required_argument, NULL, CM_OPT_MAX_CONNECTIONS},
 	{"max-connections-per-ip", required_argument, NULL, CM_OPT_MAX_CONNECTIONS_PER_IP},
+	{"header-timeout", required_argument, NULL, CM_OPT_HEADER_TIMEOUT},
+	{"body-timeout", required_argument, NULL, CM_OPT_BODY_TIMEOUT},
+	{"body-min-rate", required_argument, NULL, CM_OPT_BODY_MIN_RATE},
 	{"access-log", required_argument, NULL, CM_OPT_ACCESS_LOG},
 	{"allow-insecure-http", no_argument, NULL, CM_OPT_ALLOW_INSECURE_HTTP},
 	{"max-value", required_argument, NULL, CM_OPT_MAX_VALUE},
@@ -96,6 +99,13 @@ static const char usage[] =
 	"  --max-connections-per-ip N connections from one client address, default 0 = no limit of its\n"
 	"                             own; set it where clients connect directly, not behind a proxy\n"
 	"                             [CLAWMESH_MAX_CONNECTIONS_PER_IP]\n"
+	"  --header-timeout SECONDS   a request's line and headers must arrive within this of its first\n"
+	"                             byte (of accept, for a connection's first), default 20; 0 = off\n"
+	"                             [CLAWMESH_HEADER_TIMEOUT]\n"
+	"  --body-timeout SECONDS     grace before a body must keep up --body-min-rate, default 20;\n"
+	"                             0 = off [CLAWMESH_BODY_TIMEOUT]\n"
+	"  --body-min-rate SIZE       bytes a second a body must average after the grace, default 500;\n"
+	"                             0 = off [CLAWMESH_BODY_MIN_RATE]\n"
 	"  --max-value SIZE           largest memory value (its stored JSON text) or skill content,\n"
 	"                             default 256KiB; an imported line may be 6 x SIZE + 64KiB [CLAWMESH_MAX_VALUE]\n"
 	"  --heartbeat-window SECONDS a node is online this long after it was last heard, default 120\n"

@@ -7,6 +7,7 @@
 #include "clawmesh/feed.h"
 #include "clawmesh/group.h"
 #include "clawmesh/ratelimit.h"
+#include "clawmesh/reaper.h"
 #include "clawmesh/router.h"
 
 #include <stdarg.h>
@@ -170,6 +171,11 @@ char *cm_metrics_render(size_t *len)
 		"# HELP clawmesh_rate_limit_evictions_total Buckets forgotten before they were full, for a token new to a full table.\n"
 		"# TYPE clawmesh_rate_limit_evictions_total counter\nclawmesh_rate_limit_evictions_total %llu\n",
 	    rs.refused, rs.active, rs.evicted);
+	put(&o, "# HELP clawmesh_connections_reaped_total Connections closed because the request head took over --header-timeout, or the body came slower than --body-min-rate after --body-timeout.\n"
+		"# TYPE clawmesh_connections_reaped_total counter\n"
+		"clawmesh_connections_reaped_total{reason=\"head\"} %llu\n"
+		"clawmesh_connections_reaped_total{reason=\"body\"} %llu\n",
+	    cm_reaper_reaped(CM_REAP_HEAD), cm_reaper_reaped(CM_REAP_BODY));
 	if (o.failed) {
 		free(o.p);
 		return NULL;

@@ -23,6 +23,9 @@ struct cm_config {
 	unsigned conn_timeout;      /* seconds a connection may stay idle or slow */
 	unsigned max_connections;
 	unsigned max_connections_per_ip; /* from one client address; 0 = no limit of its own */
+	unsigned header_timeout;    /* seconds for a request's head from its first byte; 0 = off */
+	unsigned body_timeout;      /* seconds of grace before the body's rate counts; 0 = off */
+	size_t body_min_rate;       /* bytes/s a body must average after the grace; 0 = off */
 	bool access_log;
 	bool allow_insecure_http;   /* plain HTTP on a non-loopback address */
 	size_t max_value;           /* bytes of one memory value, as stored, and of one skill's content */
@@ -59,6 +62,9 @@ enum cm_config_opt {
 	CM_OPT_MAX_CONNECTIONS_PER_IP,
 	CM_OPT_RATE_LIMIT,
 	CM_OPT_RATE_BURST,
+	CM_OPT_HEADER_TIMEOUT,
+	CM_OPT_BODY_TIMEOUT,
+	CM_OPT_BODY_MIN_RATE,
 	CM_OPT_LAST
 };
 

@@ -23,9 +23,11 @@ struct MHD_Connection;
 struct MHD_Response;
 struct MHD_Daemon;
 struct cm_route;
+struct cm_conn;
 
 struct cm_request {
 	struct MHD_Connection *conn;
+	struct cm_conn *tcp;        /* its connection's deadlines (reaper.c); NULL: none */
 	const struct cm_config *cfg;
 	char method[16];
 	char *uri;  /* as received, before any decoding; owned */

@@ -910,6 +910,373 @@ START_TEST(connection_limit_answers_at_once)
 }
 END_TEST
 
+/* ---- deadlines for slow clients (reaper.c) ---------------------------------------------- */
+
+/* Short deadlines, so that a test can see them: the head in 2 s, the body at 1,000 bytes/s
+ * after 2 s of grace. The per-address limit stays off (its default): the attack comes from many
+ * addresses, as through a proxy. */
+#define DL_HEAD_S 2
+#define DL_GRACE_S 2
+#define DL_RATE 1000
+#define DL_HEADS 100   /* trickled heads, from 50 addresses */
+#define DL_SILENT 10   /* connections that send nothing at all */
+#define DL_BODIES 100  /* trickled bodies (10 bytes/s, far under the floor) */
+#define DL_MS 9000     /* how long the attack is watched at most */
+
+static const char *const dl_args[] = {"--header-timeout", "2", "--body-timeout", "2", "--body-min-rate", "1000",
+				       "--sse-keepalive", "1", NULL};
+
+enum dl_kind { DL_HEAD, DL_SILENCE, DL_BODY, DL_NEXT_HEAD };
+
+struct dl_conn {
+	int fd;
+	enum dl_kind kind;
+	long started;  /* when its deadline's clock starts, as the client sees it */
+	long cut;      /* when the server closed it (0: still open) */
+};
+
+struct dl_attack {
+	struct dl_conn c[DL_HEADS + DL_SILENT + DL_BODIES + 1];
+	int n;
+	int stop;
+};
+
+/* Trickles a byte a second into every head (ten into every body), and notes when the server
+ * closes each connection (end of stream or reset), looking every 50 ms. */
+static void *dl_watch(void *arg)
+{
+	struct dl_attack *a = arg;
+	long t0 = now_ms(), last_send = t0;
+	while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE) && now_ms() - t0 < DL_MS) {
+		bool send_now = now_ms() - last_send >= 1000;
+		if (send_now)
+			last_send = now_ms();
+		int open = 0;
+		for (int i = 0; i < a->n; i++) {
+			struct dl_conn *c = &a->c[i];
+			if (c->cut)
+				continue;
+			char junk[4096];
+			ssize_t r = recv(c->fd, junk, sizeof junk, MSG_DONTWAIT);
+			if (r == 0 || (r < 0 && errno != EAGAIN)) {
+				c->cut = now_ms();
+				continue;
+			}
+			open++;
+			if (send_now && c->kind != DL_SILENCE && c->started)
+				send(c->fd, c->kind == DL_BODY ? "aaaaaaaaaa" : "a", c->kind == DL_BODY ? 10 : 1,
+				     MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
+		if (!open)
+			break;
+		sleep_ms(50);
+	}
+	return NULL;
+}
+
+static unsigned long long metric(const struct server *s, const char *line)
+{
+	struct http_resp rs;
+	unsigned long long v = 0;
+	ck_assert_int_eq(http(s, REQ(.path = "/metrics", .token = admin), &rs), 0);
+	ck_assert_int_eq(rs.status, 200);
+	const char *p = rs.body ? strstr(rs.body, line) : NULL;
+	if (p)
+		v = strtoull(p + strlen(line), NULL, 10);
+	ck_assert_msg(p, "no %s in /metrics", line);
+	resp_free(&rs);
+	return v;
+}
+
+static int log_lines(const struct server *s, const char *needle)
+{
+	FILE *f = fopen(s->log, "r");
+	char line[4096];
+	int n = 0;
+	while (f && fgets(line, sizeof line, f))
+		n += strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* Slowloris from many addresses, with the per-address limit off: heads and bodies trickled a
+ * byte at a time, connections that never say a word, and a kept-alive connection that trickles
+ * its second request. Each is cut within its deadline and a second or two, while an ordinary
+ * client is served all along; each is counted in /metrics and the log says so once. */
+START_TEST(slow_heads_and_bodies_are_cut)
+{
+	raise_nofile(4096);
+	struct server s;
+	ck_assert_int_eq(server_start(&s, admin, dl_args), 0);
+	long rss0 = vm_kb(s.pid, "VmRSS");
+	struct dl_attack *a = calloc(1, sizeof *a);
+	for (int i = 0; i < DL_HEADS + DL_SILENT + DL_BODIES; i++) {
+		char src[32], head[512];
+		snprintf(src, sizeof src, "127.0.0.%d", 10 + i % 50);
+		struct dl_conn *c = &a->c[a->n];
+		c->kind = i < DL_HEADS ? DL_HEAD : i < DL_HEADS + DL_SILENT ? DL_SILENCE : DL_BODY;
+		c->fd = connect_from(src, s.port);
+		ck_assert_int_ge(c->fd, 0);
+		c->started = now_ms();
+		if (c->kind == DL_HEAD)
+			snprintf(head, sizeof head, "GET /v1/whoami HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+		else if (c->kind == DL_BODY)
+			snprintf(head, sizeof head, "PUT /v1/memory/mesh/dl.slow.%d HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+						    "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"value\":\"",
+				 i, writer);
+		else
+			head[0] = '\0';
+		if (head[0])
+			send_all(c->fd, head);
+		a->n++;
+	}
+	/* A kept-alive connection: one whole request, answered; then a second head, trickled. */
+	struct dl_conn *ka = &a->c[a->n];
+	ka->kind = DL_NEXT_HEAD;
+	ka->fd = connect_from("127.0.0.9", s.port);
+	ck_assert_int_ge(ka->fd, 0);
+	send_all(ka->fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	struct buf kb = {0};
+	ck_assert(read_until(ka->fd, &kb, "\"ok\"}", 2000));
+	free(kb.p);
+	sleep_ms(1200); /* idle, kept alive: no deadline yet */
+	send_all(ka->fd, "G");
+	ka->started = now_ms();
+	a->n++;
+	pthread_t watch;
+	pthread_create(&watch, NULL, dl_watch, a);
+	/* The ordinary client, from 127.0.0.1, all along: a write and a read each round. */
+	int served = 0, failed = 0;
+	long t0 = now_ms();
+	while (now_ms() - t0 < DL_MS - 2000) {
+		char path[64], body[64];
+		snprintf(path, sizeof path, "/v1/memory/mesh/dl.ok.%d", served);
+		snprintf(body, sizeof body, "{\"value\":%d}", served);
+		if (status_at(&s, REQ(.method = "PUT", .path = path, .token = writer, .body = body)) != 201)
+			failed++;
+		if (status_at(&s, REQ(.path = path, .token = writer)) != 200)
+			failed++;
+		served += 2;
+		sleep_ms(50);
+	}
+	pthread_join(watch, NULL);
+	long rss = vm_kb(s.pid, "VmRSS"), hwm = vm_kb(s.pid, "VmHWM");
+	long first[4] = {1L << 30, 1L << 30, 1L << 30, 1L << 30}, last[4] = {0}, uncut = 0;
+	for (int i = 0; i < a->n; i++) {
+		struct dl_conn *c = &a->c[i];
+		if (!c->cut) {
+			uncut++;
+			continue;
+		}
+		long ms = c->cut - c->started;
+		first[c->kind] = ms < first[c->kind] ? ms : first[c->kind];
+		last[c->kind] = ms > last[c->kind] ? ms : last[c->kind];
+	}
+	unsigned long long heads = metric(&s, "clawmesh_connections_reaped_total{reason=\"head\"} ");
+	unsigned long long bodies = metric(&s, "clawmesh_connections_reaped_total{reason=\"body\"} ");
+	int logged = log_lines(&s, "http: closed "), http_lines = log_lines(&s, "http: ");
+	for (int k = DL_HEAD; k <= DL_NEXT_HEAD; k++)
+		if (!last[k])
+			first[k] = -1; /* none cut */
+	fprintf(stderr,
+		"faults: deadlines (head %d s, body %d B/s after %d s): trickled heads cut after %ld-%ld ms, silent "
+		"connections %ld-%ld ms, trickled bodies %ld-%ld ms, a kept-alive connection's trickled second head "
+		"%ld ms; %ld not cut; reaped head %llu, body %llu; %d log lines (%d of http: in all); ordinary client: %d requests, %d failed; "
+		"VmRSS %ld -> %ld KiB, VmHWM %ld KiB\n",
+		DL_HEAD_S, DL_RATE, DL_GRACE_S, first[DL_HEAD], last[DL_HEAD], first[DL_SILENCE], last[DL_SILENCE],
+		first[DL_BODY], last[DL_BODY], last[DL_NEXT_HEAD], uncut, heads, bodies, logged, http_lines, served, failed, rss0, rss,
+		hwm);
+	for (int i = 0; i < a->n; i++)
+		close(a->c[i].fd);
+	ck_assert_int_eq(uncut, 0);
+	/* Not before the deadline, and within it and two seconds (the reaper looks once a second). */
+	for (int k = DL_HEAD; k <= DL_NEXT_HEAD; k++) {
+		long due = k == DL_BODY ? DL_GRACE_S * 1000 : DL_HEAD_S * 1000;
+		ck_assert_msg(first[k] >= due - 100, "kind %d cut after %ld ms, before its deadline", k, first[k]);
+		ck_assert_msg(last[k] <= due + 2000, "kind %d cut only after %ld ms", k, last[k]);
+	}
+	ck_assert_uint_ge(heads, DL_HEADS + DL_SILENT + 1);
+	ck_assert_uint_ge(bodies, DL_BODIES);
+	ck_assert_int_eq(logged, 1); /* once a minute at most, however many */
+	ck_assert_int_le(http_lines, 3); /* and no line for each (libmicrohttpd's own included) */
+	ck_assert_int_eq(failed, 0);
+	ck_assert_int_gt(served, 20);
+	/* Nothing of the trickled bodies was written. */
+	PGconn *pg = db_connect(NULL);
+	ck_assert_int_eq(db_count(pg, "SELECT count(*) FROM memory WHERE key LIKE 'dl.slow.%'"), 0);
+	PQfinish(pg);
+	free(a);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
+struct slow_put {
+	int port;
+	int bytes;      /* of the value */
+	int per_tick;   /* bytes sent each 100 ms */
+	long status_ms; /* when the answer came */
+	char answer[64];
+};
+
+/* A PUT whose body is sent per_tick bytes each 100 ms (raw, so the pace is ours). */
+static void *slow_put_run(void *arg)
+{
+	struct slow_put *p = arg;
+	char *body = malloc((size_t)p->bytes + 32);
+	int n = snprintf(body, 32, "{\"value\":\"");
+	memset(body + n, 'v', (size_t)p->bytes);
+	n += p->bytes;
+	n += snprintf(body + n, 32, "\"}");
+	int fd = connect_from("127.0.0.7", p->port);
+	char head[512];
+	snprintf(head, sizeof head, "PUT /v1/memory/mesh/dl.slowput HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+				    "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+		 writer, n);
+	long t0 = now_ms();
+	if (fd >= 0 && write(fd, head, strlen(head)) > 0)
+		for (int at = 0; at < n; at += p->per_tick) {
+			sleep_ms(100);
+			int k = n - at < p->per_tick ? n - at : p->per_tick;
+			if (send(fd, body + at, (size_t)k, MSG_NOSIGNAL) != k)
+				break;
+		}
+	struct buf b = {0};
+	if (fd >= 0)
+		read_until(fd, &b, "}", 5000);
+	p->status_ms = now_ms() - t0;
+	snprintf(p->answer, sizeof p->answer, "%.12s", b.p ? b.p : "(nothing)");
+	free(b.p);
+	free(body);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* What the deadlines must not cut, with the same short deadlines: a parked long-poll (10 s), an
+ * event stream, a kept-alive connection idle between requests, an upload slow but above the
+ * floor, and a big export read slowly. */
+START_TEST(deadlines_spare_waits_streams_and_slow_transfers)
+{
+	struct server s;
+	ck_assert_int_eq(server_start(&s, admin, dl_args), 0);
+	/* About 1.5 MiB to export (more when the tests before left data): 30 batches of 25 values of 2 KiB. */
+	char *batch = malloc(25 * 2200 + 64);
+	for (int b = 0; b < 30; b++) {
+		int n = sprintf(batch, "{\"ops\":[");
+		for (int k = 0; k < 25; k++) {
+			n += sprintf(batch + n, "%s{\"op\":\"put\",\"scope\":\"mesh\",\"key\":\"dl.big.%d.%d\",\"value\":\"", k ? "," : "", b,
+				     k);
+			memset(batch + n, 'x', 2048);
+			n += 2048;
+			n += sprintf(batch + n, "\"}");
+		}
+		sprintf(batch + n, "]}");
+		ck_assert_int_eq(status_at(&s, REQ(.method = "POST", .path = "/v1/batch", .token = writer, .body = batch)), 200);
+	}
+	free(batch);
+	long long rev = current_revision();
+	/* A long-poll parked for 10 s (on skills: the writes here do not wake it). */
+	struct poll_call pc = {.srv = &s};
+	snprintf(pc.path, sizeof pc.path, "/v1/changes?since=%lld&kind=skill&wait=10", rev);
+	pthread_t pt;
+	pthread_create(&pt, NULL, long_poll, &pc);
+	/* An event stream, read raw. */
+	int sse = connect_from(NULL, s.port);
+	ck_assert_int_ge(sse, 0);
+	char head[512];
+	snprintf(head, sizeof head, "GET /v1/changes?since=%lld&kind=skill HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+				    "Accept: text/event-stream\r\n\r\n", rev, writer);
+	send_all(sse, head);
+	/* A kept-alive connection: answered once, then idle. */
+	int idle = connect_from(NULL, s.port);
+	ck_assert_int_ge(idle, 0);
+	send_all(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	struct buf ib = {0};
+	ck_assert(read_until(idle, &ib, "\"ok\"}", 2000));
+	/* An upload at 1,500 bytes/s (the floor is 1,000): 7,500 bytes, 5 s. */
+	struct slow_put up = {.port = s.port, .bytes = 7500, .per_tick = 150};
+	pthread_t ut;
+	pthread_create(&ut, NULL, slow_put_run, &up);
+	/* The export, read slowly through a small window: 400 KB/s. */
+	int ex = socket(AF_INET, SOCK_STREAM, 0);
+	int small = 4096;
+	setsockopt(ex, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	ck_assert_int_eq(connect(ex, (struct sockaddr *)&sa, sizeof sa), 0);
+	snprintf(head, sizeof head, "GET /v1/export HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", admin);
+	send_all(ex, head);
+	long t0 = now_ms();
+	size_t got = 0;
+	bool ended = false;
+	char tail[7] = {0}; /* the last bytes come: the chunked answer's end is "\r\n0\r\n\r\n" */
+	while (!ended && now_ms() - t0 < 30000) {
+		char chunk[8192];
+		struct pollfd p = {.fd = ex, .events = POLLIN};
+		if (poll(&p, 1, 5000) != 1)
+			break;
+		ssize_t r = read(ex, chunk, sizeof chunk);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		for (ssize_t i = 0; i < r; i++) {
+			memmove(tail, tail + 1, 6);
+			tail[6] = chunk[i];
+		}
+		ended = !memcmp(tail, "\r\n0\r\n\r\n", 7);
+		long ahead = (long)(got / 400) - (now_ms() - t0);
+		if (ahead > 0)
+			sleep_ms((int)ahead);
+	}
+	long export_ms = now_ms() - t0;
+	close(ex);
+	/* The event stream is still open, its keep-alives coming (every second here). */
+	struct buf sb = {0};
+	read_until(sse, &sb, "\n\n\n", 1500); /* whatever came, for at most 1.5 s more */
+	bool sse_open = true;
+	{
+		struct pollfd p = {.fd = sse, .events = POLLIN};
+		char c;
+		if (poll(&p, 1, 0) == 1 && recv(sse, &c, 1, MSG_DONTWAIT | MSG_PEEK) == 0)
+			sse_open = false;
+	}
+	/* The idle connection still serves a second request. */
+	free(ib.p);
+	ib = (struct buf){0};
+	send_all(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	bool idle_served = read_until(idle, &ib, "\"ok\"}", 2000) && !strncmp(ib.p, "HTTP/1.1 200", 12);
+	pthread_join(ut, NULL);
+	pthread_join(pt, NULL);
+	unsigned long long heads = metric(&s, "clawmesh_connections_reaped_total{reason=\"head\"} ");
+	unsigned long long bodies = metric(&s, "clawmesh_connections_reaped_total{reason=\"body\"} ");
+	fprintf(stderr,
+		"faults: deadlines spare: a long-poll answered %ld after %ld ms, an event stream open after %ld ms (%s), "
+		"an idle kept-alive connection served again (%d), a 1,500 B/s upload answered %s after %ld ms, an export "
+		"of %zu bytes read in %ld ms (complete: %d); reaped head %llu, body %llu\n",
+		pc.status, pc.ms, now_ms() - t0, sse_open ? "open" : "CLOSED", idle_served, up.answer, up.status_ms, got,
+		export_ms, ended, heads, bodies);
+	ck_assert_int_eq(pc.status, 200);
+	ck_assert_int_ge(pc.ms, 9500);
+	ck_assert_int_eq(pc.changes, 0);
+	ck_assert(sse_open);
+	ck_assert_msg(sb.p && strstr(sb.p, ": keep-alive"), "%s", sb.p ? sb.p : "");
+	ck_assert(idle_served);
+	ck_assert_msg(!strncmp(up.answer, "HTTP/1.1 201", 12), "the slow upload got %s", up.answer);
+	ck_assert_int_ge(up.status_ms, 4500);
+	ck_assert(ended);
+	ck_assert_uint_gt(got, 1500 * 1000);
+	ck_assert_int_ge(export_ms, 3500); /* read slowly indeed, well past the deadlines */
+	ck_assert_uint_eq(heads, 0);
+	ck_assert_uint_eq(bodies, 0);
+	free(sb.p);
+	free(ib.p);
+	close(sse);
+	close(idle);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
 TCase *faults_tcase(void);
 TCase *faults_tcase(void)
 {
@@ -919,6 +1286,8 @@ TCase *faults_tcase(void)
 	tcase_add_test(tc, sigterm_finishes_what_it_started);
 	tcase_add_test(tc, slow_clients_and_a_flood);
 	tcase_add_test(tc, connection_limit_answers_at_once);
+	tcase_add_test(tc, slow_heads_and_bodies_are_cut);
+	tcase_add_test(tc, deadlines_spare_waits_streams_and_slow_transfers);
 	tcase_add_test(tc, server_killed_under_load);
 	/* Last: they stop and start the database. */
 	tcase_add_test(tc, database_stopped_fast_under_load);

@@ -279,6 +279,62 @@ START_TEST(per_ip_connection_limit)
 }
 END_TEST
 
+START_TEST(slow_client_deadlines)
+{
+	struct cm_config cfg;
+	char err[256];
+	const char *env[] = {"CLAWMESH_HEADER_TIMEOUT", "CLAWMESH_BODY_TIMEOUT", "CLAWMESH_BODY_MIN_RATE"};
+	for (size_t i = 0; i < 3; i++)
+		unsetenv(env[i]);
+	ck_assert_int_eq(cm_config_init(&cfg, err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.header_timeout, 20); /* on by default, with the per-address limit off */
+	ck_assert_uint_eq(cfg.body_timeout, 20);
+	ck_assert_uint_eq(cfg.body_min_rate, 500);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_HEADER_TIMEOUT, "2", err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_BODY_TIMEOUT, "3", err, sizeof err), 0);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_BODY_MIN_RATE, "1KiB", err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.header_timeout, 2);
+	ck_assert_uint_eq(cfg.body_timeout, 3);
+	ck_assert_uint_eq(cfg.body_min_rate, 1024);
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_HEADER_TIMEOUT, "0", err, sizeof err), 0); /* off */
+	ck_assert_int_eq(cm_config_set(&cfg, CM_OPT_BODY_MIN_RATE, "0", err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.header_timeout, 0);
+	ck_assert_uint_eq(cfg.body_min_rate, 0);
+	const struct {
+		int opt;
+		const char *value, *flag;
+	} bad[] = {
+		{CM_OPT_HEADER_TIMEOUT, "-1", "--header-timeout"}, {CM_OPT_HEADER_TIMEOUT, "3601", "--header-timeout"},
+		{CM_OPT_HEADER_TIMEOUT, "10s", "--header-timeout"}, {CM_OPT_HEADER_TIMEOUT, "", "--header-timeout"},
+		{CM_OPT_BODY_TIMEOUT, "x", "--body-timeout"},       {CM_OPT_BODY_TIMEOUT, "99999", "--body-timeout"},
+		{CM_OPT_BODY_MIN_RATE, "-5", "--body-min-rate"},    {CM_OPT_BODY_MIN_RATE, "1 KiB", "--body-min-rate"},
+		{CM_OPT_BODY_MIN_RATE, "65MiB", "--body-min-rate"}, {CM_OPT_BODY_MIN_RATE, "fast", "--body-min-rate"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		ck_assert_int_lt(cm_config_set(&cfg, bad[i].opt, bad[i].value, err, sizeof err), 0);
+		ck_assert_msg(strstr(err, bad[i].flag), "%s: %s", bad[i].value, err);
+	}
+	ck_assert_uint_eq(cfg.header_timeout, 0); /* a refused value changes nothing */
+	ck_assert_uint_eq(cfg.body_timeout, 3);
+	cm_config_free(&cfg);
+	setenv("CLAWMESH_HEADER_TIMEOUT", "10", 1);
+	setenv("CLAWMESH_BODY_TIMEOUT", "0", 1);
+	setenv("CLAWMESH_BODY_MIN_RATE", "2k", 1);
+	ck_assert_int_eq(cm_config_init(&cfg, err, sizeof err), 0);
+	ck_assert_uint_eq(cfg.header_timeout, 10);
+	ck_assert_uint_eq(cfg.body_timeout, 0);
+	ck_assert_uint_eq(cfg.body_min_rate, 2048);
+	cm_config_free(&cfg);
+	setenv("CLAWMESH_BODY_MIN_RATE", "slow", 1);
+	ck_assert_int_lt(cm_config_init(&cfg, err, sizeof err), 0);
+	ck_assert(strstr(err, "CLAWMESH_BODY_MIN_RATE"));
+	cm_config_free(&cfg);
+	for (size_t i = 0; i < 3; i++)
+		unsetenv(env[i]);
+}
+END_TEST
+
 Suite *cm_test_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -292,6 +348,7 @@ Suite *cm_test_suite(void)
 	tcase_add_test(tc, rate_limit);
 	tcase_add_test(tc, combinations);
 	tcase_add_test(tc, per_ip_connection_limit);
+	tcase_add_test(tc, slow_client_deadlines);
 	suite_add_tcase(s, tc);
 	return s;
 }
