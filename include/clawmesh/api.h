@@ -18,6 +18,10 @@ int cm_api_tokens_create(struct cm_request *req);
 int cm_api_tokens_list(struct cm_request *req);
 int cm_api_tokens_get(struct cm_request *req);
 int cm_api_tokens_revoke(struct cm_request *req);
+/* A POST /v1/tokens body into tr: 0, or 1 with p (400 bad_request when no object, 422 naming
+ * the field; an unknown member as cm_check_unknown_field shows it), <0. Pure: tests/fuzz. */
+struct cm_token_request;
+int cm_token_request_parse(const cJSON *body, struct cm_token_request *tr, struct cm_problem *p);
 
 /* api_memory.c */
 int cm_api_memory_put(struct cm_request *req);

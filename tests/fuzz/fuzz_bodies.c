@@ -68,13 +68,27 @@ static void tokens(const cJSON *body)
 {
 	static const char *const known[] = {"label", "node", "grants", "admin", "expires_in", NULL};
 	struct cm_token_request *tr = malloc(sizeof *tr);
-	const char *field = NULL, *msg = NULL;
-	int rc = cm_token_request_from_json(body, tr, &field, &msg);
-	check(rc == 0 || rc == -CM_EBADREQ || rc == -CM_EVALIDATION);
-	check(rc == 0 || (msg && msg[0]));
-	/* field is the member's own name for an unknown member, "" included (see the report of issue 8:
-	 * api_tokens.c echoes it as details.field without cm_check_unknown_field's rule). */
-	check(rc != -CM_EVALIDATION || field);
+	struct cm_problem p = {.err = CM_OK};
+	int rc = cm_token_request_parse(body, tr, &p);
+	check(rc == 0 || rc == 1);
+	check(rc == 0 || ((p.err == CM_EBADREQ || p.err == CM_EVALIDATION) && p.message[0]));
+	if (rc == 1 && p.err == CM_EVALIDATION) {
+		/* The field is a known one or an unknown member's name that is safe to show: short,
+		 * printable ASCII, nothing credential-shaped (cm_check_unknown_field's rule). */
+		size_t n = strlen(p.field);
+		bool shown = !strcmp(p.field, "(unknown field)");
+		for (size_t i = 0; known[i]; i++)
+			shown |= !strcmp(p.field, known[i]);
+		if (!shown) {
+			check(n >= 1 && n <= 40 && cm_secret_scan(p.field, n, CM_SECRET_ALL) == CM_SECRET_NONE);
+			for (size_t i = 0; i < n; i++)
+				check(p.field[i] > 0x20 && p.field[i] < 0x7f);
+			check(!only_fields(body, known));
+		}
+	}
+	if (rc == 1 && p.err == CM_EBADREQ)
+		check(!cJSON_IsObject(body) && !p.field[0]);
+	cm_problem_clear(&p);
 	if (rc == 0) {
 		check(cJSON_IsObject(body) && only_fields(body, known));
 		check(string_or_null(cJSON_GetObjectItemCaseSensitive(body, "label"), CM_LABEL_MAX));
