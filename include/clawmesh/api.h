@@ -89,11 +89,12 @@ int cm_api_node_list(struct cm_request *req);
  * control characters; *text = the JSON array (caller frees). 1 = refused (p set). */
 int cm_check_capabilities(const struct cm_config *cfg, const cJSON *caps, char **text, struct cm_problem *p);
 /* A registration body (PUT /v1/nodes/{id}, w->id set) validated into w's name, description,
- * endpoint, capabilities and meta. 0, 1 = refused (p set), <0. Caller frees *caps and *meta,
- * which w points into. Pure: tests/fuzz. */
+ * endpoint, capabilities and meta. source = the body's text (NUL-terminated) or NULL: meta then
+ * reaches the store as written, numbers digit for digit. 0, 1 = refused (p set), <0. Caller
+ * frees *caps and *meta, which w points into. Pure: tests/fuzz. */
 struct cm_node_write;
-int cm_node_put_parse(const struct cm_config *cfg, const cJSON *body, struct cm_node_write *w, char **caps, char **meta,
-		      struct cm_problem *p);
+int cm_node_put_parse(const struct cm_config *cfg, const cJSON *body, const char *source, struct cm_node_write *w,
+		      char **caps, char **meta, struct cm_problem *p);
 /* What who sees of nodes: the heartbeat window and the scopes of the skills listed. Free with
  * cm_node_viewer_free(). */
 struct cm_node_viewer;

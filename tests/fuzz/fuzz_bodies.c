@@ -106,13 +106,13 @@ static void tokens(const cJSON *body)
 	free(tr);
 }
 
-static void nodes(const cJSON *body)
+static void nodes(const cJSON *body, const char *text)
 {
 	static const char *const known[] = {"name", "description", "capabilities", "endpoint", "meta", NULL};
 	struct cm_node_write w = {.op = "put", .id = "sec", .node = "sec"};
 	struct cm_problem p = {.err = CM_OK};
 	char *caps = NULL, *meta = NULL;
-	int rc = cm_node_put_parse(&cfg, body, &w, &caps, &meta, &p);
+	int rc = cm_node_put_parse(&cfg, body, text, &w, &caps, &meta, &p);
 	check(rc == 0 || rc == 1);
 	if (rc == 1)
 		check((p.err == CM_EVALIDATION || p.err == CM_ESECRET) && p.field[0] && p.message[0]);
@@ -126,6 +126,21 @@ static void nodes(const cJSON *body)
 		check(!c || strings_of_tags(c, 64));
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "meta");
 		check(!m || cJSON_IsNull(m) || (cJSON_IsObject(m) && cm_json_depth(m) <= 16 && meta && strlen(meta) <= 16384));
+		if (m && !cJSON_IsNull(m)) {
+			/* meta as stored is meta as sent: the same JSON (and, for a plainly spelled key, the
+			 * client's own text, so no number is rounded on the way). */
+			cJSON *again = NULL;
+			check(cm_json_parse(meta, strlen(meta), &again) == 0);
+			char *r1 = cm_json_render(again, NULL), *r2 = cm_json_render(m, NULL); /* 1e400: inf != inf */
+			check(r1 && r2 && !strcmp(r1, r2));
+			free(r1);
+			free(r2);
+			cJSON_Delete(again);
+			check(w.meta == meta);
+			size_t off, n;
+			if (cm_json_member_span(text, strlen(text), "meta", &off, &n))
+				check(strlen(meta) == n && !memcmp(meta, text + off, n));
+		}
 		check(caps && w.capabilities == caps);
 		/* Nothing registered carries a credential, anywhere in the body. */
 		check(cm_secret_scan_json(body, CM_SECRET_ALL) == CM_SECRET_NONE);
@@ -193,7 +208,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (which == 0)
 				tokens(body);
 			else if (which == 1)
-				nodes(body);
+				nodes(body, text);
 			else
 				skill(body, text, len, false);
 		}
