@@ -65,30 +65,30 @@ static int refused(struct cm_request *req, const char *msg)
 	return e < 0 ? e : 1;
 }
 
-/* Answers p, naming its field as the batch does ("ops[3].value"). Returns 1 (answered) or <0. */
-static int answer(struct cm_request *req, const struct place *at, struct cm_problem *p)
+/* p's field as the batch names it: "value" of op 3 is "ops[3].value"; a problem without a
+ * field (a grant refusal) stays without one, details.index says which op. Returns 1. */
+static int in_op(int index, struct cm_problem *p)
 {
-	if (at->index >= 0 && p->field[0]) {
+	if (index >= 0 && p->field[0]) {
 		char name[sizeof p->field];
-		snprintf(name, sizeof name, "ops[%d].%.40s", at->index, p->field);
+		snprintf(name, sizeof name, "ops[%d].%.40s", index, p->field);
 		memcpy(p->field, name, sizeof name);
 	}
-	int e = cm_reply_problem(req, p, at->index);
+	return 1;
+}
+
+/* Answers p (refused by a check below) for the request; 1 (answered) or <0. */
+static int answer(struct cm_request *req, struct cm_problem *p, int index)
+{
+	int e = cm_reply_problem(req, p, index);
 	return e < 0 ? e : 1;
 }
 
-static int unknown_field(struct cm_request *req, const struct place *at, const char *name)
-{
-	struct cm_problem p = {.err = CM_OK};
-	cm_check_unknown_field(name, &p);
-	return answer(req, at, &p);
-}
-
 /* 403 unless the token may do `need` on scope. 1 = refused (answered), 0 = allowed. */
-static int refuse_scope(struct cm_request *req, const struct place *at, const char *scope, enum cm_access need)
+static int refuse_scope(struct cm_request *req, const char *scope, enum cm_access need)
 {
 	struct cm_problem p = {.err = CM_OK};
-	return cm_check_scope(&req->who, scope, need, &p) ? answer(req, at, &p) : 0;
+	return cm_check_scope(&req->who, scope, need, &p) ? answer(req, &p, -1) : 0;
 }
 
 /* The scope and key of the path, checked against API.md's grammar. 1 = refused (answered). */
@@ -175,53 +175,41 @@ static int reply_refusal(struct cm_request *req, const struct cm_store_result *r
 	}
 }
 
-/* 422 secret_detected when item (or text) carries a credential the guard refuses. 1 = refused. */
-static int refuse_secret(struct cm_request *req, const struct place *at, const char *field, const cJSON *item,
-			 const char *text)
+/* 422 secret_detected when text carries a credential the guard refuses. 1 = refused (answered). */
+static int refuse_secret(struct cm_request *req, const char *field, const char *text)
 {
 	struct cm_problem p = {.err = CM_OK};
-	int e = cm_check_secret(req->cfg, field, item, text, text ? strlen(text) : 0, &p);
-	return e == 1 ? answer(req, at, &p) : e;
+	int e = cm_check_secret(req->cfg, field, NULL, text, strlen(text), &p);
+	return e == 1 ? answer(req, &p, -1) : e;
 }
 
-/* The fields of a write, from a PUT body, a PATCH body or a batch op, validated. */
-struct write_fields {
-	char *tags_text; /* the tags as a JSON array, NULL = none given; owned */
-	long long ttl;
-	const char *expires_at;
-	char if_match[CM_IF_MATCH_TEXT]; /* "" = none; see if_match_header() */
-	bool if_none_match;
-};
+void cm_memory_fields_free(struct cm_memory_fields *w)
+{
+	free(w->tags_text);
+	w->tags_text = NULL;
+}
 
-static int check_value(struct cm_request *req, const struct place *at, const char *field, const cJSON *v)
+int cm_memory_value_check(const struct cm_config *cfg, const cJSON *v, struct cm_problem *p)
 {
 	if (cm_json_depth(v) > MAX_VALUE_DEPTH)
-		return invalid(req, at, field, "The value nests deeper than 100 levels."), 1;
-	return refuse_secret(req, at, field, v, NULL);
-}
-
-static int check_tags(struct cm_request *req, const struct place *at, const cJSON *tags, char **text)
-{
-	struct cm_problem p = {.err = CM_OK};
-	int e = cm_check_tags(req->cfg, tags, text, &p);
-	return e == 1 ? answer(req, at, &p) : e;
+		return cm_problem(p, CM_EVALIDATION, "value", "The value nests deeper than 100 levels.");
+	return cm_check_secret(cfg, "value", v, NULL, 0, p);
 }
 
 /* Put-only fields: ttl and expires_at, never both. */
-static int check_expiry(struct cm_request *req, const struct place *at, const cJSON *ttl, const cJSON *exp,
-			struct write_fields *w)
+static int check_expiry(const cJSON *ttl, const cJSON *exp, struct cm_memory_fields *w, struct cm_problem *p)
 {
 	if (ttl && exp)
-		return invalid(req, at, "ttl", "Give ttl or expires_at, not both."), 1;
+		return cm_problem(p, CM_EVALIDATION, "ttl", "Give ttl or expires_at, not both.");
 	if (ttl) {
 		double d = cJSON_IsNumber(ttl) ? ttl->valuedouble : 0;
 		if (d < 1 || d > (double)MAX_TTL || d != (double)(long long)d)
-			return invalid(req, at, "ttl", "ttl is a whole number of seconds from 1 to 315360000."), 1;
+			return cm_problem(p, CM_EVALIDATION, "ttl", "ttl is a whole number of seconds from 1 to 315360000.");
 		w->ttl = (long long)d;
 	}
 	if (exp) {
 		if (!cJSON_IsString(exp) || !cm_valid_time(exp->valuestring))
-			return invalid(req, at, "expires_at", "expires_at must be an RFC 3339 time."), 1;
+			return cm_problem(p, CM_EVALIDATION, "expires_at", "expires_at must be an RFC 3339 time.");
 		w->expires_at = exp->valuestring;
 	}
 	return 0;
@@ -231,39 +219,48 @@ static const char *const put_fields[] = {"value", "tags", "ttl", "expires_at", N
 static const char *const op_fields[] = {"op",  "scope",    "key",      "value",         "tags",
 					"ttl", "expires_at", "if_match", "if_none_match", NULL};
 
-/* A PUT body or a put/patch op: fields, value, tags, expiry. 0, 1 = refused (answered), <0. */
-static int parse_write(struct cm_request *req, const struct place *at, const cJSON *obj, const char *op,
-		       const char *const *fields, struct write_fields *w)
+/* A PUT body or an op of a batch: fields, value, tags, expiry. 0, 1 = refused (p set, the field
+ * as the body names it, before in_op), <0. */
+static int parse_write(const struct cm_config *cfg, const cJSON *obj, const char *op, const char *const *fields,
+		       struct cm_memory_fields *w, struct cm_problem *p)
 {
 	const cJSON *f;
 	cJSON_ArrayForEach(f, obj)
 	{
 		if (!cm_field_known(f->string, fields))
-			return unknown_field(req, at, f->string);
+			return cm_check_unknown_field(f->string, p);
 	}
 	bool put = !strcmp(op, "put");
 	if (!strcmp(op, "delete") || !strcmp(op, "get")) {
 		if (cJSON_GetObjectItemCaseSensitive(obj, "value") || cJSON_GetObjectItemCaseSensitive(obj, "tags") ||
 		    cJSON_GetObjectItemCaseSensitive(obj, "ttl") || cJSON_GetObjectItemCaseSensitive(obj, "expires_at"))
-			return invalid(req, at, "op", "A delete or get op takes no value, tags or expiry."), 1;
+			return cm_problem(p, CM_EVALIDATION, "op", "A delete or get op takes no value, tags or expiry.");
 		return 0;
 	}
 	const cJSON *value = cJSON_GetObjectItemCaseSensitive(obj, "value");
 	if (!value)
-		return invalid(req, at, "value", "value is required."), 1;
-	int e = check_value(req, at, "value", value);
+		return cm_problem(p, CM_EVALIDATION, "value", "value is required.");
+	int e = cm_memory_value_check(cfg, value, p);
 	if (e)
 		return e;
 	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(obj, "tags");
 	const cJSON *ttl = cJSON_GetObjectItemCaseSensitive(obj, "ttl");
 	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(obj, "expires_at");
 	if (!put && (tags || ttl || exp))
-		return invalid(req, at, tags ? "tags" : ttl ? "ttl" : "expires_at",
-			       "A patch changes the value only; use put for tags and expiry."),
-		       1;
-	if (tags && (e = check_tags(req, at, tags, &w->tags_text)))
+		return cm_problem(p, CM_EVALIDATION, tags ? "tags" : ttl ? "ttl" : "expires_at",
+				  "A patch changes the value only; use put for tags and expiry.");
+	if (tags && (e = cm_check_tags(cfg, tags, &w->tags_text, p)))
 		return e;
-	return check_expiry(req, at, ttl, exp, w);
+	return check_expiry(ttl, exp, w, p);
+}
+
+int cm_memory_put_parse(const struct cm_config *cfg, const cJSON *body, struct cm_memory_fields *w,
+			struct cm_problem *p)
+{
+	if (!cJSON_IsObject(body))
+		return cm_problem(p, CM_EVALIDATION, "value",
+				  "The body is an object: {\"value\": …, \"tags\"?, \"ttl\"? | \"expires_at\"?}.");
+	return parse_write(cfg, body, "put", put_fields, w, p);
 }
 
 /* The answer to a single-entry write, done alone or in a group: e < 0 is left to the caller. */
@@ -303,7 +300,7 @@ static bool resumed_write(struct cm_request *req, int *e)
 /* Queued for the committer (group.h) and parked, or, when group commit is off or stopping,
  * written alone here. */
 static int write_one(struct cm_request *req, const char *op, const char *scope, const char *key, const char *doc,
-		     const struct write_fields *w)
+		     const struct cm_memory_fields *w, const char *if_match, bool if_none_match)
 {
 	struct cm_memory_write mw = {
 		.op = op,
@@ -313,8 +310,8 @@ static int write_one(struct cm_request *req, const char *op, const char *scope, 
 		.tags = w->tags_text,
 		.ttl = w->ttl,
 		.expires_at = w->expires_at,
-		.if_match = w->if_match[0] ? w->if_match : NULL,
-		.if_none_match = w->if_none_match,
+		.if_match = if_match[0] ? if_match : NULL,
+		.if_none_match = if_none_match,
 		.node = req->who.node[0] ? req->who.node : NULL,
 		.max_value = req->cfg->max_value,
 	};
@@ -327,11 +324,11 @@ static int write_one(struct cm_request *req, const char *op, const char *scope, 
 }
 
 /* Path, grant and key checks every write starts with. 1 = refused (answered). */
-static int write_target(struct cm_request *req, const struct place *at, const char **scope, const char **key)
+static int write_target(struct cm_request *req, const char **scope, const char **key)
 {
-	if (path_target(req, scope, key) || refuse_scope(req, at, *scope, CM_ACCESS_RW))
+	if (path_target(req, scope, key) || refuse_scope(req, *scope, CM_ACCESS_RW))
 		return 1;
-	return refuse_secret(req, at, "key", NULL, *key);
+	return refuse_secret(req, "key", *key);
 }
 
 int cm_api_memory_put(struct cm_request *req)
@@ -339,22 +336,25 @@ int cm_api_memory_put(struct cm_request *req)
 	int e;
 	if (resumed_write(req, &e))
 		return e;
-	struct place at = {-1};
-	struct write_fields w = {.if_none_match = false};
+	struct cm_memory_fields w = {.ttl = 0};
+	struct cm_problem p = {.err = CM_OK};
+	char if_match[CM_IF_MATCH_TEXT];
+	bool if_none_match = false;
 	const char *scope, *key;
-	if (write_target(req, &at, &scope, &key) || cm_req_if_match(req, w.if_match))
+	if (write_target(req, &scope, &key) || cm_req_if_match(req, if_match))
 		return 0;
-	if (cm_req_if_none_match_star(req, &w.if_none_match))
+	if (cm_req_if_none_match_star(req, &if_none_match))
 		return 0;
 	cJSON *body;
 	e = cm_req_json(req, NULL, &body);
 	if (e < 0)
 		return e;
-	if (!cJSON_IsObject(body))
-		e = invalid(req, &at, "value", "The body is an object: {\"value\": …, \"tags\"?, \"ttl\"? | \"expires_at\"?}.");
-	else if ((e = parse_write(req, &at, body, "put", put_fields, &w)) == 0)
-		e = write_one(req, "put", scope, key, req->body, &w);
-	free(w.tags_text);
+	if ((e = cm_memory_put_parse(req->cfg, body, &w, &p)) == 1)
+		e = answer(req, &p, -1);
+	else if (e == 0)
+		e = write_one(req, "put", scope, key, req->body, &w, if_match, if_none_match);
+	cm_memory_fields_free(&w);
+	cm_problem_clear(&p);
 	cJSON_Delete(body);
 	return e < 0 ? e : 0;
 }
@@ -364,17 +364,21 @@ int cm_api_memory_patch(struct cm_request *req)
 	int e;
 	if (resumed_write(req, &e))
 		return e;
-	struct place at = {-1};
-	struct write_fields w = {.if_none_match = false};
+	struct cm_memory_fields w = {.ttl = 0};
+	struct cm_problem p = {.err = CM_OK};
+	char if_match[CM_IF_MATCH_TEXT];
 	const char *scope, *key;
-	if (write_target(req, &at, &scope, &key) || cm_req_if_match(req, w.if_match))
+	if (write_target(req, &scope, &key) || cm_req_if_match(req, if_match))
 		return 0;
 	cJSON *patch;
 	e = cm_req_json(req, "application/merge-patch+json", &patch);
 	if (e < 0)
 		return e;
-	if ((e = check_value(req, &at, "value", patch)) == 0)
-		e = write_one(req, "patch", scope, key, req->body, &w);
+	if ((e = cm_memory_value_check(req->cfg, patch, &p)) == 1)
+		e = answer(req, &p, -1);
+	else if (e == 0)
+		e = write_one(req, "patch", scope, key, req->body, &w, if_match, false);
+	cm_problem_clear(&p);
 	cJSON_Delete(patch);
 	return e < 0 ? e : 0;
 }
@@ -384,19 +388,18 @@ int cm_api_memory_delete(struct cm_request *req)
 	int e;
 	if (resumed_write(req, &e))
 		return e;
-	struct place at = {-1};
-	struct write_fields w = {.if_none_match = false};
+	struct cm_memory_fields w = {.ttl = 0};
+	char if_match[CM_IF_MATCH_TEXT];
 	const char *scope, *key;
-	if (write_target(req, &at, &scope, &key) || cm_req_if_match(req, w.if_match))
+	if (write_target(req, &scope, &key) || cm_req_if_match(req, if_match))
 		return 0;
-	return write_one(req, "delete", scope, key, NULL, &w);
+	return write_one(req, "delete", scope, key, NULL, &w, if_match, false);
 }
 
 int cm_api_memory_get(struct cm_request *req)
 {
 	const char *scope, *key;
-	struct place at = {-1};
-	if (path_target(req, &scope, &key) || refuse_scope(req, &at, scope, CM_ACCESS_R))
+	if (path_target(req, &scope, &key) || refuse_scope(req, scope, CM_ACCESS_R))
 		return 0;
 	struct cm_store_result r = {.version = -1};
 	struct cm_cached_entry c;
@@ -430,9 +433,8 @@ int cm_api_memory_get(struct cm_request *req)
 int cm_api_memory_history(struct cm_request *req)
 {
 	const char *scope, *key;
-	struct place at = {-1};
 	unsigned limit;
-	if (path_target(req, &scope, &key) || refuse_scope(req, &at, scope, CM_ACCESS_R))
+	if (path_target(req, &scope, &key) || refuse_scope(req, scope, CM_ACCESS_R))
 		return 0;
 	int before;
 	if (cm_req_version_page(req, &limit, &before))
@@ -459,7 +461,6 @@ int cm_api_memory_list(struct cm_request *req)
 	struct cm_memory_filter f = {.order = CM_ORDER_KEY};
 	char *scopes = NULL, *tags = NULL, *exact = NULL, *prefixes = NULL;
 	cJSON *cur = NULL, *items = NULL, *next = NULL;
-	struct place at = {-1};
 	int e = 0;
 	const char *scope_v[CM_MAX_FILTER_VALUES], *tag_v[CM_MAX_FILTER_VALUES];
 	int nscopes, ntags;
@@ -470,7 +471,7 @@ int cm_api_memory_list(struct cm_request *req)
 	if (scopes) {
 		/* Asking for a scope the token may not read is refused, not silently emptied. */
 		for (int i = 0; i < nscopes; i++)
-			if ((e = refuse_scope(req, &at, scope_v[i], CM_ACCESS_R)))
+			if ((e = refuse_scope(req, scope_v[i], CM_ACCESS_R)))
 				goto out;
 	} else if ((e = cm_readable_scopes(&req->who, &f.all_readable, &exact, &prefixes)) < 0) {
 		goto out;
@@ -518,71 +519,97 @@ out:
 	return e < 0 ? e : 0;
 }
 
-/* One op of a batch, checked before anything runs. 0, 1 = refused (answered), <0. */
-static int check_op(struct cm_request *req, const struct place *at, const cJSON *op)
+/* One op of a batch, checked before anything runs: its own field names (before in_op). 0, 1 =
+ * refused (p set), <0. */
+static int check_op(const struct cm_config *cfg, const struct cm_identity *who, const cJSON *op, int index,
+		    struct cm_problem *p)
 {
-	if (!cJSON_IsObject(op))
-		return invalid(req, at, "", "Each op is an object."), 1;
+	if (!cJSON_IsObject(op)) {
+		cm_problem(p, CM_EVALIDATION, NULL, "Each op is an object.");
+		snprintf(p->field, sizeof p->field, "ops[%d]", index);
+		return 1;
+	}
 	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(op, "op");
 	const cJSON *scope = cJSON_GetObjectItemCaseSensitive(op, "scope");
 	const cJSON *key = cJSON_GetObjectItemCaseSensitive(op, "key");
 	const char *k = cJSON_IsString(kind) ? kind->valuestring : "";
 	bool get = !strcmp(k, "get");
 	if (!get && strcmp(k, "put") && strcmp(k, "patch") && strcmp(k, "delete"))
-		return invalid(req, at, "op", "op is put, patch, delete or get."), 1;
+		return cm_problem(p, CM_EVALIDATION, "op", "op is put, patch, delete or get.");
 	if (!cJSON_IsString(scope) || !cm_valid_scope(scope->valuestring))
-		return invalid(req, at, "scope", "scope must be mesh, node:<id>, user:<id> or project:<id>."), 1;
+		return cm_problem(p, CM_EVALIDATION, "scope", "scope must be mesh, node:<id>, user:<id> or project:<id>.");
 	if (!cJSON_IsString(key) || !cm_valid_key(key->valuestring))
-		return invalid(req, at, "key", "key must be 1-256 characters of A-Z a-z 0-9 . _ : @ -, not starting with a dot."),
-		       1;
-	if (refuse_scope(req, at, scope->valuestring, get ? CM_ACCESS_R : CM_ACCESS_RW))
-		return 1;
-	if (!get && refuse_secret(req, at, "key", NULL, key->valuestring))
-		return 1;
-	struct write_fields w = {.if_none_match = false};
+		return cm_problem(p, CM_EVALIDATION, "key",
+				  "key must be 1-256 characters of A-Z a-z 0-9 . _ : @ -, not starting with a dot.");
+	int e;
+	if ((e = cm_check_scope(who, scope->valuestring, get ? CM_ACCESS_R : CM_ACCESS_RW, p)))
+		return e;
+	if (!get && (e = cm_check_secret(cfg, "key", NULL, key->valuestring, strlen(key->valuestring), p)))
+		return e;
 	const cJSON *im = cJSON_GetObjectItemCaseSensitive(op, "if_match");
 	const cJSON *inm = cJSON_GetObjectItemCaseSensitive(op, "if_none_match");
 	if (im && (get || (cJSON_IsNumber(im) ? !(im->valuedouble >= 1 && im->valuedouble < 1e9 &&
 						   im->valuedouble == (double)(int)im->valuedouble)
 					     : !cJSON_IsString(im) || parse_version(im->valuestring) < 0)))
-		return invalid(req, at, "if_match", "if_match is a version (3, \"3\") or \"*\", on a write."), 1;
+		return cm_problem(p, CM_EVALIDATION, "if_match", "if_match is a version (3, \"3\") or \"*\", on a write.");
 	if (inm && (strcmp(k, "put") || !cJSON_IsString(inm) || strcmp(inm->valuestring, "*")))
-		return invalid(req, at, "if_none_match", "if_none_match can only be \"*\", on a put."), 1;
-	int e = parse_write(req, at, op, k, op_fields, &w);
-	free(w.tags_text);
+		return cm_problem(p, CM_EVALIDATION, "if_none_match", "if_none_match can only be \"*\", on a put.");
+	struct cm_memory_fields w = {.ttl = 0};
+	e = parse_write(cfg, op, k, op_fields, &w, p);
+	cm_memory_fields_free(&w);
 	return e;
 }
 
-int cm_api_batch(struct cm_request *req)
+int cm_batch_check(const struct cm_config *cfg, const struct cm_identity *who, const cJSON *body, int *index,
+		   struct cm_problem *p)
 {
-	struct place at = {-1};
-	cJSON *body;
-	int e = cm_req_json(req, NULL, &body);
-	if (e < 0)
-		return e;
+	*index = -1;
 	const cJSON *ops = cJSON_IsObject(body) ? cJSON_GetObjectItemCaseSensitive(body, "ops") : NULL;
 	int n = cJSON_GetArraySize(ops);
-	struct cm_store_result *res = NULL;
-	if (!cJSON_IsArray(ops) || n < 1 || n > BATCH_MAX) {
-		e = invalid(req, &at, "ops", "ops is an array of 1 to 100 operations.");
-		goto out;
-	}
+	if (!cJSON_IsArray(ops) || n < 1 || n > BATCH_MAX)
+		return cm_problem(p, CM_EVALIDATION, "ops", "ops is an array of 1 to 100 operations.");
 	const cJSON *f;
 	cJSON_ArrayForEach(f, body)
 	{
-		if (strcmp(f->string, "ops")) {
-			e = unknown_field(req, &at, f->string);
-			goto out;
-		}
+		if (strcmp(f->string, "ops"))
+			return cm_check_unknown_field(f->string, p);
 	}
 	int i = 0;
 	const cJSON *op;
 	cJSON_ArrayForEach(op, ops)
 	{
-		struct place here = {i++};
-		if ((e = check_op(req, &here, op)))
-			goto out;
+		int e = check_op(cfg, who, op, i, p);
+		if (e == 1) {
+			*index = i;
+			if (cJSON_IsObject(op)) /* else the field is "ops[i]" already */
+				in_op(i, p);
+		}
+		if (e)
+			return e;
+		i++;
 	}
+	return 0;
+}
+
+int cm_api_batch(struct cm_request *req)
+{
+	cJSON *body;
+	int e = cm_req_json(req, NULL, &body);
+	if (e < 0)
+		return e;
+	struct cm_store_result *res = NULL;
+	struct cm_problem p = {.err = CM_OK};
+	int index, n = 0;
+	if ((e = cm_batch_check(req->cfg, &req->who, body, &index, &p))) {
+		if (e == 1)
+			e = answer(req, &p, index);
+		cm_problem_clear(&p);
+		goto out;
+	}
+	const cJSON *ops = cJSON_GetObjectItemCaseSensitive(body, "ops");
+	n = cJSON_GetArraySize(ops);
+	int i = 0;
+	const cJSON *op;
 	res = calloc((size_t)n, sizeof *res);
 	size_t got = 0;
 	int failed = -1;

@@ -144,42 +144,134 @@ static void add_raw(cJSON *o, const char *name, char **text)
 	*text = NULL;
 }
 
-static int memory_message(struct message *msg, struct cm_problem *p)
+static int check_memory(const struct cm_config *cfg, const struct cm_identity *who, const cJSON *m,
+			struct cm_message_input *in, struct cm_problem *p)
 {
-	const struct cm_identity *who = &msg->req->who;
-	const struct cm_config *cfg = msg->req->cfg;
-	char scope[CM_SCOPE_MAX + 1], ts[CM_TIME_MAX + 1];
-	const char *key = string_of(msg->m, "key");
-	const cJSON *value = cJSON_GetObjectItemCaseSensitive(msg->m, "value");
-	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(msg->m, "tags");
-	char *tags_text = NULL;
 	int e;
-	if ((e = message_scope(who, msg->m, scope, sizeof scope, p)))
+	in->key = string_of(m, "key");
+	in->value = cJSON_GetObjectItemCaseSensitive(m, "value");
+	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(m, "tags");
+	if ((e = message_scope(who, m, in->scope, sizeof in->scope, p)))
 		return e;
-	if (!key || !cm_valid_key(key))
+	if (!in->key || !cm_valid_key(in->key))
 		return cm_problem(p, CM_EVALIDATION, "key", "key must be 1-256 characters of A-Z a-z 0-9 . _ : @ -, not starting with a dot.");
-	if (!value)
+	if (!in->value)
 		return cm_problem(p, CM_EVALIDATION, "value", "value is required.");
-	if (cm_json_depth(value) > MAX_VALUE_DEPTH)
+	if (cm_json_depth(in->value) > MAX_VALUE_DEPTH)
 		return cm_problem(p, CM_EVALIDATION, "value", "The value nests deeper than 100 levels.");
-	if ((e = message_ts(msg->m, ts, sizeof ts, p)) || (e = cm_check_scope(who, scope, CM_ACCESS_RW, p)) ||
-	    (e = cm_check_secret(cfg, "key", NULL, key, strlen(key), p)) || (e = cm_check_secret(cfg, "value", value, NULL, 0, p)))
+	if ((e = message_ts(m, in->ts, sizeof in->ts, p)) || (e = cm_check_scope(who, in->scope, CM_ACCESS_RW, p)) ||
+	    (e = cm_check_secret(cfg, "key", NULL, in->key, strlen(in->key), p)) ||
+	    (e = cm_check_secret(cfg, "value", in->value, NULL, 0, p)))
 		return e;
-	if (tags && (e = cm_check_tags(cfg, tags, &tags_text, p)))
+	return tags ? cm_check_tags(cfg, tags, &in->tags_text, p) : 0;
+}
+
+/* The grant and the skill's own validation are cm_skill_publish's (api_skills.c). */
+static int check_skill(const struct cm_identity *who, const cJSON *m, struct cm_message_input *in,
+		       struct cm_problem *p)
+{
+	struct cm_skill_input *s = &in->skill;
+	int e = message_scope(who, m, in->scope, sizeof in->scope, p);
+	if (e)
 		return e;
+	s->scope = in->scope;
+	s->name = string_of(m, "name");
+	if (!s->name || !cm_valid_skill_name(s->name))
+		return cm_problem(p, CM_EVALIDATION, "name", "name is a skill name: 1-64 characters of a-z 0-9 -.");
+	s->content = string_of(m, "content");
+	if (!s->content)
+		return cm_problem(p, CM_EVALIDATION, "content", "content is the skill's text, a string.");
+	s->len = strlen(s->content);
+	s->description = cJSON_GetObjectItemCaseSensitive(m, "description");
+	s->tags = cJSON_GetObjectItemCaseSensitive(m, "tags");
+	s->metadata = cJSON_GetObjectItemCaseSensitive(m, "metadata");
+	return 0;
+}
+
+static int check_request(const struct cm_identity *who, const cJSON *m, struct cm_message_input *in,
+			 struct cm_problem *p)
+{
+	const char *what = string_of(m, "what");
+	int e;
+	in->memory = what && !strcmp(what, "memory");
+	if (!in->memory && !(what && !strcmp(what, "skill")))
+		return cm_problem(p, CM_EVALIDATION, "what", "what is memory or skill.");
+	const char *name = string_of(m, in->memory ? "key" : "name");
+	if ((e = message_scope(who, m, in->scope, sizeof in->scope, p)))
+		return e;
+	if (in->memory ? !name || !cm_valid_key(name) : !name || !cm_valid_skill_name(name))
+		return cm_problem(p, CM_EVALIDATION, in->memory ? "key" : "name",
+				  in->memory ? "key is a memory key." : "name is a skill name.");
+	*(in->memory ? &in->key : &in->name) = name;
+	return cm_check_scope(who, in->scope, CM_ACCESS_R, p);
+}
+
+static int check_capabilities(const struct cm_config *cfg, const struct cm_identity *who, const cJSON *m,
+			      struct cm_message_input *in, struct cm_problem *p)
+{
+	if (!who->node[0])
+		return cm_problem(p, CM_EFORBIDDEN, NULL, "Capabilities are a node's own; this token speaks for no node.");
+	const cJSON *skills = cJSON_GetObjectItemCaseSensitive(m, "skills");
+	if (!skills)
+		skills = cJSON_GetObjectItemCaseSensitive(m, "capabilities");
+	return skills ? cm_check_capabilities(cfg, skills, &in->caps, p)
+		      : cm_problem(p, CM_EVALIDATION, "skills", "skills is the list of what this node can do.");
+}
+
+static const char *const kinds[] = {"memory", "skill", "request", "capabilities"};
+
+int cm_message_check(const struct cm_config *cfg, const struct cm_identity *who, const cJSON *m,
+		     struct cm_message_input *in, struct cm_problem *p)
+{
+	memset(in, 0, sizeof *in);
+	const char *type = string_of(m, "type");
+	size_t k = 0;
+	while (type && k < sizeof kinds / sizeof kinds[0] && strcmp(kinds[k], type))
+		k++;
+	if (!cJSON_IsObject(m))
+		return cm_problem(p, CM_EVALIDATION, NULL, "A message is an object with a type.");
+	if (!type || k == sizeof kinds / sizeof kinds[0])
+		return cm_problem(p, CM_EVALIDATION, "type", "type is memory, skill, request or capabilities.");
+	in->kind = (enum cm_message_kind)k;
+	in->type = kinds[k];
+	int e = check_claims(who, m, p);
+	if (e)
+		return e;
+	switch (in->kind) {
+	case CM_MSG_MEMORY:
+		return check_memory(cfg, who, m, in, p);
+	case CM_MSG_SKILL:
+		return check_skill(who, m, in, p);
+	case CM_MSG_REQUEST:
+		return check_request(who, m, in, p);
+	default:
+		return check_capabilities(cfg, who, m, in, p);
+	}
+}
+
+void cm_message_input_free(struct cm_message_input *in)
+{
+	free(in->tags_text);
+	free(in->caps);
+	in->tags_text = in->caps = NULL;
+}
+
+static int memory_message(struct message *msg, const struct cm_message_input *in, struct cm_problem *p)
+{
+	const struct cm_config *cfg = msg->req->cfg;
+	const struct cm_identity *who = &msg->req->who;
 	struct cm_memory_write w = {
 		.op = "put",
-		.scope = scope,
-		.key = key,
+		.scope = in->scope,
+		.key = in->key,
 		.doc = msg->text,
-		.tags = tags_text,
+		.tags = in->tags_text,
 		.node = who->node[0] ? who->node : NULL,
 		.max_value = cfg->max_value,
-		.not_before = ts[0] ? ts : NULL,
+		.not_before = in->ts[0] ? in->ts : NULL,
 	};
 	struct cm_store_result r = {.version = -1};
-	e = cm_store_memory_write(&w, &r);
-	free(tags_text);
+	int e = cm_store_memory_write(&w, &r);
 	if (e == 0 && r.status == CM_ST_TOO_LARGE) {
 		cm_problem(p, CM_ETOOLARGE, "value", "The value is larger than the limit of %zu bytes.", cfg->max_value);
 		cm_problem_number(p, "limit", (double)cfg->max_value);
@@ -197,26 +289,12 @@ static int memory_message(struct message *msg, struct cm_problem *p)
 	return e;
 }
 
-static int skill_message(struct message *msg, struct cm_problem *p)
+static int skill_message(struct message *msg, const struct cm_message_input *in, struct cm_problem *p)
 {
-	char scope[CM_SCOPE_MAX + 1];
-	struct cm_skill_input in = {.scope = scope, .if_none_match = false};
-	int e = message_scope(&msg->req->who, msg->m, scope, sizeof scope, p);
-	if (e)
-		return e;
-	in.name = string_of(msg->m, "name");
-	if (!in.name || !cm_valid_skill_name(in.name))
-		return cm_problem(p, CM_EVALIDATION, "name", "name is a skill name: 1-64 characters of a-z 0-9 -.");
-	in.content = string_of(msg->m, "content");
-	if (!in.content)
-		return cm_problem(p, CM_EVALIDATION, "content", "content is the skill's text, a string.");
-	in.len = strlen(in.content);
-	in.description = cJSON_GetObjectItemCaseSensitive(msg->m, "description");
-	in.tags = cJSON_GetObjectItemCaseSensitive(msg->m, "tags");
-	in.metadata = cJSON_GetObjectItemCaseSensitive(msg->m, "metadata");
-	in.source = msg->text;
+	struct cm_skill_input s = in->skill;
+	s.source = msg->text;
 	struct cm_store_result r = {.version = -1};
-	e = cm_skill_publish(msg->req->cfg, &msg->req->who, &in, &r, p);
+	int e = cm_skill_publish(msg->req->cfg, &msg->req->who, &s, &r, p);
 	if (e == 0) {
 		/* The same bytes as the latest version: accepted, nothing new (as PUT's 200), so applied
 		 * as a memory no-op is; "applied":false means last-write-wins refused it (openapi.yaml). */
@@ -228,27 +306,15 @@ static int skill_message(struct message *msg, struct cm_problem *p)
 	return e;
 }
 
-static int request_message(struct message *msg, struct cm_problem *p)
+static int request_message(struct message *msg, const struct cm_message_input *in, struct cm_problem *p)
 {
-	const struct cm_identity *who = &msg->req->who;
-	const char *what = string_of(msg->m, "what");
-	char scope[CM_SCOPE_MAX + 1];
-	int e;
-	bool memory = what && !strcmp(what, "memory");
-	if (!memory && !(what && !strcmp(what, "skill")))
-		return cm_problem(p, CM_EVALIDATION, "what", "what is memory or skill.");
-	const char *name = string_of(msg->m, memory ? "key" : "name");
-	if ((e = message_scope(who, msg->m, scope, sizeof scope, p)))
-		return e;
-	if (memory ? !name || !cm_valid_key(name) : !name || !cm_valid_skill_name(name))
-		return cm_problem(p, CM_EVALIDATION, memory ? "key" : "name",
-				  memory ? "key is a memory key." : "name is a skill name.");
-	if ((e = cm_check_scope(who, scope, CM_ACCESS_R, p)))
-		return e;
-	cJSON_AddStringToObject(msg->result, "what", what);
+	bool memory = in->memory;
+	const char *name = memory ? in->key : in->name;
+	cJSON_AddStringToObject(msg->result, "what", memory ? "memory" : "skill");
 	struct cm_store_result r = {.version = -1};
 	char *raw = NULL;
-	e = memory ? cm_store_memory_get(scope, name, &r, &raw, NULL) : cm_store_skill_get(scope, name, 0, false, &r, &raw);
+	int e = memory ? cm_store_memory_get(in->scope, name, &r, &raw, NULL)
+		       : cm_store_skill_get(in->scope, name, 0, false, &r, &raw);
 	if (e == -CM_ENOTFOUND) {
 		e = cm_problem(p, CM_ENOTFOUND, NULL, memory ? "No such entry." : "No such skill.");
 	} else if (e == 0 && memory) {
@@ -263,32 +329,20 @@ static int request_message(struct message *msg, struct cm_problem *p)
 	return e;
 }
 
-static int capabilities_message(struct message *msg, struct cm_problem *p)
+static int capabilities_message(struct message *msg, const struct cm_message_input *in, struct cm_problem *p)
 {
+	(void)p;
 	const struct cm_identity *who = &msg->req->who;
-	if (!who->node[0])
-		return cm_problem(p, CM_EFORBIDDEN, NULL, "Capabilities are a node's own; this token speaks for no node.");
-	const cJSON *skills = cJSON_GetObjectItemCaseSensitive(msg->m, "skills");
-	if (!skills)
-		skills = cJSON_GetObjectItemCaseSensitive(msg->m, "capabilities");
-	char *caps = NULL;
-	int e = skills ? cm_check_capabilities(msg->req->cfg, skills, &caps, p)
-		       : cm_problem(p, CM_EVALIDATION, "skills", "skills is the list of what this node can do.");
-	if (e) {
-		free(caps);
-		return e;
-	}
-	struct cm_node_write w = {.op = "capabilities", .id = who->node, .capabilities = caps, .node = who->node};
+	struct cm_node_write w = {.op = "capabilities", .id = who->node, .capabilities = in->caps, .node = who->node};
 	struct cm_node_viewer v;
 	struct cm_store_result r = {.version = -1};
-	e = cm_node_viewer_init(msg->req->cfg, who, &v);
+	int e = cm_node_viewer_init(msg->req->cfg, who, &v);
 	if (e == 0)
 		e = cm_store_node_write(&w, &v, &r);
 	if (e == 0)
 		add_raw(msg->result, "node", &r.entry);
 	cm_node_viewer_free(&v);
 	cm_store_result_clear(&r);
-	free(caps);
 	return e;
 }
 
@@ -296,42 +350,34 @@ static int capabilities_message(struct message *msg, struct cm_problem *p)
  * what fails the whole request (the database unreachable, memory). */
 static int apply(struct message *msg, int index)
 {
-	static const struct {
-		const char *type;
-		int (*run)(struct message *, struct cm_problem *);
-	} kinds[] = {
-		{"memory", memory_message},
-		{"skill", skill_message},
-		{"request", request_message},
-		{"capabilities", capabilities_message},
+	static int (*const run[])(struct message *, const struct cm_message_input *, struct cm_problem *) = {
+		[CM_MSG_MEMORY] = memory_message,
+		[CM_MSG_SKILL] = skill_message,
+		[CM_MSG_REQUEST] = request_message,
+		[CM_MSG_CAPABILITIES] = capabilities_message,
 	};
 	struct cm_problem p = {.err = CM_OK};
-	int e;
-	msg->type = string_of(msg->m, "type");
-	size_t k = 0;
-	while (msg->type && k < sizeof kinds / sizeof kinds[0] && strcmp(kinds[k].type, msg->type))
-		k++;
+	struct cm_message_input in;
 	cJSON_AddBoolToObject(msg->result, "ok", true);
-	if (!cJSON_IsObject(msg->m))
-		e = cm_problem(&p, CM_EVALIDATION, NULL, "A message is an object with a type.");
-	else if (!msg->type || k == sizeof kinds / sizeof kinds[0])
-		e = cm_problem(&p, CM_EVALIDATION, "type", "type is memory, skill, request or capabilities.");
-	else if ((e = check_claims(&msg->req->who, msg->m, &p)) == 0) {
+	int e = cm_message_check(msg->req->cfg, &msg->req->who, msg->m, &in, &p);
+	msg->type = in.type;
+	if (e == 0) {
 		cJSON_AddStringToObject(msg->result, "type", msg->type);
-		e = kinds[k].run(msg, &p);
+		e = run[in.kind](msg, &in, &p);
 	}
+	cm_message_input_free(&in);
 	if (e == 1) {
 		/* A refused message is audited as the refused request it would have been, so a forged
 		 * nodeId shows up as a 403 even though the request answers 200. */
 		char target[64];
 		snprintf(target, sizeof target, "message %d (%s)", index < 0 ? 0 : index,
-			 msg->type && k < sizeof kinds / sizeof kinds[0] ? msg->type : "unknown type");
+			 msg->type ? msg->type : "unknown type");
 		cm_api_audit_part(msg->req, "message", target, cm_err_status(p.err));
 		cJSON *r = cJSON_CreateObject();
 		if (!r)
 			return cm_problem_clear(&p), -CM_EINTERNAL;
 		cJSON_AddBoolToObject(r, "ok", false);
-		if (msg->type && k < sizeof kinds / sizeof kinds[0])
+		if (msg->type)
 			cJSON_AddStringToObject(r, "type", msg->type);
 		else
 			cJSON_AddNullToObject(r, "type");
@@ -344,6 +390,15 @@ static int apply(struct message *msg, int index)
 	return e;
 }
 
+int cm_messages_body_check(const cJSON *body, int *n, struct cm_problem *p)
+{
+	bool array = cJSON_IsArray(body);
+	*n = array ? cJSON_GetArraySize(body) : 1;
+	if ((!array && !cJSON_IsObject(body)) || *n < 1 || *n > MAX_MESSAGES)
+		return cm_problem(p, CM_EVALIDATION, NULL, "The body is one message or an array of 1 to 100.");
+	return 0;
+}
+
 int cm_api_messages(struct cm_request *req)
 {
 	cJSON *body;
@@ -351,11 +406,12 @@ int cm_api_messages(struct cm_request *req)
 	if (e < 0)
 		return e;
 	bool array = cJSON_IsArray(body);
-	int n = array ? cJSON_GetArraySize(body) : 1;
+	int n;
 	size_t(*span)[2] = NULL;
 	cJSON *out = NULL, *results = NULL;
-	if ((!array && !cJSON_IsObject(body)) || n < 1 || n > MAX_MESSAGES) {
-		e = cm_reply_error(req, CM_EVALIDATION, "The body is one message or an array of 1 to 100.", NULL);
+	struct cm_problem p = {.err = CM_OK};
+	if (cm_messages_body_check(body, &n, &p)) {
+		e = cm_reply_problem(req, &p, -1);
 		goto done;
 	}
 	span = calloc((size_t)n, sizeof *span);

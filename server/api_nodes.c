@@ -108,8 +108,8 @@ static int optional_string(const cJSON *body, const char *field, size_t max, con
 
 static const char *const put_fields[] = {"name", "description", "capabilities", "endpoint", "meta", NULL};
 
-int cm_node_put_parse(const struct cm_config *cfg, const cJSON *body, struct cm_node_write *w, char **caps,
-		      char **meta, struct cm_problem *p)
+int cm_node_put_parse(const struct cm_config *cfg, const cJSON *body, const char *source, struct cm_node_write *w,
+		      char **caps, char **meta, struct cm_problem *p)
 {
 	if (!cJSON_IsObject(body))
 		return cm_problem(p, CM_EVALIDATION, "name", "The body is an object: {\"name\", \"description\", \"capabilities\", …}.");
@@ -132,7 +132,14 @@ int cm_node_put_parse(const struct cm_config *cfg, const cJSON *body, struct cm_
 		size_t len = 0;
 		if (!cJSON_IsObject(m) || cm_json_depth(m) > MAX_META_DEPTH)
 			return cm_problem(p, CM_EVALIDATION, "meta", "meta is an object nested at most 16 levels, or null.");
-		if (!(*meta = cm_json_render(m, &len)))
+		/* The client's own text, as skill metadata and memory values: cJSON would store
+		 * 12345678901234567890 rounded and 1e400 as null. */
+		size_t off;
+		if (source && cm_json_member_span(source, strlen(source), "meta", &off, &len))
+			*meta = strndup(source + off, len);
+		else
+			*meta = cm_json_render(m, &len);
+		if (!*meta)
 			return -CM_EINTERNAL;
 		if (len > MAX_META)
 			return cm_problem(p, CM_EVALIDATION, "meta", "meta is at most 16 KiB as JSON.");
@@ -193,7 +200,7 @@ int cm_api_node_put(struct cm_request *req)
 	if (e < 0)
 		return e;
 	char *caps = NULL, *meta = NULL;
-	e = cm_node_put_parse(req->cfg, body, &w, &caps, &meta, &p);
+	e = cm_node_put_parse(req->cfg, body, req->body, &w, &caps, &meta, &p);
 	if (e == 1)
 		e = cm_reply_problem(req, &p, -1);
 	else if (e == 0)

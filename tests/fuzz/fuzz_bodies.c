@@ -68,13 +68,27 @@ static void tokens(const cJSON *body)
 {
 	static const char *const known[] = {"label", "node", "grants", "admin", "expires_in", NULL};
 	struct cm_token_request *tr = malloc(sizeof *tr);
-	const char *field = NULL, *msg = NULL;
-	int rc = cm_token_request_from_json(body, tr, &field, &msg);
-	check(rc == 0 || rc == -CM_EBADREQ || rc == -CM_EVALIDATION);
-	check(rc == 0 || (msg && msg[0]));
-	/* field is the member's own name for an unknown member, "" included (see the report of issue 8:
-	 * api_tokens.c echoes it as details.field without cm_check_unknown_field's rule). */
-	check(rc != -CM_EVALIDATION || field);
+	struct cm_problem p = {.err = CM_OK};
+	int rc = cm_token_request_parse(body, tr, &p);
+	check(rc == 0 || rc == 1);
+	check(rc == 0 || ((p.err == CM_EBADREQ || p.err == CM_EVALIDATION) && p.message[0]));
+	if (rc == 1 && p.err == CM_EVALIDATION) {
+		/* The field is a known one or an unknown member's name that is safe to show: short,
+		 * printable ASCII, nothing credential-shaped (cm_check_unknown_field's rule). */
+		size_t n = strlen(p.field);
+		bool shown = !strcmp(p.field, "(unknown field)");
+		for (size_t i = 0; known[i]; i++)
+			shown |= !strcmp(p.field, known[i]);
+		if (!shown) {
+			check(n >= 1 && n <= 40 && cm_secret_scan(p.field, n, CM_SECRET_ALL) == CM_SECRET_NONE);
+			for (size_t i = 0; i < n; i++)
+				check(p.field[i] > 0x20 && p.field[i] < 0x7f);
+			check(!only_fields(body, known));
+		}
+	}
+	if (rc == 1 && p.err == CM_EBADREQ)
+		check(!cJSON_IsObject(body) && !p.field[0]);
+	cm_problem_clear(&p);
 	if (rc == 0) {
 		check(cJSON_IsObject(body) && only_fields(body, known));
 		check(string_or_null(cJSON_GetObjectItemCaseSensitive(body, "label"), CM_LABEL_MAX));
@@ -92,13 +106,13 @@ static void tokens(const cJSON *body)
 	free(tr);
 }
 
-static void nodes(const cJSON *body)
+static void nodes(const cJSON *body, const char *text)
 {
 	static const char *const known[] = {"name", "description", "capabilities", "endpoint", "meta", NULL};
 	struct cm_node_write w = {.op = "put", .id = "sec", .node = "sec"};
 	struct cm_problem p = {.err = CM_OK};
 	char *caps = NULL, *meta = NULL;
-	int rc = cm_node_put_parse(&cfg, body, &w, &caps, &meta, &p);
+	int rc = cm_node_put_parse(&cfg, body, text, &w, &caps, &meta, &p);
 	check(rc == 0 || rc == 1);
 	if (rc == 1)
 		check((p.err == CM_EVALIDATION || p.err == CM_ESECRET) && p.field[0] && p.message[0]);
@@ -112,6 +126,21 @@ static void nodes(const cJSON *body)
 		check(!c || strings_of_tags(c, 64));
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "meta");
 		check(!m || cJSON_IsNull(m) || (cJSON_IsObject(m) && cm_json_depth(m) <= 16 && meta && strlen(meta) <= 16384));
+		if (m && !cJSON_IsNull(m)) {
+			/* meta as stored is meta as sent: the same JSON (and, for a plainly spelled key, the
+			 * client's own text, so no number is rounded on the way). */
+			cJSON *again = NULL;
+			check(cm_json_parse(meta, strlen(meta), &again) == 0);
+			char *r1 = cm_json_render(again, NULL), *r2 = cm_json_render(m, NULL); /* 1e400: inf != inf */
+			check(r1 && r2 && !strcmp(r1, r2));
+			free(r1);
+			free(r2);
+			cJSON_Delete(again);
+			check(w.meta == meta);
+			size_t off, n;
+			if (cm_json_member_span(text, strlen(text), "meta", &off, &n))
+				check(strlen(meta) == n && !memcmp(meta, text + off, n));
+		}
 		check(caps && w.capabilities == caps);
 		/* Nothing registered carries a credential, anywhere in the body. */
 		check(cm_secret_scan_json(body, CM_SECRET_ALL) == CM_SECRET_NONE);
@@ -179,7 +208,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (which == 0)
 				tokens(body);
 			else if (which == 1)
-				nodes(body);
+				nodes(body, text);
 			else
 				skill(body, text, len, false);
 		}

@@ -409,6 +409,11 @@ START_TEST(token_bad_input)
 		{"{\"expires_in\":-5}", NULL, 422, "validation_failed", "expires_in"},
 		{"{\"admin\":\"yes\"}", NULL, 422, "validation_failed", "admin"},
 		{"{\"colour\":\"blue\"}", NULL, 422, "validation_failed", "colour"},
+		/* An unknown member's name is echoed only when short, printable and clean (as elsewhere). */
+		{"{\"\":1}", NULL, 422, "validation_failed", "(unknown field)"},
+		{"{\"ghp_0123456789abcdefghijABCDEFGHIJ0123456789\":1}", NULL, 422, "validation_failed", "(unknown field)"},
+		{"{\"two words\":1}", NULL, 422, "validation_failed", "(unknown field)"},
+		{"{\"label\":\"x\",\"\xc3\xbc" "ber\":1}", NULL, 422, "validation_failed", "(unknown field)"},
 		{"[]", NULL, 400, "bad_request", NULL},
 		{"\"just a string\"", NULL, 400, "bad_request", NULL},
 		{"{\"label\":", NULL, 400, "invalid_json", NULL},
@@ -430,8 +435,24 @@ START_TEST(token_bad_input)
 			const cJSON *d = cJSON_GetObjectItem(cJSON_GetObjectItem(rs.json, "error"), "details");
 			ck_assert_str_eq(cJSON_GetObjectItem(d, "field")->valuestring, cases[i].field);
 		}
+		ck_assert_msg(!strstr(rs.body, "ghp_0123456789"), "case %zu echoes a credential: %s", i, rs.body);
 		resp_free(&rs);
 	}
+	/* A 512 KiB member name is not sent back either. */
+	size_t long_name = 512 * 1024;
+	char *big = malloc(long_name + 16);
+	ck_assert_ptr_nonnull(big);
+	big[0] = '{', big[1] = '"';
+	memset(big + 2, 'n', long_name);
+	strcpy(big + 2 + long_name, "\":1}");
+	ck_assert_int_eq(http(&srv, REQ(.method = "POST", .path = "/v1/tokens", .token = admin, .body = big), &rs), 0);
+	expect_error(&rs, 422, "validation_failed");
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(rs.json, "error"), "details"), "field")
+				 ->valuestring,
+			 "(unknown field)");
+	ck_assert_msg(rs.len < 4096, "%zu bytes of answer", rs.len);
+	resp_free(&rs);
+	free(big);
 	ck_assert_int_eq(db_count(pg, "SELECT count(*) FROM tokens"), before);
 
 	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/tokens?limit=0", .token = admin), &rs), 0);

@@ -1026,6 +1026,23 @@ START_TEST(json_metadata_keeps_every_digit)
 }
 END_TEST
 
+/* A node's meta is stored as the client wrote it, as skill metadata is: no rounding, no null for
+ * a number too large for a double. */
+START_TEST(node_meta_keeps_every_digit)
+{
+	long st = status_at(&srv, REQ(.method = "PUT", .path = "/v1/nodes/ceo", .token = tok[T_CEO],
+				      .body = "{\"name\":\"CEO\",\"meta\":{\"id\": 12345678901234567890,"
+					      " \"f\": 0.10000000000000000001, \"big\": 1e400}}"));
+	ck_assert_msg(st == 200 || st == 201, "%ld", st);
+	struct http_resp rs;
+	ck_assert_int_eq(http(&srv, REQ(.path = "/v1/nodes/ceo", .token = tok[T_CEO]), &rs), 0);
+	const cJSON *meta = resp_field(&rs, "meta");
+	ck_assert_msg(strstr(rs.body, "12345678901234567890") && strstr(rs.body, "0.10000000000000000001"), "%s", rs.body);
+	ck_assert_msg(cJSON_IsNumber(cJSON_GetObjectItem(meta, "big")), "%s", rs.body);
+	resp_free(&rs);
+}
+END_TEST
+
 TCase *skills_tcase(void);
 TCase *skills_tcase(void)
 {
@@ -1044,5 +1061,6 @@ TCase *skills_tcase(void)
 	tcase_add_test(tc, bridge_spoofing_stale_and_mixed);
 	tcase_add_test(tc, audit_names_the_new_writes);
 	tcase_add_test(tc, json_metadata_keeps_every_digit);
+	tcase_add_test(tc, node_meta_keeps_every_digit);
 	return tc;
 }

@@ -1,0 +1,336 @@
+/* libFuzzer harness for the memory write bodies: PUT /v1/memory/{scope}/{key}
+ * (cm_memory_put_parse), PATCH's merge patch (cm_memory_value_check) and POST /v1/batch
+ * (cm_batch_check), the very functions the handlers call, after the same strict JSON gate, for
+ * one of three callers (an admin, a node token, a read-only user token).
+ * Invariants: only validation_failed, secret_detected (and forbidden in a batch) come out; a 422
+ * names its field as API.md does ("ttl", "ops[3].value", details.index = 3); and a reference
+ * validator written here from API.md, which accepts exactly what the server must, agrees on
+ * accept or refuse and, for a batch, on which op is refused. What is accepted is checked again
+ * field by field (tags as stored, ttl, expires_at).
+ * Input: one byte (endpoint, caller, secret guard on or off), then the body. */
+#include "clawmesh/api.h"
+#include "clawmesh/api_util.h"
+#include "clawmesh/auth.h"
+#include "clawmesh/config.h"
+#include "clawmesh/err.h"
+#include "clawmesh/json.h"
+#include "clawmesh/secrets.h"
+#include "clawmesh/validate.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define check(c) ((c) ? (void)0 : (fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__), abort()))
+
+static struct cm_config cfg = {.max_value = 256 * 1024, .secret_kinds = CM_SECRET_ALL};
+static struct cm_identity who[3];
+
+static void init_callers(void)
+{
+	static bool done;
+	if (done)
+		return;
+	done = true;
+	memset(who, 0, sizeof who);
+	snprintf(who[0].label, sizeof who[0].label, "admin");
+	who[0].admin = true;
+	snprintf(who[1].node, sizeof who[1].node, "ceo");
+	who[1].ngrants = 2;
+	snprintf(who[1].grants[0].pattern, sizeof who[1].grants[0].pattern, "mesh");
+	who[1].grants[0].access = CM_ACCESS_RW;
+	snprintf(who[1].grants[1].pattern, sizeof who[1].grants[1].pattern, "project:*");
+	who[1].grants[1].access = CM_ACCESS_R;
+	who[2].ngrants = 1;
+	snprintf(who[2].grants[0].pattern, sizeof who[2].grants[0].pattern, "user:alice");
+	who[2].grants[0].access = CM_ACCESS_R;
+}
+
+/* The three callers' access, from API.md's grant rules, written out by hand. */
+static bool ref_allows(int caller, const char *scope, bool write)
+{
+	if (caller == 0)
+		return true;
+	if (caller == 1)
+		return !strcmp(scope, "mesh") || !strcmp(scope, "node:ceo") || (!write && !strncmp(scope, "project:", 8));
+	return !write && !strcmp(scope, "user:alice");
+}
+
+static int ref_depth(const cJSON *v)
+{
+	int d = 0;
+	for (const cJSON *c = v->child; c; c = c->next) {
+		int x = ref_depth(c);
+		d = x > d ? x : d;
+	}
+	return cJSON_IsArray(v) || cJSON_IsObject(v) ? d + 1 : 0;
+}
+
+static bool ref_clean(const cJSON *v)
+{
+	return !cfg.secret_kinds || cm_secret_scan_json(v, cfg.secret_kinds) == CM_SECRET_NONE;
+}
+
+static bool ref_value(const cJSON *v)
+{
+	return v && ref_depth(v) <= 100 && ref_clean(v);
+}
+
+static bool ref_tags(const cJSON *t)
+{
+	if (!cJSON_IsArray(t) || cJSON_GetArraySize(t) > 32)
+		return false;
+	const cJSON *x;
+	cJSON_ArrayForEach(x, t)
+	if (!cJSON_IsString(x) || !cm_valid_tag(x->valuestring))
+		return false;
+	return ref_clean(t);
+}
+
+static bool ref_ttl(const cJSON *t)
+{
+	if (!cJSON_IsNumber(t))
+		return false;
+	double d = t->valuedouble;
+	return d >= 1 && d <= 315360000 && d == (double)(long long)d;
+}
+
+static bool only(const cJSON *o, const char *const *known)
+{
+	const cJSON *f;
+	cJSON_ArrayForEach(f, o)
+	{
+		bool ok = false;
+		for (size_t i = 0; known[i]; i++)
+			ok |= !strcmp(f->string, known[i]);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static const char *const put_fields[] = {"value", "tags", "ttl", "expires_at", NULL};
+static const char *const op_fields[] = {"op",  "scope",    "key",      "value",         "tags",
+					"ttl", "expires_at", "if_match", "if_none_match", NULL};
+
+/* PUT body or op (kind put/patch/delete/get): API.md's rules for its write fields. */
+static bool ref_write(const cJSON *o, const char *kind, const char *const *fields)
+{
+	if (!only(o, fields))
+		return false;
+	const cJSON *value = cJSON_GetObjectItemCaseSensitive(o, "value");
+	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(o, "tags");
+	const cJSON *ttl = cJSON_GetObjectItemCaseSensitive(o, "ttl");
+	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(o, "expires_at");
+	if (!strcmp(kind, "delete") || !strcmp(kind, "get"))
+		return !value && !tags && !ttl && !exp;
+	if (!ref_value(value))
+		return false;
+	if (!strcmp(kind, "patch"))
+		return !tags && !ttl && !exp;
+	return (!tags || ref_tags(tags)) && !(ttl && exp) && (!ttl || ref_ttl(ttl)) &&
+	       (!exp || (cJSON_IsString(exp) && cm_valid_time(exp->valuestring)));
+}
+
+/* if_match: 3, "3", "\"3\"" or "*"; a version is 1 to 999999999. */
+static bool ref_if_match(const cJSON *v)
+{
+	if (cJSON_IsNumber(v))
+		return v->valuedouble >= 1 && v->valuedouble <= 999999999 && v->valuedouble == (double)(long long)v->valuedouble;
+	if (!cJSON_IsString(v))
+		return false;
+	const char *s = v->valuestring;
+	size_t n = strlen(s);
+	if (!strcmp(s, "*"))
+		return true;
+	if (n >= 2 && s[0] == '"' && s[n - 1] == '"')
+		s++, n -= 2;
+	if (n < 1 || n > 9 || s[0] < '1' || s[0] > '9')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+static bool ref_op(int caller, const cJSON *op)
+{
+	if (!cJSON_IsObject(op))
+		return false;
+	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(op, "op");
+	const cJSON *scope = cJSON_GetObjectItemCaseSensitive(op, "scope");
+	const cJSON *key = cJSON_GetObjectItemCaseSensitive(op, "key");
+	if (!cJSON_IsString(kind))
+		return false;
+	const char *k = kind->valuestring;
+	bool get = !strcmp(k, "get"), put = !strcmp(k, "put");
+	if (!get && !put && strcmp(k, "patch") && strcmp(k, "delete"))
+		return false;
+	if (!cJSON_IsString(scope) || !cm_valid_scope(scope->valuestring) || !cJSON_IsString(key) ||
+	    !cm_valid_key(key->valuestring) || !ref_allows(caller, scope->valuestring, !get))
+		return false;
+	if (!get && cfg.secret_kinds &&
+	    cm_secret_scan(key->valuestring, strlen(key->valuestring), cfg.secret_kinds) != CM_SECRET_NONE)
+		return false;
+	const cJSON *im = cJSON_GetObjectItemCaseSensitive(op, "if_match");
+	const cJSON *inm = cJSON_GetObjectItemCaseSensitive(op, "if_none_match");
+	if (im && (get || !ref_if_match(im)))
+		return false;
+	if (inm && (!put || !cJSON_IsString(inm) || strcmp(inm->valuestring, "*")))
+		return false;
+	return ref_write(op, k, op_fields);
+}
+
+/* The op the reference refuses first: -1 = the body itself, n = none. */
+static int ref_batch(int caller, const cJSON *body, int *n)
+{
+	const cJSON *ops = cJSON_IsObject(body) ? cJSON_GetObjectItemCaseSensitive(body, "ops") : NULL;
+	*n = cJSON_GetArraySize(ops);
+	if (!cJSON_IsArray(ops) || *n < 1 || *n > 100 || !only(body, (const char *const[]){"ops", NULL}))
+		return -1;
+	int i = 0;
+	const cJSON *op;
+	cJSON_ArrayForEach(op, ops)
+	{
+		if (!ref_op(caller, op))
+			return i;
+		i++;
+	}
+	return i;
+}
+
+/* An unknown member's name as cm_check_unknown_field shows it: short printable ASCII, clean. */
+static bool shown_name(const char *f, const char *const *fields)
+{
+	size_t n = strlen(f);
+	for (size_t i = 0; fields[i]; i++)
+		if (!strcmp(f, fields[i]))
+			return true;
+	if (!strcmp(f, "(unknown field)"))
+		return true;
+	if (n < 1 || n > 40 || cm_secret_scan(f, n, CM_SECRET_ALL) != CM_SECRET_NONE)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (f[i] <= 0x20 || f[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+static void refusal_well_formed(const struct cm_problem *p, bool forbidden_ok)
+{
+	check(p->err == CM_EVALIDATION || p->err == CM_ESECRET || (forbidden_ok && p->err == CM_EFORBIDDEN));
+	check(p->message[0] && cm_utf8_valid(p->message, strlen(p->message)));
+	check(p->err == CM_EFORBIDDEN ? !p->field[0] : p->field[0] != '\0');
+	if (p->err == CM_ESECRET) {
+		const cJSON *kind = cJSON_GetObjectItemCaseSensitive(p->details, "kind");
+		check(cJSON_IsString(kind) && kind->valuestring[0]);
+	}
+	/* Never a credential in what is answered. */
+	check(cm_secret_scan(p->field, strlen(p->field), CM_SECRET_ALL) == CM_SECRET_NONE);
+}
+
+static void accepted_fields(const cJSON *o, const struct cm_memory_fields *w)
+{
+	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(o, "tags");
+	const cJSON *ttl = cJSON_GetObjectItemCaseSensitive(o, "ttl");
+	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(o, "expires_at");
+	check(!tags == !w->tags_text);
+	if (tags) {
+		cJSON *again = NULL;
+		check(cm_json_parse(w->tags_text, strlen(w->tags_text), &again) == 0 && cJSON_Compare(again, tags, 1));
+		cJSON_Delete(again);
+	}
+	check(ttl ? w->ttl == (long long)ttl->valuedouble && w->ttl >= 1 : w->ttl == 0);
+	check(exp ? w->expires_at == exp->valuestring : !w->expires_at);
+}
+
+static void put(const cJSON *body)
+{
+	struct cm_memory_fields w = {.ttl = 0};
+	struct cm_problem p = {.err = CM_OK};
+	int rc = cm_memory_put_parse(&cfg, body, &w, &p);
+	bool ref = cJSON_IsObject(body) && ref_write(body, "put", put_fields);
+	check(rc == 0 || rc == 1);
+	check((rc == 0) == ref);
+	if (rc == 1) {
+		refusal_well_formed(&p, false);
+		check(shown_name(p.field, put_fields));
+		if (p.err == CM_ESECRET)
+			check(!strcmp(p.field, "value") || !strcmp(p.field, "tags"));
+	} else {
+		accepted_fields(body, &w);
+	}
+	cm_memory_fields_free(&w);
+	cm_problem_clear(&p);
+}
+
+static void patch(const cJSON *body)
+{
+	struct cm_problem p = {.err = CM_OK};
+	int rc = cm_memory_value_check(&cfg, body, &p);
+	check(rc == 0 || rc == 1);
+	check((rc == 0) == ref_value(body));
+	if (rc == 1) {
+		refusal_well_formed(&p, false);
+		check(!strcmp(p.field, "value"));
+	}
+	cm_problem_clear(&p);
+}
+
+static void batch(int caller, const cJSON *body)
+{
+	struct cm_problem p = {.err = CM_OK};
+	int index = -2, n;
+	int rc = cm_batch_check(&cfg, &who[caller], body, &index, &p);
+	int ref = ref_batch(caller, body, &n);
+	check(rc == 0 || rc == 1);
+	check((rc == 0) == (ref == n && n >= 1));
+	if (rc == 0) {
+		check(index == -1);
+	} else {
+		/* The op refused is the first one the reference refuses, and its field says so. */
+		check(index == ref && index >= -1 && index < 100);
+		refusal_well_formed(&p, index >= 0);
+		if (index < 0) {
+			check(!strcmp(p.field, "ops") || shown_name(p.field, (const char *const[]){"ops", NULL}));
+		} else if (p.field[0]) {
+			char pre[16];
+			int k = snprintf(pre, sizeof pre, "ops[%d]", index);
+			check(!strncmp(p.field, pre, (size_t)k));
+			check(p.field[k] == '\0' || (p.field[k] == '.' && shown_name(p.field + k + 1, op_fields)));
+			if (p.field[k] == '\0') /* the op itself: only when it is no object */
+				check(!cJSON_IsObject(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(body, "ops"), index)));
+		}
+	}
+	cm_problem_clear(&p);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1 || size > 65536)
+		return 0;
+	init_callers();
+	int which = data[0] % 3, caller = (data[0] / 3) % 3;
+	cfg.secret_kinds = data[0] & 0x80 ? 0 : CM_SECRET_ALL;
+	size_t len = size - 1;
+	char *text = malloc(len + 1); /* cm_json_parse wants the NUL after the text */
+	if (!text)
+		return 0;
+	memcpy(text, data + 1, len);
+	text[len] = '\0';
+	cJSON *body = NULL;
+	if (cm_json_parse(text, len, &body) == 0) {
+		if (which == 0)
+			put(body);
+		else if (which == 1)
+			patch(body);
+		else
+			batch(caller, body);
+	}
+	cJSON_Delete(body);
+	free(text);
+	return 0;
+}
