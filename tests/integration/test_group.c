@@ -264,6 +264,7 @@ struct loader {
 	int id;
 	int acked[4000];
 	int nacked, unavailable, sent;
+	long last_ack_ms; /* when its latest write was acknowledged */
 	char failure[256];
 };
 static int loaders_stop;
@@ -282,9 +283,10 @@ static void *loader_run(void *arg)
 			break;
 		}
 		l->sent++;
-		if (rs.status == 201)
+		if (rs.status == 201) {
 			l->acked[l->nacked++] = i;
-		else if (rs.status == 503 && !strcmp(resp_error_code(&rs), "unavailable"))
+			__atomic_store_n(&l->last_ack_ms, now_ms(), __ATOMIC_RELEASE);
+		} else if (rs.status == 503 && !strcmp(resp_error_code(&rs), "unavailable"))
 			l->unavailable++;
 		else
 			snprintf(l->failure, sizeof l->failure, "%s: %ld %s", path, rs.status, rs.body);
@@ -308,7 +310,18 @@ START_TEST(database_stopped_mid_load)
 	ck_assert_int_eq(pg_control("stop fast"), 0);
 	sleep_ms(500);
 	ck_assert_int_eq(pg_control("start"), 0);
-	sleep_ms(1500);
+	/* Until every loader has been acknowledged again since the restart (10 s at most: a loaded
+	 * machine can take more than a second to get there; a fixed wait made this flaky). */
+	long restarted = now_ms();
+	for (int waited = 0; waited < 10000; waited += 20) {
+		int back = 0;
+		for (int i = 0; i < LOADERS; i++)
+			back += __atomic_load_n(&l[i].last_ack_ms, __ATOMIC_ACQUIRE) > restarted;
+		if (back == LOADERS)
+			break;
+		sleep_ms(20);
+	}
+	sleep_ms(200);
 	__atomic_store_n(&loaders_stop, 1, __ATOMIC_RELEASE);
 	int acked = 0, unavailable = 0;
 	for (int i = 0; i < LOADERS; i++) {
