@@ -50,7 +50,10 @@ struct cm_conn {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+/* On CLOCK_MONOTONIC (cm_reaper_start): a wall clock stepped back (NTP at boot) must not stop the
+ * passes for as long as the step. */
+static pthread_cond_t wake;
+static bool wake_ready;
 static struct cm_conn *conns;
 static const struct cm_config *config;
 static pthread_t thread;
@@ -222,7 +225,7 @@ static void *reaper_run(void *arg)
 	pthread_mutex_lock(&lock);
 	while (!stopping) {
 		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
+		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += 1;
 		pthread_cond_timedwait(&wake, &lock, &until);
 		if (stopping)
@@ -254,6 +257,14 @@ int cm_reaper_start(const struct cm_config *cfg)
 	config = cfg;
 	if (running || (!cfg->header_timeout && !(cfg->body_timeout && cfg->body_min_rate)))
 		return 0;
+	if (!wake_ready) {
+		pthread_condattr_t a;
+		if (pthread_condattr_init(&a) || pthread_condattr_setclock(&a, CLOCK_MONOTONIC) ||
+		    pthread_cond_init(&wake, &a))
+			return -CM_EINTERNAL;
+		pthread_condattr_destroy(&a);
+		wake_ready = true;
+	}
 	stopping = false;
 	if (pthread_create(&thread, NULL, reaper_run, NULL))
 		return -CM_EINTERNAL;
