@@ -141,7 +141,9 @@ int cm_node_put_parse(const struct cm_config *cfg, const cJSON *body, const char
 			*meta = cm_json_render(m, &len);
 		if (!*meta)
 			return -CM_EINTERNAL;
-		if (len > MAX_META)
+		/* Its numbers as PostgreSQL writes them out: 1e10000 is six bytes sent, 10,001 stored. */
+		long stored = cm_json_stored_size(*meta, len);
+		if (stored < 0 || (size_t)stored > MAX_META)
 			return cm_problem(p, CM_EVALIDATION, "meta", "meta is at most 16 KiB as JSON.");
 		w->meta = *meta;
 	}

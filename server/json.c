@@ -110,8 +110,9 @@ static long number_strict(const char *s, size_t len, size_t *i)
 	return minus + (whole > 1 ? whole : 1) + (scale > 0 ? 1 + scale : 0);
 }
 
-/* 0, -CM_EINVJSON, or -CM_ETOOLARGE when the numbers written out would grow too much. */
-static int lexically_strict(const char *s, size_t len)
+/* 0, -CM_EINVJSON, or -CM_ETOOLARGE when the numbers written out would grow too much; *grown
+ * (may be NULL) gets the bytes they add. */
+static int lexically_strict(const char *s, size_t len, long *grown)
 {
 	size_t i = 0;
 	long growth = 0;
@@ -141,7 +142,15 @@ static int lexically_strict(const char *s, size_t len)
 			i++;
 		}
 	}
+	if (grown)
+		*grown = growth;
 	return 0;
+}
+
+long cm_json_stored_size(const char *s, size_t len)
+{
+	long grown = 0;
+	return lexically_strict(s, len, &grown) == -CM_EINVJSON ? -1 : (long)len + grown;
 }
 
 static int dup_cmp(const void *a, const void *b)
@@ -194,7 +203,7 @@ int cm_json_parse(const char *buf, size_t len, cJSON **out)
 	 * reaches PostgreSQL as sent and jsonb refuses it. Refused here, as jsonb would. */
 	if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3))
 		return -CM_EINVJSON;
-	int e = lexically_strict(buf, len);
+	int e = lexically_strict(buf, len, NULL);
 	if (e < 0)
 		return e;
 	/* len + 1 covers the terminating NUL, which cJSON requires to be the only thing left. */

@@ -14,6 +14,9 @@ bool cm_utf8_valid(const char *s, size_t len);
  * buf must have a NUL at buf[len]. 0 with *out (caller frees), -CM_EINVJSON, or -CM_ETOOLARGE
  * when its numbers written out in full (as PostgreSQL prints them) would add over 1 MiB. */
 int cm_json_parse(const char *buf, size_t len, cJSON **out);
+/* The bytes of a JSON text with its numbers written out in full, as PostgreSQL stores and prints
+ * them (1e5 as 100000): a bound on what storing it costs. -1 when it is not strict JSON. */
+long cm_json_stored_size(const char *s, size_t len);
 
 /* Nesting depth: 0 for a scalar, 1 for a flat array or object. */
 int cm_json_depth(const cJSON *item);

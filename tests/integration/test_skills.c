@@ -1040,6 +1040,18 @@ START_TEST(node_meta_keeps_every_digit)
 	ck_assert_msg(strstr(rs.body, "12345678901234567890") && strstr(rs.body, "0.10000000000000000001"), "%s", rs.body);
 	ck_assert_msg(cJSON_IsNumber(cJSON_GetObjectItem(meta, "big")), "%s", rs.body);
 	resp_free(&rs);
+	/* The 16 KiB bound is on meta as stored: 1e20000 is 7 bytes sent and 20,001 written out. */
+	char *before = db_value(pg, "SELECT meta::text FROM nodes WHERE id = 'ceo'", 0, NULL);
+	ck_assert_int_eq(http(&srv, REQ(.method = "PUT", .path = "/v1/nodes/ceo", .token = tok[T_CEO],
+				       .body = "{\"name\":\"CEO\",\"meta\":{\"big\": 1e20000}}"), &rs), 0);
+	expect_error(&rs, 422, "validation_failed");
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(rs.json, "error"), "details"),
+					     "field")->valuestring, "meta");
+	resp_free(&rs);
+	char *after = db_value(pg, "SELECT meta::text FROM nodes WHERE id = 'ceo'", 0, NULL);
+	ck_assert_str_eq(before, after);
+	free(before);
+	free(after);
 }
 END_TEST
 

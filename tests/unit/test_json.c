@@ -96,6 +96,11 @@ START_TEST(numbers_that_grow_written_out)
 	static char digits[1100000];
 	memset(digits, '7', sizeof digits - 1);
 	ck_assert_int_eq(parse(digits + sizeof digits - 1 - 130000), 0);
+	/* The size as stored: what a size limit on client text (node meta) must count. */
+	ck_assert_int_eq(cm_json_stored_size("{\"a\":1}", 7), 7);
+	ck_assert_int_eq(cm_json_stored_size("[1e5]", 5), 8); /* [100000] */
+	ck_assert_int_eq(cm_json_stored_size("[1e20000]", 9), 9 - 7 + 20001);
+	ck_assert_int_eq(cm_json_stored_size("[01]", 4), -1);
 }
 END_TEST
 
