@@ -27,6 +27,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,12 +63,11 @@ static const char *const cors_expose_headers =
 
 static char *tls_cert_pem, *tls_key_pem;
 
-/* Shutdown (cm_http_quiesce, cm_http_drain): requests between on_uri and on_completed, the
- * listening socket once libmicrohttpd no longer polls it, and whether answers close their
- * connection (a kept-alive connection must not start another request while we drain). */
+/* Shutdown (cm_http_quiesce, cm_http_drain): requests whose head is in and whose answer is not
+ * yet done, and whether we drain: new connections are then closed as accepted, and answers close
+ * their connection (a kept-alive connection must not start another request while we drain). */
 static unsigned long in_flight;
 static bool draining;
-static int quiesced_fd = -1;
 
 /* --max-connections is ours to enforce: at libmicrohttpd's own limit it stops polling the listening
  * socket, and a new client waits in the backlog (a minute and more) instead of being told at
@@ -700,7 +700,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	req->cfg = cls;
 	req->uri = strdup(uri ? uri : "");
 	req->path = req->uri ? strndup(req->uri, strcspn(req->uri, "?")) : NULL;
-	__atomic_add_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
 	return req;
 }
 
@@ -716,6 +715,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_NO;
 	if (!req->headers_seen) {
 		req->headers_seen = true;
+		/* In flight for the shutdown drain from here: a head still arriving is the reaper's
+		 * (--header-timeout), and must not hold every shutdown to its deadline. */
+		__atomic_add_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
 		req->conn = conn;
 		cm_conn_body_begin(req->tcp);
 		snprintf(req->method, sizeof req->method, "%s", strlen(method) < sizeof req->method ? method : "?");
@@ -819,9 +821,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(req->body);
 	free(req->uri);
 	free(req->path);
+	bool counted = req->headers_seen;
 	request_free(req);
 	*con_cls = NULL;
-	__atomic_sub_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
+	if (counted)
+		__atomic_sub_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
 }
 
 /* A connection past --max-connections is closed as soon as it is accepted: the client learns at
@@ -831,6 +835,8 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
 	(void)cls;
 	(void)addr;
 	(void)addrlen;
+	if (__atomic_load_n(&draining, __ATOMIC_ACQUIRE))
+		return MHD_NO; /* shutting down: cm_http_quiesce() */
 	return __atomic_load_n(&open_connections, __ATOMIC_ACQUIRE) < connection_cap ? MHD_YES : MHD_NO;
 }
 
@@ -853,19 +859,45 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	}
 }
 
+/* libmicrohttpd's own messages. Most are about one client (it left mid-request, it hit the
+ * connection limit), so any client can make them as often as it likes: the log takes at most
+ * MHD_LOG_BURST of them a minute, then says how many it left out. */
+#define MHD_LOG_BURST 10
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static long long window_ms;
+	static unsigned said, dropped;
 	char msg[512];
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
-	/* A client that leaves before its request is complete: any client can, as often as it
-	 * likes, and the slow-client reaper does it to hundreds at once (it logs them once a minute,
-	 * reaper.c). A line each would let anyone flood the log; the access log marks such requests
+	/* A client that leaves before its request is complete, which the slow-client reaper does to
+	 * hundreds at once (it logs them itself, reaper.c); the access log marks such requests
 	 * "aborted" once they had a request line. */
 	if (!strncmp(msg, "Connection socket is closed when reading request", 48))
 		return;
-	cm_log_warn("http: %s", msg);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long long ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	unsigned left_out = 0;
+	bool say;
+	pthread_mutex_lock(&lock);
+	if (!window_ms || ms - window_ms >= 60000) {
+		left_out = dropped;
+		window_ms = ms;
+		said = dropped = 0;
+	}
+	say = said < MHD_LOG_BURST;
+	if (say)
+		said++;
+	else
+		dropped++;
+	pthread_mutex_unlock(&lock);
+	if (left_out)
+		cm_log_warn("http: %u more libmicrohttpd messages in the last minute were left out", left_out);
+	if (say)
+		cm_log_warn("http: %s", msg);
 }
 
 static char *read_file(const char *path)
@@ -906,8 +938,7 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
-	/* MHD_ALLOW_SUSPEND_RESUME includes MHD_USE_ITC, which MHD_quiesce_daemon() needs (cm_http_quiesce). */
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
 		flags |= MHD_USE_EPOLL;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
@@ -976,17 +1007,12 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 
 void cm_http_quiesce(struct MHD_Daemon *d)
 {
+	(void)d;
+	/* Not MHD_quiesce_daemon(): with epoll and a thread pool it races a worker removing the same
+	 * listening socket from its epoll set, and the loser aborts the process (MHD_PANIC on ENOENT,
+	 * an open libmicrohttpd defect). The accept policy closes every new connection instead, as
+	 * soon as it is accepted: the client learns at once and can try a replica. */
 	__atomic_store_n(&draining, true, __ATOMIC_RELEASE);
-	if (!d || quiesced_fd >= 0)
-		return;
-	int fd = MHD_quiesce_daemon(d);
-	if (fd < 0)
-		return;
-	/* libmicrohttpd stops accepting but leaves the socket listening (it may be closed only after
-	 * MHD_stop_daemon), so the kernel would still complete handshakes nobody answers. shutdown()
-	 * ends the listen state: a client connecting now is refused at once and can try a replica. */
-	shutdown(fd, SHUT_RDWR);
-	quiesced_fd = fd;
 }
 
 bool cm_http_drain(long long deadline_ms)
@@ -1012,9 +1038,6 @@ void cm_http_stop(struct MHD_Daemon *d)
 	cm_reaper_stop();
 	if (d)
 		MHD_stop_daemon(d);
-	if (quiesced_fd >= 0)
-		close(quiesced_fd);
-	quiesced_fd = -1;
 	__atomic_store_n(&draining, false, __ATOMIC_RELEASE);
 	free(tls_cert_pem);
 	free(tls_key_pem);

@@ -83,11 +83,11 @@ struct cm_request {
 
 /* Starts the daemon on cfg->listen_*; NULL with a logged reason. */
 struct MHD_Daemon *cm_http_start(const struct cm_config *cfg);
-/* Shutdown, step 1: no new connections (a connect is refused), and every answer from now on
- * closes its connection. */
+/* Shutdown, step 1: no new connections (each is closed as soon as it is accepted, unanswered),
+ * and every answer from now on closes its connection. */
 void cm_http_quiesce(struct MHD_Daemon *d);
-/* Step 2: waits until no request is in flight (headers or body still arriving, a handler, an
- * answer being queued), or until deadline_ms (CLOCK_MONOTONIC); true when none is left. */
+/* Step 2: waits until no request is in flight (its head in: its body still arriving, a handler,
+ * an answer being queued), or until deadline_ms (CLOCK_MONOTONIC); true when none is left. */
 bool cm_http_drain(long long deadline_ms);
 /* Step 3 (or alone): closes every connection left and the daemon. */
 void cm_http_stop(struct MHD_Daemon *d);
