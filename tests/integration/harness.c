@@ -518,3 +518,16 @@ static int valgrind_argv(const char **argv, const char *log)
 		argv[i] = vg[i];
 	return (int)(sizeof vg / sizeof *vg);
 }
+
+long metric_value(const struct server *srv, const char *admin, const char *name)
+{
+	struct http_resp rs;
+	ck_assert_int_eq(http(srv, REQ(.path = "/metrics", .token = admin), &rs), 0);
+	ck_assert_int_eq(rs.status, 200);
+	char needle[256];
+	snprintf(needle, sizeof needle, "\n%s ", name);
+	const char *p = rs.body ? strstr(rs.body, needle) : NULL;
+	long v = p ? atol(p + strlen(needle)) : -1;
+	resp_free(&rs);
+	return v;
+}

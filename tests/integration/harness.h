@@ -87,6 +87,9 @@ long status_at(const struct server *srv, const struct http_req *rq);
 /* Asks again (every ms or so) until the status is want: the milliseconds that took, or -1 after max_ms.
  * For what another process changed, which a replica hears of through NOTIFY (its caches). */
 double status_within(const struct server *srv, const struct http_req *rq, long want, int max_ms);
+/* The value of one /metrics sample (name with its labels, e.g. x_total{reason="head"}), read
+ * with an admin token; -1 when it is not there. */
+long metric_value(const struct server *srv, const char *admin, const char *name);
 /* A member of the response's JSON body, or NULL. */
 const cJSON *resp_field(const struct http_resp *rs, const char *name);
 

@@ -497,18 +497,21 @@ static void send_all(int fd, const char *p)
 	ck_assert_int_eq(write(fd, p, n), (ssize_t)n);
 }
 
-/* Reads until what came ends with suffix (true), or the peer closes or ms pass (false). */
+/* Reads into b until what came ends with suffix (true), or with suffix NULL until the peer
+ * closes (true); false on a reset, on a close before the suffix, or when ms pass. */
 static bool read_until(int fd, struct buf *b, const char *suffix, int ms)
 {
-	size_t n = strlen(suffix);
+	size_t n = suffix ? strlen(suffix) : 0;
 	long t0 = now_ms();
-	while (!(b->len >= n && !memcmp(b->p + b->len - n, suffix, n))) {
+	while (!(suffix && b->len >= n && !memcmp(b->p + b->len - n, suffix, n))) {
 		long left = ms - (now_ms() - t0);
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (left <= 0 || poll(&p, 1, (int)left) != 1)
 			return false;
 		char chunk[4096];
 		ssize_t r = read(fd, chunk, sizeof chunk);
+		if (r == 0 && !suffix)
+			return true;
 		if (r <= 0)
 			return false;
 		buf_append(b, chunk, (size_t)r);
@@ -519,21 +522,9 @@ static bool read_until(int fd, struct buf *b, const char *suffix, int ms)
 /* Reads until the peer closes (true) or a reset / ms pass (false); what came is in b. */
 static bool read_to_close(int fd, struct buf *b, int ms)
 {
-	long t0 = now_ms();
-	for (;;) {
-		long left = ms - (now_ms() - t0);
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (left <= 0 || poll(&p, 1, (int)left) != 1)
-			return false;
-		char chunk[4096];
-		ssize_t r = read(fd, chunk, sizeof chunk);
-		if (r == 0)
-			return true;
-		if (r < 0)
-			return false;
-		buf_append(b, chunk, (size_t)r);
-	}
+	return read_until(fd, b, NULL, ms);
 }
+
 
 struct poll_call {
 	const struct server *srv;
@@ -991,18 +982,11 @@ static void *dl_watch(void *arg)
 	return NULL;
 }
 
-static unsigned long long metric(const struct server *s, const char *line)
+static unsigned long long metric(const struct server *s, const char *name)
 {
-	struct http_resp rs;
-	unsigned long long v = 0;
-	ck_assert_int_eq(http(s, REQ(.path = "/metrics", .token = admin), &rs), 0);
-	ck_assert_int_eq(rs.status, 200);
-	const char *p = rs.body ? strstr(rs.body, line) : NULL;
-	if (p)
-		v = strtoull(p + strlen(line), NULL, 10);
-	ck_assert_msg(p, "no %s in /metrics", line);
-	resp_free(&rs);
-	return v;
+	long v = metric_value(s, admin, name);
+	ck_assert_msg(v >= 0, "no %s in /metrics", name);
+	return (unsigned long long)v;
 }
 
 static int log_lines(const struct server *s, const char *needle)
@@ -1090,8 +1074,8 @@ START_TEST(slow_heads_and_bodies_are_cut)
 		first[c->kind] = ms < first[c->kind] ? ms : first[c->kind];
 		last[c->kind] = ms > last[c->kind] ? ms : last[c->kind];
 	}
-	unsigned long long heads = metric(&s, "clawmesh_connections_reaped_total{reason=\"head\"} ");
-	unsigned long long bodies = metric(&s, "clawmesh_connections_reaped_total{reason=\"body\"} ");
+	unsigned long long heads = metric(&s, "clawmesh_connections_reaped_total{reason=\"head\"}");
+	unsigned long long bodies = metric(&s, "clawmesh_connections_reaped_total{reason=\"body\"}");
 	int logged = log_lines(&s, "http: closed "), http_lines = log_lines(&s, "http: ");
 	for (int k = DL_HEAD; k <= DL_NEXT_HEAD; k++)
 		if (!last[k])
@@ -1265,8 +1249,8 @@ START_TEST(deadlines_spare_waits_streams_and_slow_transfers)
 	bool idle_served = read_until(idle, &ib, "\"ok\"}", 2000) && !strncmp(ib.p, "HTTP/1.1 200", 12);
 	pthread_join(ut, NULL);
 	pthread_join(pt, NULL);
-	unsigned long long heads = metric(&s, "clawmesh_connections_reaped_total{reason=\"head\"} ");
-	unsigned long long bodies = metric(&s, "clawmesh_connections_reaped_total{reason=\"body\"} ");
+	unsigned long long heads = metric(&s, "clawmesh_connections_reaped_total{reason=\"head\"}");
+	unsigned long long bodies = metric(&s, "clawmesh_connections_reaped_total{reason=\"body\"}");
 	fprintf(stderr,
 		"faults: deadlines spare: a long-poll answered %ld after %ld ms, an event stream open after %ld ms (%s), "
 		"an idle kept-alive connection served again (%d), a 1,500 B/s upload answered %s after %ld ms, an export "

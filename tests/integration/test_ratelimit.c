@@ -60,15 +60,7 @@ static long header_num(const struct http_resp *rs, const char *name)
 
 static long metric(const struct server *s, const char *name)
 {
-	struct http_resp rs;
-	ck_assert_int_eq(http(s, REQ(.path = "/metrics", .token = admin), &rs), 0);
-	ck_assert_int_eq(rs.status, 200);
-	char needle[128];
-	snprintf(needle, sizeof needle, "\n%s ", name);
-	const char *p = strstr(rs.body, needle);
-	long v = p ? atol(p + strlen(needle)) : -1;
-	resp_free(&rs);
-	return v;
+	return metric_value(s, admin, name);
 }
 
 /* GETs /v1/whoami with secret until the first 429 (at most 4 bursts): how many were allowed,
