@@ -1226,8 +1226,11 @@ START_TEST(deadlines_spare_waits_streams_and_slow_transfers)
 			tail[6] = chunk[i];
 		}
 		ended = !memcmp(tail, "\r\n0\r\n\r\n", 7);
+		/* 400 KB/s for 4 s, well past the deadlines; then at full speed, so that what the cases
+		 * before left in the shared database (12 MB in a whole run) cannot make it outlast the
+		 * idle connection's --conn-timeout. */
 		long ahead = (long)(got / 400) - (now_ms() - t0);
-		if (ahead > 0)
+		if (ahead > 0 && now_ms() - t0 < 4000)
 			sleep_ms((int)ahead);
 	}
 	long export_ms = now_ms() - t0;
