@@ -877,8 +877,11 @@ int cm_import_finish(struct cm_import *im)
 		return refuse(im, 0, -e, NULL, NULL, "The database failed; nothing was imported.");
 	/* New writes must number after everything imported (the header's revision is at least
 	 * every one in an export; the maxima guard an edited file). setval is not transactional:
-	 * it comes last, once nothing can refuse the import any more. The notification wakes the
-	 * change feed's listeners, on every replica, once this commits. */
+	 * it comes last, once nothing can refuse the import any more, and only when rows were
+	 * imported, since an import of nothing rolls back and must leave the store as it was (a
+	 * header naming a revision above the store's moved it, rollback or not). The summary then
+	 * names the store's revision. The notification wakes the change feed's listeners, on every
+	 * replica, once this commits. */
 	char rev[24];
 	snprintf(rev, sizeof rev, "%lld", im->revision);
 	const char *p[] = {rev, imported ? "true" : "false"};
@@ -886,7 +889,7 @@ int cm_import_finish(struct cm_import *im)
 				   "WITH cur AS (SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS v FROM cm_revision),"
 				   " want AS (SELECT greatest($1::bigint, (SELECT max(revision) FROM changes),"
 				   " (SELECT max(revision) FROM memory_history), (SELECT max(revision) FROM skill_versions)) AS v)"
-				   " SELECT CASE WHEN want.v > cur.v THEN setval('cm_revision', want.v) ELSE cur.v END,"
+				   " SELECT CASE WHEN $2::boolean AND want.v > cur.v THEN setval('cm_revision', want.v) ELSE cur.v END,"
 				   " CASE WHEN $2::boolean THEN pg_notify('clawmesh_changes', '') END FROM cur, want",
 				   2, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK)
