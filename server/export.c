@@ -650,11 +650,17 @@ static int header(struct cm_import *im, const char *text, const cJSON *o)
 	const char *p[] = {text};
 	PGresult *r = PQexecParams(im->pg, "SELECT ($1::jsonb ->> 'revision')::bigint", 1, NULL, p, NULL, NULL, 0);
 	int e = 0;
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK)
 		im->revision = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	else if (state && !strncmp(state, "22", 2))
+		e = -CM_EBADREQ; /* digits bigint does not take as written (5.0): the file's fault, not ours */
 	else
 		e = cm_db_error(im->pg, r, "import header");
 	PQclear(r);
+	if (e == -CM_EBADREQ)
+		return refuse(im, 1, CM_EBADREQ, "clawmesh-export", "revision",
+			      "The header's revision must be a whole number written as digits, without a fraction.");
 	if (e < 0)
 		return refuse(im, 0, -e, NULL, NULL, "The database failed while reading the header.");
 	im->header = true;

@@ -796,6 +796,10 @@ START_TEST(refusals)
 	refused("{\"type\":\"end\",\"lines\":0}\n", 0, 400, "bad_request", 1, "not a clawmesh export");
 	refused("{\"type\":\"clawmesh-export\",\"format\":2,\"revision\":1}\n{\"type\":\"end\",\"lines\":1}\n", 0, 400, "bad_request",
 		1, "format");
+	/* A whole revision written with a fraction: bigint refuses "5.0", a 400 and not a 500
+	 * (found by fuzz_import). */
+	refused("{\"type\":\"clawmesh-export\",\"format\":1,\"revision\":5.0}\n{\"type\":\"end\",\"lines\":1}\n", 0, 400,
+		"bad_request", 1, "revision");
 	refused("{\"type\":\"clawmesh-export\",\"format\":1,\"revision\":1}\n{\"type\":\"end\",\"lines\":1}\n{}\n", 0, 400,
 		"bad_request", 3, "trailer");
 	struct http_resp rs;
