@@ -629,6 +629,14 @@ static int check_fields(struct cm_import *im, const struct section *s, const cJS
 					   "Line %ld (change): kind is memory, skill or node, and name a key, skill name or node id of it.",
 					   im->line);
 	}
+	/* A delete keeps no value (the columns hold NULL). One with a value would lose it silently,
+	 * and the same file imported again would then conflict with what the first import stored. */
+	bool gone = s == &sections[L_MEMORY_VERSION]
+			    ? !strcmp(cJSON_GetObjectItemCaseSensitive(o, "op")->valuestring, "delete")
+			    : s == &sections[L_MEMORY] && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "deleted"));
+	if (gone && !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "value")))
+		return refuse(im, im->line, CM_EBADREQ, s->type, "value", "Line %ld (%s) is a delete: its value must be null.",
+			      im->line, s->type);
 	return 0;
 }
 

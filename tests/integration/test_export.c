@@ -756,6 +756,15 @@ START_TEST(refusals)
 		 "\"tags\":[],\"metadata\":{},\"node\":null,\"created_at\":\"2026-01-01T00:00:00.000000Z\","
 		 "\"at\":\"2026-01-01T00:00:00.000000Z\",\"revision\":999998}",
 		 "bad_request", "sha256"},
+		/* a delete with a value: stored without it, the same file would conflict with itself on
+		 * a re-import (found by fuzz_import) */
+		{"{\"type\":\"memory_version\",\"scope\":\"mesh\",\"key\":\"gone\",\"version\":1,\"op\":\"delete\",\"value\":5,"
+		 "\"size\":0,\"tags\":[],\"expires_at\":null,\"node\":null,\"at\":\"2026-01-01T00:00:00.000000Z\",\"revision\":999997}",
+		 "bad_request", "value"},
+		{"{\"type\":\"memory\",\"scope\":\"mesh\",\"key\":\"gone\",\"value\":{\"a\":1},\"size\":0,\"tags\":[],\"version\":1,"
+		 "\"revision\":999997,\"node\":null,\"created_at\":\"2026-01-01T00:00:00.000000Z\","
+		 "\"updated_at\":\"2026-01-01T00:00:00.000000Z\",\"expires_at\":null,\"deleted\":true,\"msg_ts\":null,\"msg_rev\":null}",
+		 "bad_request", "value"},
 		/* a token id the database refuses (its CHECK) */
 		{"{\"type\":\"token\",\"id\":\"tok_nothex\",\"secret_hash\":\"0000000000000000000000000000000000000000000000000000000000000000\","
 		 "\"label\":\"x\",\"node\":null,\"admin\":true,\"grants\":[],\"created_at\":\"2026-01-01T00:00:00.000000Z\","
