@@ -8,6 +8,7 @@
 #include "clawmesh/json.h"
 #include "clawmesh/log.h"
 #include "clawmesh/migrate.h"
+#include "clawmesh/tokens.h"
 #include "clawmesh/validate.h"
 
 #include <libpq-fe.h>
@@ -628,6 +629,15 @@ static int check_fields(struct cm_import *im, const struct section *s, const cJS
 			return refuse(im, im->line, CM_EBADREQ, s->type, "name",
 					   "Line %ld (change): kind is memory, skill or node, and name a key, skill name or node id of it.",
 					   im->line);
+	}
+	/* Grants as the server reads them back (store_tokens.c): any other array would make every
+	 * use of the token, and the token listing, a 500. */
+	if (s == &sections[L_TOKEN]) {
+		struct cm_grant g[CM_MAX_GRANTS];
+		size_t n;
+		const char *why = NULL;
+		if (cm_grants_from_json(cJSON_GetObjectItemCaseSensitive(o, "grants"), g, &n, &why) < 0)
+			return refuse(im, im->line, CM_EBADREQ, s->type, "grants", "Line %ld (token): %s.", im->line, why);
 	}
 	/* A delete keeps no value (the columns hold NULL). One with a value would lose it silently,
 	 * and the same file imported again would then conflict with what the first import stored. */

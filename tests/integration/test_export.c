@@ -765,6 +765,18 @@ START_TEST(refusals)
 		 "\"revision\":999997,\"node\":null,\"created_at\":\"2026-01-01T00:00:00.000000Z\","
 		 "\"updated_at\":\"2026-01-01T00:00:00.000000Z\",\"expires_at\":null,\"deleted\":true,\"msg_ts\":null,\"msg_rev\":null}",
 		 "bad_request", "value"},
+		/* grants the server cannot read back: every use of the token, and GET /v1/tokens, would
+		 * answer 500 (found with fuzz_import) */
+		{"{\"type\":\"token\",\"id\":\"tok_00000000000000000000beef\",\"secret_hash\":"
+		 "\"1111111111111111111111111111111111111111111111111111111111111111\",\"label\":\"x\",\"node\":null,"
+		 "\"admin\":false,\"grants\":[5],\"created_at\":\"2026-01-01T00:00:00.000000Z\",\"expires_at\":null,"
+		 "\"last_used_at\":null,\"revoked_at\":null}",
+		 "bad_request", "grants"},
+		{"{\"type\":\"token\",\"id\":\"tok_00000000000000000000beef\",\"secret_hash\":"
+		 "\"1111111111111111111111111111111111111111111111111111111111111111\",\"label\":\"x\",\"node\":null,"
+		 "\"admin\":false,\"grants\":[{\"scope\":\"mesh\",\"access\":\"rwx\"}],\"created_at\":\"2026-01-01T00:00:00.000000Z\","
+		 "\"expires_at\":null,\"last_used_at\":null,\"revoked_at\":null}",
+		 "bad_request", "grants"},
 		/* a token id the database refuses (its CHECK) */
 		{"{\"type\":\"token\",\"id\":\"tok_nothex\",\"secret_hash\":\"0000000000000000000000000000000000000000000000000000000000000000\","
 		 "\"label\":\"x\",\"node\":null,\"admin\":true,\"grants\":[],\"created_at\":\"2026-01-01T00:00:00.000000Z\","
