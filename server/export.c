@@ -8,6 +8,7 @@
 #include "clawmesh/json.h"
 #include "clawmesh/log.h"
 #include "clawmesh/migrate.h"
+#include "clawmesh/tokens.h"
 #include "clawmesh/validate.h"
 
 #include <libpq-fe.h>
@@ -629,6 +630,23 @@ static int check_fields(struct cm_import *im, const struct section *s, const cJS
 					   "Line %ld (change): kind is memory, skill or node, and name a key, skill name or node id of it.",
 					   im->line);
 	}
+	/* Grants as the server reads them back (store_tokens.c): any other array would make every
+	 * use of the token, and the token listing, a 500. */
+	if (s == &sections[L_TOKEN]) {
+		struct cm_grant g[CM_MAX_GRANTS];
+		size_t n;
+		const char *why = NULL;
+		if (cm_grants_from_json(cJSON_GetObjectItemCaseSensitive(o, "grants"), g, &n, &why) < 0)
+			return refuse(im, im->line, CM_EBADREQ, s->type, "grants", "Line %ld (token): %s.", im->line, why);
+	}
+	/* A delete keeps no value (the columns hold NULL). One with a value would lose it silently,
+	 * and the same file imported again would then conflict with what the first import stored. */
+	bool gone = s == &sections[L_MEMORY_VERSION]
+			    ? !strcmp(cJSON_GetObjectItemCaseSensitive(o, "op")->valuestring, "delete")
+			    : s == &sections[L_MEMORY] && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "deleted"));
+	if (gone && !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "value")))
+		return refuse(im, im->line, CM_EBADREQ, s->type, "value", "Line %ld (%s) is a delete: its value must be null.",
+			      im->line, s->type);
 	return 0;
 }
 
@@ -650,11 +668,17 @@ static int header(struct cm_import *im, const char *text, const cJSON *o)
 	const char *p[] = {text};
 	PGresult *r = PQexecParams(im->pg, "SELECT ($1::jsonb ->> 'revision')::bigint", 1, NULL, p, NULL, NULL, 0);
 	int e = 0;
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK)
 		im->revision = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	else if (state && !strncmp(state, "22", 2))
+		e = -CM_EBADREQ; /* digits bigint does not take as written (5.0): the file's fault, not ours */
 	else
 		e = cm_db_error(im->pg, r, "import header");
 	PQclear(r);
+	if (e == -CM_EBADREQ)
+		return refuse(im, 1, CM_EBADREQ, "clawmesh-export", "revision",
+			      "The header's revision must be a whole number written as digits, without a fraction.");
 	if (e < 0)
 		return refuse(im, 0, -e, NULL, NULL, "The database failed while reading the header.");
 	im->header = true;
@@ -877,8 +901,11 @@ int cm_import_finish(struct cm_import *im)
 		return refuse(im, 0, -e, NULL, NULL, "The database failed; nothing was imported.");
 	/* New writes must number after everything imported (the header's revision is at least
 	 * every one in an export; the maxima guard an edited file). setval is not transactional:
-	 * it comes last, once nothing can refuse the import any more. The notification wakes the
-	 * change feed's listeners, on every replica, once this commits. */
+	 * it comes last, once nothing can refuse the import any more, and only when rows were
+	 * imported, since an import of nothing rolls back and must leave the store as it was (a
+	 * header naming a revision above the store's moved it, rollback or not). The summary then
+	 * names the store's revision. The notification wakes the change feed's listeners, on every
+	 * replica, once this commits. */
 	char rev[24];
 	snprintf(rev, sizeof rev, "%lld", im->revision);
 	const char *p[] = {rev, imported ? "true" : "false"};
@@ -886,7 +913,7 @@ int cm_import_finish(struct cm_import *im)
 				   "WITH cur AS (SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS v FROM cm_revision),"
 				   " want AS (SELECT greatest($1::bigint, (SELECT max(revision) FROM changes),"
 				   " (SELECT max(revision) FROM memory_history), (SELECT max(revision) FROM skill_versions)) AS v)"
-				   " SELECT CASE WHEN want.v > cur.v THEN setval('cm_revision', want.v) ELSE cur.v END,"
+				   " SELECT CASE WHEN $2::boolean AND want.v > cur.v THEN setval('cm_revision', want.v) ELSE cur.v END,"
 				   " CASE WHEN $2::boolean THEN pg_notify('clawmesh_changes', '') END FROM cur, want",
 				   2, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK)

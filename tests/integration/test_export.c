@@ -532,6 +532,26 @@ START_TEST(reimport_changes_nothing)
 	expect_summary(rs.body, zero, count, l.n - 1, header_revision(&l));
 	resp_free(&rs);
 
+	/* A file that imports nothing leaves the revision sequence alone, also when its header names
+	 * a revision above the store's: setval is not transactional, and moved it although the
+	 * import rolled back (found by fuzz_import). */
+	char *state = store_state(pg);
+	long long current = db_count(pg, "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM cm_revision");
+	const char *nl = memchr(a, '\n', len);
+	size_t rest = len - (size_t)(nl - a);
+	char *raised = malloc(rest + 96);
+	int hl = snprintf(raised, 96, "{\"type\":\"clawmesh-export\",\"format\":1,\"revision\":%lld}", current + 1000);
+	memcpy(raised + hl, nl, rest);
+	import_http(&srv, admin, raised, (size_t)hl + rest, false, &rs);
+	ck_assert_msg(rs.status == 200, "%ld %s", rs.status, rs.body);
+	expect_summary(rs.body, zero, count, l.n - 1, current);
+	resp_free(&rs);
+	char *state_after = store_state(pg);
+	ck_assert_str_eq(state, state_after);
+	free(state);
+	free(state_after);
+	free(raised);
+
 	/* From stdin through the CLI into the copy, which wrote once after its import: nothing
 	 * imported, the revision its own. */
 	char *file = write_temp("export-a.ndjson", a, len);
@@ -736,6 +756,27 @@ START_TEST(refusals)
 		 "\"tags\":[],\"metadata\":{},\"node\":null,\"created_at\":\"2026-01-01T00:00:00.000000Z\","
 		 "\"at\":\"2026-01-01T00:00:00.000000Z\",\"revision\":999998}",
 		 "bad_request", "sha256"},
+		/* a delete with a value: stored without it, the same file would conflict with itself on
+		 * a re-import (found by fuzz_import) */
+		{"{\"type\":\"memory_version\",\"scope\":\"mesh\",\"key\":\"gone\",\"version\":1,\"op\":\"delete\",\"value\":5,"
+		 "\"size\":0,\"tags\":[],\"expires_at\":null,\"node\":null,\"at\":\"2026-01-01T00:00:00.000000Z\",\"revision\":999997}",
+		 "bad_request", "value"},
+		{"{\"type\":\"memory\",\"scope\":\"mesh\",\"key\":\"gone\",\"value\":{\"a\":1},\"size\":0,\"tags\":[],\"version\":1,"
+		 "\"revision\":999997,\"node\":null,\"created_at\":\"2026-01-01T00:00:00.000000Z\","
+		 "\"updated_at\":\"2026-01-01T00:00:00.000000Z\",\"expires_at\":null,\"deleted\":true,\"msg_ts\":null,\"msg_rev\":null}",
+		 "bad_request", "value"},
+		/* grants the server cannot read back: every use of the token, and GET /v1/tokens, would
+		 * answer 500 (found with fuzz_import) */
+		{"{\"type\":\"token\",\"id\":\"tok_00000000000000000000beef\",\"secret_hash\":"
+		 "\"1111111111111111111111111111111111111111111111111111111111111111\",\"label\":\"x\",\"node\":null,"
+		 "\"admin\":false,\"grants\":[5],\"created_at\":\"2026-01-01T00:00:00.000000Z\",\"expires_at\":null,"
+		 "\"last_used_at\":null,\"revoked_at\":null}",
+		 "bad_request", "grants"},
+		{"{\"type\":\"token\",\"id\":\"tok_00000000000000000000beef\",\"secret_hash\":"
+		 "\"1111111111111111111111111111111111111111111111111111111111111111\",\"label\":\"x\",\"node\":null,"
+		 "\"admin\":false,\"grants\":[{\"scope\":\"mesh\",\"access\":\"rwx\"}],\"created_at\":\"2026-01-01T00:00:00.000000Z\","
+		 "\"expires_at\":null,\"last_used_at\":null,\"revoked_at\":null}",
+		 "bad_request", "grants"},
 		/* a token id the database refuses (its CHECK) */
 		{"{\"type\":\"token\",\"id\":\"tok_nothex\",\"secret_hash\":\"0000000000000000000000000000000000000000000000000000000000000000\","
 		 "\"label\":\"x\",\"node\":null,\"admin\":true,\"grants\":[],\"created_at\":\"2026-01-01T00:00:00.000000Z\","
@@ -776,6 +817,10 @@ START_TEST(refusals)
 	refused("{\"type\":\"end\",\"lines\":0}\n", 0, 400, "bad_request", 1, "not a clawmesh export");
 	refused("{\"type\":\"clawmesh-export\",\"format\":2,\"revision\":1}\n{\"type\":\"end\",\"lines\":1}\n", 0, 400, "bad_request",
 		1, "format");
+	/* A whole revision written with a fraction: bigint refuses "5.0", a 400 and not a 500
+	 * (found by fuzz_import). */
+	refused("{\"type\":\"clawmesh-export\",\"format\":1,\"revision\":5.0}\n{\"type\":\"end\",\"lines\":1}\n", 0, 400,
+		"bad_request", 1, "revision");
 	refused("{\"type\":\"clawmesh-export\",\"format\":1,\"revision\":1}\n{\"type\":\"end\",\"lines\":1}\n{}\n", 0, 400,
 		"bad_request", 3, "trailer");
 	struct http_resp rs;
