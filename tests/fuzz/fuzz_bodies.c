@@ -13,6 +13,7 @@
 #include "clawmesh/secrets.h"
 #include "clawmesh/store_nodes.h"
 #include "clawmesh/tokens.h"
+#include "fuzz_common.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -20,25 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define check(c) ((c) ? (void)0 : (fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__), abort()))
-
 static struct cm_config cfg = {.max_value = 256 * 1024, .secret_kinds = CM_SECRET_ALL};
-
-static bool only_fields(const cJSON *o, const char *const *known)
-{
-	const cJSON *f;
-	cJSON_ArrayForEach(f, o)
-	{
-		bool ok = false;
-		for (size_t i = 0; known[i]; i++)
-			ok |= !strcmp(f->string, known[i]);
-		if (!ok)
-			return false;
-	}
-	return true;
-}
 
 static bool string_or_null(const cJSON *v, size_t max)
 {
@@ -53,17 +36,6 @@ static bool no_controls(const char *s)
 	return true;
 }
 
-static bool strings_of_tags(const cJSON *a, int max)
-{
-	if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > max)
-		return false;
-	const cJSON *t;
-	cJSON_ArrayForEach(t, a)
-	if (!cJSON_IsString(t) || !cm_valid_tag(t->valuestring))
-		return false;
-	return true;
-}
-
 static void tokens(const cJSON *body)
 {
 	static const char *const known[] = {"label", "node", "grants", "admin", "expires_in", NULL};
@@ -74,23 +46,17 @@ static void tokens(const cJSON *body)
 	check(rc == 0 || ((p.err == CM_EBADREQ || p.err == CM_EVALIDATION) && p.message[0]));
 	if (rc == 1 && p.err == CM_EVALIDATION) {
 		/* The field is a known one or an unknown member's name that is safe to show: short,
-		 * printable ASCII, nothing credential-shaped (cm_check_unknown_field's rule). */
-		size_t n = strlen(p.field);
-		bool shown = !strcmp(p.field, "(unknown field)");
-		for (size_t i = 0; known[i]; i++)
-			shown |= !strcmp(p.field, known[i]);
-		if (!shown) {
-			check(n >= 1 && n <= 40 && cm_secret_scan(p.field, n, CM_SECRET_ALL) == CM_SECRET_NONE);
-			for (size_t i = 0; i < n; i++)
-				check(p.field[i] > 0x20 && p.field[i] < 0x7f);
-			check(!only_fields(body, known));
-		}
+		 * printable ASCII, nothing credential-shaped (cm_check_unknown_field's rule); the
+		 * latter only when the body has a member it does not know. */
+		check(fuzz_shown_name(p.field, known));
+		if (!fuzz_in_list(p.field, known) && strcmp(p.field, "(unknown field)"))
+			check(!fuzz_only_fields(body, known));
 	}
 	if (rc == 1 && p.err == CM_EBADREQ)
 		check(!cJSON_IsObject(body) && !p.field[0]);
 	cm_problem_clear(&p);
 	if (rc == 0) {
-		check(cJSON_IsObject(body) && only_fields(body, known));
+		check(cJSON_IsObject(body) && fuzz_only_fields(body, known));
 		check(string_or_null(cJSON_GetObjectItemCaseSensitive(body, "label"), CM_LABEL_MAX));
 		const cJSON *node = cJSON_GetObjectItemCaseSensitive(body, "node");
 		check(!node || cJSON_IsNull(node) || (cJSON_IsString(node) && cm_valid_id(node->valuestring) &&
@@ -117,13 +83,13 @@ static void nodes(const cJSON *body, const char *text)
 	if (rc == 1)
 		check((p.err == CM_EVALIDATION || p.err == CM_ESECRET) && p.field[0] && p.message[0]);
 	if (rc == 0) {
-		check(cJSON_IsObject(body) && only_fields(body, known));
+		check(cJSON_IsObject(body) && fuzz_only_fields(body, known));
 		check(w.name && strlen(w.name) >= 1 && strlen(w.name) <= 128 && no_controls(w.name));
 		check(string_or_null(cJSON_GetObjectItemCaseSensitive(body, "description"), 1024));
 		check(!w.endpoint || ((!strncasecmp(w.endpoint, "http://", 7) || !strncasecmp(w.endpoint, "https://", 8)) &&
 				      strlen(w.endpoint) <= 2048 && !strpbrk(w.endpoint, " \t\r\n")));
 		const cJSON *c = cJSON_GetObjectItemCaseSensitive(body, "capabilities");
-		check(!c || strings_of_tags(c, 64));
+		check(!c || fuzz_tag_array(c, 64));
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "meta");
 		check(!m || cJSON_IsNull(m) || (cJSON_IsObject(m) && cm_json_depth(m) <= 16 && meta && strlen(meta) <= 16384));
 		if (m && !cJSON_IsNull(m)) {
@@ -183,7 +149,7 @@ static void skill(const cJSON *body, const char *text, size_t len, bool markdown
 				check(!strcmp(name->valuestring, "triage"));
 			cJSON_Delete(fm);
 			check(!in.metadata || (cJSON_IsObject(in.metadata) && cm_json_depth(in.metadata) <= 32));
-			check(!in.tags || strings_of_tags(in.tags, 32));
+			check(!in.tags || fuzz_tag_array(in.tags, 32));
 		}
 	}
 	cm_problem_clear(&p);
@@ -191,29 +157,18 @@ static void skill(const cJSON *body, const char *text, size_t len, bool markdown
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size < 1 || size > 65536)
+	struct fuzz_body b;
+	if (!fuzz_body_read(data, size, &b))
 		return 0;
-	int which = data[0] % 4;
-	size_t len = size - 1;
-	char *text = malloc(len + 1);
-	if (!text)
-		return 0;
-	memcpy(text, data + 1, len);
-	text[len] = '\0';
-	if (which == 3) {
-		skill(NULL, text, len, true);
-	} else {
-		cJSON *body = NULL;
-		if (cm_json_parse(text, len, &body) == 0) {
-			if (which == 0)
-				tokens(body);
-			else if (which == 1)
-				nodes(body, text);
-			else
-				skill(body, text, len, false);
-		}
-		cJSON_Delete(body);
-	}
-	free(text);
+	int which = b.selector % 4;
+	if (which == 3)
+		skill(NULL, b.text, b.len, true); /* text/markdown: no JSON gate */
+	else if (b.json && which == 0)
+		tokens(b.json);
+	else if (b.json && which == 1)
+		nodes(b.json, b.text);
+	else if (b.json)
+		skill(b.json, b.text, b.len, false);
+	fuzz_body_free(&b);
 	return 0;
 }

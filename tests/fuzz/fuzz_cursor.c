@@ -4,29 +4,14 @@
  * the accepted length, and an encoded cursor is only ever base64url characters. */
 #include "clawmesh/cursor.h"
 #include "clawmesh/json.h"
+#include "fuzz_common.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define check(c) ((c) ? (void)0 : (fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__), abort()))
-
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* Are all numbers in item finite? cJSON holds them as doubles, and JSON has no text for an
- * infinity: 1e400 (valid JSON, and in PostgreSQL's numeric range) cannot round-trip through cJSON. */
-static bool finite_numbers(const cJSON *item)
-{
-	if (cJSON_IsNumber(item))
-		return item->valuedouble - item->valuedouble == 0;
-	for (const cJSON *c = item->child; c; c = c->next)
-		if (!finite_numbers(c))
-			return false;
-	return true;
-}
 
 /* encode(pos) decodes back to pos, or is longer than any cursor accepted. */
 static void round_trip(const cJSON *pos)
@@ -48,21 +33,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 4096)
 		return 0;
-	char *s = malloc(size + 1);
+	char *s = fuzz_text(data, size);
 	if (!s)
 		return 0;
-	memcpy(s, data, size);
-	s[size] = '\0';
 	cJSON *doc = cm_cursor_decode(s);
 	if (doc) {
 		check(cJSON_IsObject(doc) && strlen(s) <= CM_CURSOR_MAX && strspn(s, b64url) == strlen(s));
-		if (finite_numbers(doc))
+		if (fuzz_finite_numbers(doc))
 			round_trip(doc);
 		cJSON_Delete(doc);
 	}
 	if (size && data[0] == '{' && cm_json_parse(s, size, &doc) == 0) {
-		if (cJSON_IsObject(doc) && finite_numbers(doc))
-			if (finite_numbers(doc))
+		if (cJSON_IsObject(doc) && fuzz_finite_numbers(doc))
 			round_trip(doc);
 		cJSON_Delete(doc);
 	}

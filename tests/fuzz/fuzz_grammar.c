@@ -4,6 +4,7 @@
  * calendar computed another way for RFC 3339 times. Input: one string (up to its first NUL). */
 #include "clawmesh/json.h"
 #include "clawmesh/validate.h"
+#include "fuzz_common.h"
 
 #include <limits.h>
 #include <regex.h>
@@ -11,11 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-#define check(c) ((c) ? (void)0 : (fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__), abort()))
 
 enum { RE_ID, RE_SCOPE, RE_KEY, RE_SKILL, RE_COUNT, RE_TIME, RE_N };
 static const char *const patterns[RE_N] = {

@@ -7,6 +7,7 @@
  * the scope asked about last. */
 #include "clawmesh/api_util.h"
 #include "clawmesh/auth.h"
+#include "fuzz_common.h"
 
 #include <cjson/cJSON.h>
 #include <regex.h>
@@ -14,11 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-#define check(c) ((c) ? (void)0 : (fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__), abort()))
 
 static regex_t pattern_re;
 

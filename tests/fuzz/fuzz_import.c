@@ -26,6 +26,7 @@
 #include "clawmesh/export.h"
 #include "clawmesh/json.h"
 #include "clawmesh/tokens.h"
+#include "fuzz_common.h"
 
 #include <libpq-fe.h>
 #include <stdint.h>
@@ -33,10 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-#define check(c) ((c) ? (void)0 : (fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__), abort()))
 #define MAX_VALUE (256 * 1024) /* the server's default --max-value */
 #define NTYPES 7
 
@@ -339,21 +336,13 @@ static void once_long_line(void)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc, (void)argv;
-	const char *url = getenv("CM_FUZZ_DB_URL");
-	if (!url) {
-		fprintf(stderr, "fuzz_import: set CM_FUZZ_DB_URL to a migrated clawmesh database\n");
-		exit(2);
-	}
+	const char *url = fuzz_db_url("fuzz_import");
 	static struct cm_config cfg;
 	cfg.database_url = (char *)url;
 	cfg.max_value = MAX_VALUE;
 	if (cm_db_init(&cfg) < 0)
 		exit(2);
-	db = PQconnectdb(url);
-	if (PQstatus(db) != CONNECTION_OK) {
-		fprintf(stderr, "fuzz_import: %s", PQerrorMessage(db));
-		exit(2);
-	}
+	db = fuzz_db_connect("fuzz_import", url);
 	PQclear(q("SET client_min_messages = warning", 0, NULL));
 	/* The start state: a store as migrate leaves it. A database this harness used before (it
 	 * marks it) is emptied again, as a crash leaves it as it was; any other must be fresh. */

@@ -6,34 +6,19 @@
 #include "clawmesh/api.h"
 #include "clawmesh/err.h"
 #include "clawmesh/json.h"
+#include "fuzz_common.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define check(c) ((c) ? (void)0 : (fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__), abort()))
-
-/* Are all numbers in item finite? cJSON holds them as doubles, and JSON has no text for an
- * infinity: 1e400 (valid JSON, and in PostgreSQL's numeric range) cannot round-trip through cJSON. */
-static bool finite_numbers(const cJSON *item)
-{
-	if (cJSON_IsNumber(item))
-		return item->valuedouble - item->valuedouble == 0;
-	for (const cJSON *c = item->child; c; c = c->next)
-		if (!finite_numbers(c))
-			return false;
-	return true;
-}
-
 /* text[off..off+n) parses strictly to an item equal to want. */
 static void span_holds(const char *text, size_t off, size_t n, const cJSON *want)
 {
 	char *part = strndup(text + off, n);
 	cJSON *got = NULL;
-	check(part && cm_json_parse(part, n, &got) == 0 && finite_numbers(got));
+	check(part && cm_json_parse(part, n, &got) == 0 && fuzz_finite_numbers(got));
 	check(cJSON_Compare(got, want, true));
 	cJSON_Delete(got);
 	free(part);
@@ -43,18 +28,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 65536)
 		return 0;
-	char *buf = malloc(size + 1);
+	char *buf = fuzz_text(data, size);
 	if (!buf)
 		return 0;
-	memcpy(buf, data, size);
-	buf[size] = '\0';
 	cJSON *doc = NULL;
 	int rc = cm_json_parse(buf, size, &doc);
 	check(rc == 0 || rc == -CM_EINVJSON || rc == -CM_ETOOLARGE);
 	check((rc == 0) == (doc != NULL));
 	if (rc == 0)
 		check(!memchr(buf, '\0', size) && cm_utf8_valid(buf, size));
-	if (rc == 0 && finite_numbers(doc)) {
+	if (rc == 0 && fuzz_finite_numbers(doc)) {
 		cJSON *lax = cJSON_ParseWithLength(buf, size);
 		check(lax && cJSON_Compare(lax, doc, true));
 		cJSON_Delete(lax);

@@ -16,59 +16,14 @@
 #include "clawmesh/json.h"
 #include "clawmesh/secrets.h"
 #include "clawmesh/validate.h"
+#include "fuzz_common.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define check(c) ((c) ? (void)0 : (fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__), abort()))
-
 static struct cm_config cfg = {.max_value = 256 * 1024, .secret_kinds = CM_SECRET_ALL};
-static struct cm_identity who[3];
-
-static void init_callers(void)
-{
-	static bool done;
-	if (done)
-		return;
-	done = true;
-	memset(who, 0, sizeof who);
-	snprintf(who[0].label, sizeof who[0].label, "admin");
-	who[0].admin = true;
-	snprintf(who[1].node, sizeof who[1].node, "ceo");
-	who[1].ngrants = 2;
-	snprintf(who[1].grants[0].pattern, sizeof who[1].grants[0].pattern, "mesh");
-	who[1].grants[0].access = CM_ACCESS_RW;
-	snprintf(who[1].grants[1].pattern, sizeof who[1].grants[1].pattern, "project:*");
-	who[1].grants[1].access = CM_ACCESS_R;
-	who[2].ngrants = 1;
-	snprintf(who[2].grants[0].pattern, sizeof who[2].grants[0].pattern, "user:alice");
-	who[2].grants[0].access = CM_ACCESS_R;
-}
-
-/* The three callers' access, from API.md's grant rules, written out by hand. */
-static bool ref_allows(int caller, const char *scope, bool write)
-{
-	if (caller == 0)
-		return true;
-	if (caller == 1)
-		return !strcmp(scope, "mesh") || !strcmp(scope, "node:ceo") || (!write && !strncmp(scope, "project:", 8));
-	return !write && !strcmp(scope, "user:alice");
-}
-
-static int ref_depth(const cJSON *v)
-{
-	int d = 0;
-	for (const cJSON *c = v->child; c; c = c->next) {
-		int x = ref_depth(c);
-		d = x > d ? x : d;
-	}
-	return cJSON_IsArray(v) || cJSON_IsObject(v) ? d + 1 : 0;
-}
-
 static bool ref_clean(const cJSON *v)
 {
 	return !cfg.secret_kinds || cm_secret_scan_json(v, cfg.secret_kinds) == CM_SECRET_NONE;
@@ -76,18 +31,12 @@ static bool ref_clean(const cJSON *v)
 
 static bool ref_value(const cJSON *v)
 {
-	return v && ref_depth(v) <= 100 && ref_clean(v);
+	return v && fuzz_ref_depth(v) <= 100 && ref_clean(v);
 }
 
 static bool ref_tags(const cJSON *t)
 {
-	if (!cJSON_IsArray(t) || cJSON_GetArraySize(t) > 32)
-		return false;
-	const cJSON *x;
-	cJSON_ArrayForEach(x, t)
-	if (!cJSON_IsString(x) || !cm_valid_tag(x->valuestring))
-		return false;
-	return ref_clean(t);
+	return fuzz_tag_array(t, 32) && ref_clean(t);
 }
 
 static bool ref_ttl(const cJSON *t)
@@ -98,20 +47,6 @@ static bool ref_ttl(const cJSON *t)
 	return d >= 1 && d <= 315360000 && d == (double)(long long)d;
 }
 
-static bool only(const cJSON *o, const char *const *known)
-{
-	const cJSON *f;
-	cJSON_ArrayForEach(f, o)
-	{
-		bool ok = false;
-		for (size_t i = 0; known[i]; i++)
-			ok |= !strcmp(f->string, known[i]);
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
 static const char *const put_fields[] = {"value", "tags", "ttl", "expires_at", NULL};
 static const char *const op_fields[] = {"op",  "scope",    "key",      "value",         "tags",
 					"ttl", "expires_at", "if_match", "if_none_match", NULL};
@@ -119,7 +54,7 @@ static const char *const op_fields[] = {"op",  "scope",    "key",      "value", 
 /* PUT body or op (kind put/patch/delete/get): API.md's rules for its write fields. */
 static bool ref_write(const cJSON *o, const char *kind, const char *const *fields)
 {
-	if (!only(o, fields))
+	if (!fuzz_only_fields(o, fields))
 		return false;
 	const cJSON *value = cJSON_GetObjectItemCaseSensitive(o, "value");
 	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(o, "tags");
@@ -170,7 +105,7 @@ static bool ref_op(int caller, const cJSON *op)
 	if (!get && !put && strcmp(k, "patch") && strcmp(k, "delete"))
 		return false;
 	if (!cJSON_IsString(scope) || !cm_valid_scope(scope->valuestring) || !cJSON_IsString(key) ||
-	    !cm_valid_key(key->valuestring) || !ref_allows(caller, scope->valuestring, !get))
+	    !cm_valid_key(key->valuestring) || !fuzz_ref_allows(caller, scope->valuestring, !get))
 		return false;
 	if (!get && cfg.secret_kinds &&
 	    cm_secret_scan(key->valuestring, strlen(key->valuestring), cfg.secret_kinds) != CM_SECRET_NONE)
@@ -189,7 +124,7 @@ static int ref_batch(int caller, const cJSON *body, int *n)
 {
 	const cJSON *ops = cJSON_IsObject(body) ? cJSON_GetObjectItemCaseSensitive(body, "ops") : NULL;
 	*n = cJSON_GetArraySize(ops);
-	if (!cJSON_IsArray(ops) || *n < 1 || *n > 100 || !only(body, (const char *const[]){"ops", NULL}))
+	if (!cJSON_IsArray(ops) || *n < 1 || *n > 100 || !fuzz_only_fields(body, (const char *const[]){"ops", NULL}))
 		return -1;
 	int i = 0;
 	const cJSON *op;
@@ -200,23 +135,6 @@ static int ref_batch(int caller, const cJSON *body, int *n)
 		i++;
 	}
 	return i;
-}
-
-/* An unknown member's name as cm_check_unknown_field shows it: short printable ASCII, clean. */
-static bool shown_name(const char *f, const char *const *fields)
-{
-	size_t n = strlen(f);
-	for (size_t i = 0; fields[i]; i++)
-		if (!strcmp(f, fields[i]))
-			return true;
-	if (!strcmp(f, "(unknown field)"))
-		return true;
-	if (n < 1 || n > 40 || cm_secret_scan(f, n, CM_SECRET_ALL) != CM_SECRET_NONE)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (f[i] <= 0x20 || f[i] >= 0x7f)
-			return false;
-	return true;
 }
 
 static void refusal_well_formed(const struct cm_problem *p, bool forbidden_ok)
@@ -257,7 +175,7 @@ static void put(const cJSON *body)
 	check((rc == 0) == ref);
 	if (rc == 1) {
 		refusal_well_formed(&p, false);
-		check(shown_name(p.field, put_fields));
+		check(fuzz_shown_name(p.field, put_fields));
 		if (p.err == CM_ESECRET)
 			check(!strcmp(p.field, "value") || !strcmp(p.field, "tags"));
 	} else {
@@ -284,7 +202,7 @@ static void batch(int caller, const cJSON *body)
 {
 	struct cm_problem p = {.err = CM_OK};
 	int index = -2, n;
-	int rc = cm_batch_check(&cfg, &who[caller], body, &index, &p);
+	int rc = cm_batch_check(&cfg, &fuzz_who[caller], body, &index, &p);
 	int ref = ref_batch(caller, body, &n);
 	check(rc == 0 || rc == 1);
 	check((rc == 0) == (ref == n && n >= 1));
@@ -295,12 +213,12 @@ static void batch(int caller, const cJSON *body)
 		check(index == ref && index >= -1 && index < 100);
 		refusal_well_formed(&p, index >= 0);
 		if (index < 0) {
-			check(!strcmp(p.field, "ops") || shown_name(p.field, (const char *const[]){"ops", NULL}));
+			check(!strcmp(p.field, "ops") || fuzz_shown_name(p.field, (const char *const[]){"ops", NULL}));
 		} else if (p.field[0]) {
 			char pre[16];
 			int k = snprintf(pre, sizeof pre, "ops[%d]", index);
 			check(!strncmp(p.field, pre, (size_t)k));
-			check(p.field[k] == '\0' || (p.field[k] == '.' && shown_name(p.field + k + 1, op_fields)));
+			check(p.field[k] == '\0' || (p.field[k] == '.' && fuzz_shown_name(p.field + k + 1, op_fields)));
 			if (p.field[k] == '\0') /* the op itself: only when it is no object */
 				check(!cJSON_IsObject(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(body, "ops"), index)));
 		}
@@ -310,27 +228,17 @@ static void batch(int caller, const cJSON *body)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size < 1 || size > 65536)
+	struct fuzz_body b;
+	if (!fuzz_body_read(data, size, &b))
 		return 0;
-	init_callers();
-	int which = data[0] % 3, caller = (data[0] / 3) % 3;
-	cfg.secret_kinds = data[0] & 0x80 ? 0 : CM_SECRET_ALL;
-	size_t len = size - 1;
-	char *text = malloc(len + 1); /* cm_json_parse wants the NUL after the text */
-	if (!text)
-		return 0;
-	memcpy(text, data + 1, len);
-	text[len] = '\0';
-	cJSON *body = NULL;
-	if (cm_json_parse(text, len, &body) == 0) {
-		if (which == 0)
-			put(body);
-		else if (which == 1)
-			patch(body);
-		else
-			batch(caller, body);
-	}
-	cJSON_Delete(body);
-	free(text);
+	int which = b.selector % 3, caller = (b.selector / 3) % FUZZ_CALLERS;
+	cfg.secret_kinds = fuzz_secret_guard(b.selector);
+	if (b.json && which == 0)
+		put(b.json);
+	else if (b.json && which == 1)
+		patch(b.json);
+	else if (b.json)
+		batch(caller, b.json);
+	fuzz_body_free(&b);
 	return 0;
 }

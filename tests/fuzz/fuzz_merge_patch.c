@@ -6,6 +6,7 @@
  * Input: the target's JSON, a NUL byte, the patch's JSON. Needs CM_FUZZ_DB_URL: a migrated
  * database (smoke.sh makes a throwaway cluster). */
 #include "clawmesh/json.h"
+#include "fuzz_common.h"
 
 #include <libpq-fe.h>
 #include <stdint.h>
@@ -13,10 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-#define check(c) ((c) ? (void)0 : (fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__), abort()))
 #define MAX_VALUE_DEPTH 100 /* api_memory.c's limit on a value and on a patch */
 
 static PGconn *db;
@@ -24,16 +21,7 @@ static PGconn *db;
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc, (void)argv;
-	const char *url = getenv("CM_FUZZ_DB_URL");
-	if (!url) {
-		fprintf(stderr, "fuzz_merge_patch: set CM_FUZZ_DB_URL to a migrated clawmesh database\n");
-		exit(2);
-	}
-	db = PQconnectdb(url);
-	if (PQstatus(db) != CONNECTION_OK) {
-		fprintf(stderr, "fuzz_merge_patch: %s", PQerrorMessage(db));
-		exit(2);
-	}
+	db = fuzz_db_connect("fuzz_merge_patch", fuzz_db_url("fuzz_merge_patch"));
 	PGresult *r = PQprepare(db, "mp",
 				"SELECT cm_merge_patch($1::jsonb, $2::jsonb) = $3::jsonb, cm_merge_patch($1::jsonb, $2::jsonb)::text",
 				3, NULL);
@@ -67,23 +55,13 @@ static cJSON *merge_patch(cJSON *target, const cJSON *patch)
 	return target;
 }
 
-static bool finite_numbers(const cJSON *item)
-{
-	if (cJSON_IsNumber(item))
-		return item->valuedouble - item->valuedouble == 0;
-	for (const cJSON *c = item->child; c; c = c->next)
-		if (!finite_numbers(c))
-			return false;
-	return true;
-}
-
 /* A document as the server accepts it (strict, at most 100 levels), or NULL. */
 static cJSON *accepted(const char *text, size_t len)
 {
 	char *buf = strndup(text, len);
 	cJSON *doc = NULL;
 	if (buf && strlen(buf) == len && cm_json_parse(buf, len, &doc) == 0 &&
-	    (cm_json_depth(doc) > MAX_VALUE_DEPTH || !finite_numbers(doc))) {
+	    (cm_json_depth(doc) > MAX_VALUE_DEPTH || !fuzz_finite_numbers(doc))) {
 		cJSON_Delete(doc);
 		doc = NULL;
 	}

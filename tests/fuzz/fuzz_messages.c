@@ -16,6 +16,7 @@
 #include "clawmesh/json.h"
 #include "clawmesh/secrets.h"
 #include "clawmesh/validate.h"
+#include "fuzz_common.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -23,51 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define check(c) ((c) ? (void)0 : (fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__), abort()))
-
 static struct cm_config cfg = {.max_value = 256 * 1024, .secret_kinds = CM_SECRET_ALL};
-static struct cm_identity who[3];
-
-static void init_callers(void)
-{
-	static bool done;
-	if (done)
-		return;
-	done = true;
-	memset(who, 0, sizeof who);
-	who[0].admin = true;
-	snprintf(who[1].node, sizeof who[1].node, "ceo");
-	who[1].ngrants = 2;
-	snprintf(who[1].grants[0].pattern, sizeof who[1].grants[0].pattern, "mesh");
-	who[1].grants[0].access = CM_ACCESS_RW;
-	snprintf(who[1].grants[1].pattern, sizeof who[1].grants[1].pattern, "project:*");
-	who[1].grants[1].access = CM_ACCESS_R;
-	who[2].ngrants = 1;
-	snprintf(who[2].grants[0].pattern, sizeof who[2].grants[0].pattern, "user:alice");
-	who[2].grants[0].access = CM_ACCESS_R;
-}
-
-static bool ref_allows(int caller, const char *scope, bool write)
-{
-	if (caller == 0)
-		return true;
-	if (caller == 1)
-		return !strcmp(scope, "mesh") || !strcmp(scope, "node:ceo") || (!write && !strncmp(scope, "project:", 8));
-	return !write && !strcmp(scope, "user:alice");
-}
-
-static int ref_depth(const cJSON *v)
-{
-	int d = 0;
-	for (const cJSON *c = v->child; c; c = c->next) {
-		int x = ref_depth(c);
-		d = x > d ? x : d;
-	}
-	return cJSON_IsArray(v) || cJSON_IsObject(v) ? d + 1 : 0;
-}
-
 static bool ref_clean_text(const char *s)
 {
 	return !cfg.secret_kinds || cm_secret_scan(s, strlen(s), cfg.secret_kinds) == CM_SECRET_NONE;
@@ -81,13 +38,7 @@ static bool ref_clean(const cJSON *v)
 /* An array of at most max strings of 1-64 characters, no control characters, no credential. */
 static bool ref_words(const cJSON *a, int max)
 {
-	if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > max)
-		return false;
-	const cJSON *x;
-	cJSON_ArrayForEach(x, a)
-	if (!cJSON_IsString(x) || !cm_valid_tag(x->valuestring))
-		return false;
-	return ref_clean(a);
+	return fuzz_tag_array(a, max) && ref_clean(a);
 }
 
 static const char *str(const cJSON *m, const char *name)
@@ -107,8 +58,8 @@ static bool ref_scope(int caller, const cJSON *m, char *out, size_t cap)
 	if (!cJSON_IsString(s))
 		return false;
 	if (!strcmp(s->valuestring, "node")) {
-		snprintf(out, cap, "node:%s", who[caller].node);
-		return who[caller].node[0] != '\0';
+		snprintf(out, cap, "node:%s", fuzz_who[caller].node);
+		return fuzz_who[caller].node[0] != '\0';
 	}
 	snprintf(out, cap, "%s", s->valuestring);
 	return cm_valid_scope(s->valuestring);
@@ -134,7 +85,8 @@ static bool ref_message(int caller, const cJSON *m)
 		return false;
 	for (int i = 0; i < 3; i++) {
 		const cJSON *c = cJSON_GetObjectItemCaseSensitive(m, claims[i]);
-		if (c && !cJSON_IsNull(c) && (!cJSON_IsString(c) || !who[caller].node[0] || strcmp(c->valuestring, who[caller].node)))
+		if (c && !cJSON_IsNull(c) &&
+		    (!cJSON_IsString(c) || !fuzz_who[caller].node[0] || strcmp(c->valuestring, fuzz_who[caller].node)))
 			return false;
 	}
 	char scope[96];
@@ -142,9 +94,9 @@ static bool ref_message(int caller, const cJSON *m)
 		const char *key = str(m, "key");
 		const cJSON *value = cJSON_GetObjectItemCaseSensitive(m, "value");
 		const cJSON *tags = cJSON_GetObjectItemCaseSensitive(m, "tags");
-		return ref_scope(caller, m, scope, sizeof scope) && key && cm_valid_key(key) && value && ref_depth(value) <= 100 &&
-		       ref_ts(m) && ref_allows(caller, scope, true) && ref_clean_text(key) && ref_clean(value) &&
-		       (!tags || ref_words(tags, 32));
+		return ref_scope(caller, m, scope, sizeof scope) && key && cm_valid_key(key) && value &&
+		       fuzz_ref_depth(value) <= 100 && ref_ts(m) && fuzz_ref_allows(caller, scope, true) &&
+		       ref_clean_text(key) && ref_clean(value) && (!tags || ref_words(tags, 32));
 	}
 	if (!strcmp(type, "skill")) {
 		const char *name = str(m, "name");
@@ -157,13 +109,13 @@ static bool ref_message(int caller, const cJSON *m)
 			return false;
 		const char *name = str(m, memory ? "key" : "name");
 		return ref_scope(caller, m, scope, sizeof scope) && name &&
-		       (memory ? cm_valid_key(name) : cm_valid_skill_name(name)) && ref_allows(caller, scope, false);
+		       (memory ? cm_valid_key(name) : cm_valid_skill_name(name)) && fuzz_ref_allows(caller, scope, false);
 	}
 	if (!strcmp(type, "capabilities")) {
 		const cJSON *skills = cJSON_GetObjectItemCaseSensitive(m, "skills");
 		if (!skills)
 			skills = cJSON_GetObjectItemCaseSensitive(m, "capabilities");
-		return who[caller].node[0] && skills && ref_words(skills, 64);
+		return fuzz_who[caller].node[0] && skills && ref_words(skills, 64);
 	}
 	return false;
 }
@@ -227,7 +179,7 @@ static void accepted(int caller, const cJSON *m, const struct cm_message_input *
 	case CM_MSG_CAPABILITIES: {
 		const cJSON *skills = cJSON_GetObjectItemCaseSensitive(m, "skills");
 		same_json(in->caps, skills ? skills : cJSON_GetObjectItemCaseSensitive(m, "capabilities"));
-		check(who[caller].node[0]);
+		check(fuzz_who[caller].node[0]);
 		break;
 	}
 	default:
@@ -242,7 +194,7 @@ static void message(int caller, const cJSON *m)
 					     "nodeId", "sourceNode", "source", NULL};
 	struct cm_message_input in;
 	struct cm_problem p = {.err = CM_OK};
-	int rc = cm_message_check(&cfg, &who[caller], m, &in, &p);
+	int rc = cm_message_check(&cfg, &fuzz_who[caller], m, &in, &p);
 	check(rc == 0 || rc == 1);
 	check((rc == 0) == ref_message(caller, m));
 	if (rc == 0) {
@@ -252,12 +204,8 @@ static void message(int caller, const cJSON *m)
 		check(p.message[0] && cm_utf8_valid(p.message, strlen(p.message)));
 		if (p.err != CM_EFORBIDDEN)
 			check(p.field[0] || !cJSON_IsObject(m));
-		if (p.field[0]) {
-			bool known = false;
-			for (size_t i = 0; fields[i]; i++)
-				known |= !strcmp(p.field, fields[i]);
-			check(known);
-		}
+		if (p.field[0])
+			check(fuzz_in_list(p.field, fields));
 		if (p.err == CM_ESECRET)
 			check(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(p.details, "kind")));
 		/* A type is known to the result exactly when it is one of the four. */
@@ -270,43 +218,39 @@ static void message(int caller, const cJSON *m)
 	cm_problem_clear(&p);
 }
 
+/* The body: one message or an array of 1 to 100, each then checked on its own. */
+static void messages(int caller, const cJSON *body, const char *text, size_t len)
+{
+	struct cm_problem p = {.err = CM_OK};
+	int n = -1;
+	int rc = cm_messages_body_check(body, &n, &p);
+	bool array = cJSON_IsArray(body);
+	bool ref = (cJSON_IsObject(body) || (array && cJSON_GetArraySize(body) >= 1 && cJSON_GetArraySize(body) <= 100));
+	check((rc == 0) == ref);
+	if (rc == 0) {
+		check(n == (array ? cJSON_GetArraySize(body) : 1));
+		/* The handler gives each message its own text: the spans cover exactly n. */
+		if (array) {
+			size_t(*span)[2] = calloc((size_t)n, sizeof *span);
+			check(span && cm_message_spans(text, len, span, n) == n);
+			free(span);
+		}
+		for (const cJSON *m = array ? body->child : body; m; m = array ? m->next : NULL)
+			message(caller, m);
+	} else {
+		check(p.err == CM_EVALIDATION && p.message[0]);
+	}
+	cm_problem_clear(&p);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size < 1 || size > 65536)
+	struct fuzz_body b;
+	if (!fuzz_body_read(data, size, &b))
 		return 0;
-	init_callers();
-	int caller = data[0] % 3;
-	cfg.secret_kinds = data[0] & 0x80 ? 0 : CM_SECRET_ALL;
-	size_t len = size - 1;
-	char *text = malloc(len + 1); /* cm_json_parse wants the NUL after the text */
-	if (!text)
-		return 0;
-	memcpy(text, data + 1, len);
-	text[len] = '\0';
-	cJSON *body = NULL;
-	if (cm_json_parse(text, len, &body) == 0) {
-		struct cm_problem p = {.err = CM_OK};
-		int n = -1;
-		int rc = cm_messages_body_check(body, &n, &p);
-		bool array = cJSON_IsArray(body);
-		bool ref = (cJSON_IsObject(body) || (array && cJSON_GetArraySize(body) >= 1 && cJSON_GetArraySize(body) <= 100));
-		check((rc == 0) == ref);
-		if (rc == 0) {
-			check(n == (array ? cJSON_GetArraySize(body) : 1));
-			/* The handler gives each message its own text: the spans cover exactly n. */
-			if (array) {
-				size_t(*span)[2] = calloc((size_t)n, sizeof *span);
-				check(span && cm_message_spans(text, len, span, n) == n);
-				free(span);
-			}
-			for (const cJSON *m = array ? body->child : body; m; m = array ? m->next : NULL)
-				message(caller, m);
-		} else {
-			check(p.err == CM_EVALIDATION && p.message[0]);
-		}
-		cm_problem_clear(&p);
-	}
-	cJSON_Delete(body);
-	free(text);
+	cfg.secret_kinds = fuzz_secret_guard(b.selector);
+	if (b.json)
+		messages(b.selector % FUZZ_CALLERS, b.json, b.text, b.len);
+	fuzz_body_free(&b);
 	return 0;
 }

@@ -8,15 +8,12 @@
 #include "clawmesh/err.h"
 #include "clawmesh/json.h"
 #include "clawmesh/router.h"
+#include "fuzz_common.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define check(c) ((c) ? (void)0 : (fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__), abort()))
 
 static const char *const methods[] = {"GET", "HEAD", "PUT", "PATCH", "DELETE", "POST", "OPTIONS", "BREW"};
 

@@ -6,6 +6,7 @@
  * finds the same leftmost one; the JSON walk finds what a recursive walk in document order finds.
  * Input: one byte (mask, mode), two bytes of depth for the chain, then the text. */
 #include "clawmesh/secrets.h"
+#include "fuzz_common.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -13,10 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define check(c) ((c) ? (void)0 : (fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__), abort()))
 
 static bool alnum(unsigned char c)
 {
