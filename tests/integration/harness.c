@@ -531,3 +531,31 @@ long metric_value(const struct server *srv, const char *admin, const char *name)
 	resp_free(&rs);
 	return v;
 }
+
+int server_start_own_db(struct server *srv, const char *admin_secret, const char *dbname)
+{
+	PGconn *c = db_connect(NULL);
+	if (!c)
+		return -1;
+	const char *p[] = {dbname};
+	/* Names cannot be parameters: quote_ident() makes the statements. */
+	char *drop = db_value(c, "SELECT 'DROP DATABASE IF EXISTS ' || quote_ident($1)", 1, p);
+	char *make = db_value(c, "SELECT 'CREATE DATABASE ' || quote_ident($1)", 1, p);
+	int ok = drop && make;
+	if (ok)
+		PQclear(PQexec(c, drop));
+	PGresult *r = ok ? PQexec(c, make) : NULL;
+	ok = ok && PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!ok)
+		fprintf(stderr, "harness: cannot make database %s: %s", dbname, PQerrorMessage(c));
+	PQclear(r);
+	free(drop);
+	free(make);
+	PQfinish(c);
+	if (!ok)
+		return -1;
+	char url[1100];
+	snprintf(url, sizeof url, "%s dbname=%s", env_or_die("CM_TEST_DB_URL"), dbname);
+	const char *args[] = {"--database-url", url, NULL};
+	return server_start(srv, admin_secret, args);
+}

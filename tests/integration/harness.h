@@ -65,6 +65,9 @@ char *raw_exchange(const struct server *srv, const char *request);
 /* Starts `clawmeshd serve` with extra args (NULL-terminated) and the test database; waits until
  * /healthz answers. admin_secret may be NULL. */
 int server_start(struct server *srv, const char *admin_secret, const char *const *args);
+/* The same on a database of its own, dbname, made afresh in the test cluster (dropped first if
+ * there): for a case that must know everything that exists. */
+int server_start_own_db(struct server *srv, const char *admin_secret, const char *dbname);
 /* SIGTERM, then waits; returns the exit status (0 = clean, which under ASan means no leak). */
 int server_stop(struct server *srv);
 

@@ -1312,17 +1312,7 @@ static void abuse_db_up(void)
 static void suite_up(void)
 {
 	make_secret(admin);
-	PGconn *c = db_connect(NULL);
-	ck_assert_ptr_nonnull(c);
-	PQclear(PQexec(c, "DROP DATABASE IF EXISTS cm_abuse"));
-	PGresult *r = PQexec(c, "CREATE DATABASE cm_abuse");
-	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
-	PQclear(r);
-	PQfinish(c);
-	static char url[1100];
-	snprintf(url, sizeof url, "%s dbname=cm_abuse", env_or_die("CM_TEST_DB_URL"));
-	const char *args[] = {"--database-url", url, NULL};
-	ck_assert_int_eq(server_start(&srv, admin, args), 0);
+	ck_assert_int_eq(server_start_own_db(&srv, admin, "cm_abuse"), 0);
 	abuse_db_up();
 	char *id = db_value(pg, "SELECT id FROM tokens WHERE secret_hash = sha256(convert_to($1, 'UTF8'))", 1,
 			    (const char *[]){admin});

@@ -1392,17 +1392,7 @@ static void acl_up(void)
 {
 	make_secret(admin);
 	/* A database of its own: the model must know everything that exists. */
-	PGconn *c = db_connect(NULL);
-	ck_assert_ptr_nonnull(c);
-	PQclear(PQexec(c, "DROP DATABASE IF EXISTS cm_acl"));
-	PGresult *r = PQexec(c, "CREATE DATABASE cm_acl");
-	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
-	PQclear(r);
-	PQfinish(c);
-	static char url[1100];
-	snprintf(url, sizeof url, "%s dbname=cm_acl", env_or_die("CM_TEST_DB_URL"));
-	const char *args[] = {"--database-url", url, NULL};
-	ck_assert_int_eq(server_start(&srv, admin, args), 0);
+	ck_assert_int_eq(server_start_own_db(&srv, admin, "cm_acl"), 0);
 }
 
 static void acl_down(void)
