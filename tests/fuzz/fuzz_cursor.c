@@ -22,7 +22,7 @@ static void round_trip(const cJSON *pos)
 	check(n > 0 && strspn(c, b64url) == n);
 	cJSON *back = cm_cursor_decode(c);
 	if (n <= CM_CURSOR_MAX)
-		check(back && cJSON_Compare(back, pos, true));
+		check(back && fuzz_same(back, pos));
 	else
 		check(back == NULL);
 	cJSON_Delete(back);
