@@ -497,6 +497,19 @@ static void send_all(int fd, const char *p)
 	ck_assert_int_eq(write(fd, p, n), (ssize_t)n);
 }
 
+/* A raw connection reading the change feed as Server-Sent Events from since on (query: more
+ * parameters, "&…"), as the writer: to see how a stream goes on or ends. */
+static int event_stream(int port, long long since, const char *query)
+{
+	int fd = connect_from(NULL, port);
+	ck_assert_int_ge(fd, 0);
+	char head[512];
+	snprintf(head, sizeof head, "GET /v1/changes?since=%lld%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+				    "Accept: text/event-stream\r\n\r\n", since, query, writer);
+	send_all(fd, head);
+	return fd;
+}
+
 /* Reads into b until what came ends with suffix (true), or with suffix NULL until the peer
  * closes (true); false on a reset, on a close before the suffix, or when ms pass. */
 static bool read_until(int fd, struct buf *b, const char *suffix, int ms)
@@ -562,12 +575,8 @@ START_TEST(sigterm_finishes_what_it_started)
 		pthread_create(&pt[i], NULL, long_poll, &polls[i]);
 	}
 	/* (c) an event stream, read raw to see how it ends */
-	int sse = connect_from(NULL, s.port);
-	ck_assert_int_ge(sse, 0);
+	int sse = event_stream(s.port, rev, "");
 	char head[512];
-	snprintf(head, sizeof head, "GET /v1/changes?since=%lld HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-				    "Accept: text/event-stream\r\n\r\n", rev, writer);
-	send_all(sse, head);
 	/* (a) an upload still arriving: the head and half of its body */
 	const char *body = "{\"value\":\"sent across the signal\"}";
 	int up = connect_from(NULL, s.port);
@@ -1183,12 +1192,8 @@ START_TEST(deadlines_spare_waits_streams_and_slow_transfers)
 	pthread_t pt;
 	pthread_create(&pt, NULL, long_poll, &pc);
 	/* An event stream, read raw. */
-	int sse = connect_from(NULL, s.port);
-	ck_assert_int_ge(sse, 0);
+	int sse = event_stream(s.port, rev, "&kind=skill");
 	char head[512];
-	snprintf(head, sizeof head, "GET /v1/changes?since=%lld&kind=skill HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-				    "Accept: text/event-stream\r\n\r\n", rev, writer);
-	send_all(sse, head);
 	/* A kept-alive connection: answered once, then idle. */
 	int idle = connect_from(NULL, s.port);
 	ck_assert_int_ge(idle, 0);
