@@ -14,6 +14,7 @@
 #include "clawmesh/http.h"
 #include "clawmesh/api.h"
 #include "clawmesh/db.h"
+#include "clawmesh/feed.h"
 #include "clawmesh/hex.h"
 #include "clawmesh/json.h"
 #include "clawmesh/log.h"
@@ -877,9 +878,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	 * "aborted" once they had a request line. */
 	if (!strncmp(msg, "Connection socket is closed when reading request", 48))
 		return;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	long long ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	long long ms = cm_feed_now_ms();
 	unsigned left_out = 0;
 	bool say;
 	pthread_mutex_lock(&lock);
@@ -1019,9 +1018,7 @@ bool cm_http_drain(long long deadline_ms)
 {
 	for (;;) {
 		unsigned long n = __atomic_load_n(&in_flight, __ATOMIC_ACQUIRE);
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long long ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+		long long ms = cm_feed_now_ms();
 		if (n == 0)
 			return true;
 		if (ms >= deadline_ms) {

@@ -331,12 +331,11 @@ static int cmd_serve(const struct cm_config *cfg)
 	/* Within SHUTDOWN_MS of the signal (docker stop and most supervisors kill at 10 s): no new
 	 * connections, then every request already begun gets its answer, a client that stalls
 	 * aside. */
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	long long t0 = cm_feed_now_ms();
 	cm_http_quiesce(d);
 	cm_feed_stop(); /* parked requests answer now, before the daemon closes their connections */
 	cm_group_stop(); /* queued writes commit (or fail) and are answered, likewise */
-	cm_http_drain((long long)t0.tv_sec * 1000 + t0.tv_nsec / 1000000 + SHUTDOWN_MS);
+	cm_http_drain(t0 + SHUTDOWN_MS);
 	cm_http_stop(d);
 	cm_ratelimit_shutdown();
 	cm_cache_shutdown();

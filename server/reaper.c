@@ -17,6 +17,7 @@
  * reading, a plain close is the same for TLS (we cannot write into libmicrohttpd's TLS stream
  * from here), and nginx closes silently on its header timeout too. */
 #include "clawmesh/reaper.h"
+#include "clawmesh/feed.h"
 #include "clawmesh/config.h"
 #include "clawmesh/err.h"
 #include "clawmesh/log.h"
@@ -62,9 +63,7 @@ static unsigned long long reaped[CM_REAP_REASONS];
 
 static long long now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return cm_feed_now_ms();
 }
 
 static void set_phase(struct cm_conn *c, enum phase p)
