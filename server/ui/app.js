@@ -1,0 +1,1 @@
+/* clawmesh dashboard: placeholder until the app lands */
