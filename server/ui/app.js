@@ -481,10 +481,10 @@
 			for (const line of lines) {
 				if (part.added) {
 					changed++;
-					pre.append(el('ins', {}, el('span', {class: 'mark', 'aria-hidden': 'true'}, '+ '), line, '\n'));
+					pre.append(el('ins', {}, el('span', {class: 'mark'}, '+ '), line, '\n'));
 				} else if (part.removed) {
 					changed++;
-					pre.append(el('del', {}, el('span', {class: 'mark', 'aria-hidden': 'true'}, '− '), line, '\n'));
+					pre.append(el('del', {}, el('span', {class: 'mark'}, '− '), line, '\n'));
 				} else {
 					pre.append(el('span', {class: 'same'}, '  ' + line + '\n'));
 				}
