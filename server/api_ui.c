@@ -94,7 +94,7 @@ static bool etag_listed(const char *field, const char *etag)
 		if (*p != '"')
 			return false;
 		const char *close = strchr(p + 1, '"');
-		if (!close)
+		if (!close || !strchr(" \t,", close[1])) /* strchr finds the NUL too: the end */
 			return false;
 		if ((size_t)(close + 1 - p) == n && !memcmp(p, etag, n))
 			return true;
