@@ -346,7 +346,7 @@ START_TEST(nothing_else_reachable)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct http_resp rs;
 		ck_assert_int_eq(http(&srv, REQ(.path = cases[i].path), &rs), 0);
-		ck_assert_msg(rs.status == cases[i].status, "%s: %ld, wanted %ld: %s", cases[i].path, rs.status,
+		ck_assert_msg(rs.status == cases[i].status, "%s: %ld, wanted %ld: %.200s", cases[i].path, rs.status,
 			      cases[i].status, rs.body);
 		if (cases[i].status == 404)
 			expect_error(&rs, 404, "not_found");
