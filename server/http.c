@@ -559,12 +559,46 @@ static void rate_headers(struct cm_request *req, struct MHD_Response *r)
 	}
 }
 
+/* Every answer: a browser must not read a JSON body (which may echo stored text) or a YAML one as
+ * anything but its declared type, and a URL (a memory key may be a secret's name) must not leak
+ * onward in a Referer. Both are inert for the agents and curl; ~60 bytes an answer. */
+static const char *const common_headers[][2] = {
+	{"X-Content-Type-Options", "nosniff"},
+	{"Referrer-Policy", "no-referrer"},
+};
+
+/* The dashboard's answers (/ui and below, their 304s and 404s too): scripts and styles from this
+ * origin only, never inline or eval'd; trusted types make an innerHTML-style sink throw, a second
+ * wall behind the page's rendering of stored values as text only; never framed, no opener, no
+ * referrer. Only here: a JSON client has no use for them, and the CSP alone is ~300 bytes of
+ * each answer's share of the connection's memory (CONNECTION_MEMORY). */
+static const char *const ui_headers[][2] = {
+	{"Content-Security-Policy",
+	 "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+	 "font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
+	 "require-trusted-types-for 'script'; trusted-types 'none'"},
+	{"X-Frame-Options", "DENY"},
+	{"Cross-Origin-Opener-Policy", "same-origin"},
+	{"Cross-Origin-Resource-Policy", "same-origin"},
+	{"Permissions-Policy", "camera=(), microphone=(), geolocation=()"},
+};
+
+static bool is_ui_path(const char *path)
+{
+	return !strncmp(path, "/ui", 3) && (path[3] == '\0' || path[3] == '/');
+}
+
 static enum MHD_Result queue(struct cm_request *req)
 {
 	if (!req->response && cm_reply_error(req, CM_EINTERNAL, NULL, NULL) < 0)
 		return MHD_NO;
 	struct MHD_Response *r = req->response;
 	MHD_add_response_header(r, "X-Request-Id", req->request_id);
+	for (size_t i = 0; i < sizeof common_headers / sizeof common_headers[0]; i++)
+		MHD_add_response_header(r, common_headers[i][0], common_headers[i][1]);
+	if (is_ui_path(req->path))
+		for (size_t i = 0; i < sizeof ui_headers / sizeof ui_headers[0]; i++)
+			MHD_add_response_header(r, ui_headers[i][0], ui_headers[i][1]);
 	if (!strncmp(req->path, "/v1/", 4))
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (req->rate_on)

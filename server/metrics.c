@@ -16,7 +16,7 @@
 #include <string.h>
 
 #define MAX_ROUTES 64 /* checked against cm_routes_count when counting */
-static const unsigned statuses[] = {0,   200, 201, 204, 304, 400, 401, 403, 404, 405, 409,
+static const unsigned statuses[] = {0,   200, 201, 204, 304, 308, 400, 401, 403, 404, 405, 409,
 				    410, 412, 413, 415, 422, 429, 500, 503};
 #define NSTATUS (sizeof statuses / sizeof statuses[0] + 1) /* + "other" */
 static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};

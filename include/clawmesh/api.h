@@ -12,6 +12,10 @@ int cm_api_readyz(struct cm_request *req);
 int cm_api_openapi(struct cm_request *req);
 int cm_api_metrics(struct cm_request *req);
 
+/* api_ui.c: the dashboard's files, no token needed (its API calls carry one) */
+int cm_api_ui(struct cm_request *req);
+int cm_api_ui_redirect(struct cm_request *req);
+
 /* api_tokens.c */
 int cm_api_whoami(struct cm_request *req);
 int cm_api_tokens_create(struct cm_request *req);

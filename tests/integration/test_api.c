@@ -964,6 +964,7 @@ TCase *faults_tcase(void);
 TCase *acl_tcase(void);
 TCase *abuse_tcase(void);
 TCase *ratelimit_tcase(void);
+TCase *ui_tcase(void);
 
 Suite *cm_test_suite(void);
 Suite *cm_test_suite(void)
@@ -979,6 +980,7 @@ Suite *cm_test_suite(void)
 	suite_add_tcase(s, acl_tcase());
 	suite_add_tcase(s, abuse_tcase());
 	suite_add_tcase(s, ratelimit_tcase());
+	suite_add_tcase(s, ui_tcase());
 	TCase *tc = tcase_create("api");
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, suite_up, suite_down);
