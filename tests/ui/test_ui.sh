@@ -93,7 +93,7 @@ CM_UI_URL=$T_URL CM_UI_TOKEN_ADMIN=$admin CM_UI_TOKEN_NODE=$node_tok CM_UI_TOKEN
 	timeout -k 5 200 node "$ui/ui.test.mjs"
 rc=$?
 set -e
-if read -r n f <"$count" 2>/dev/null; then
+if [ -s "$count" ] && read -r n f <"$count"; then
 	t_n=$((t_n + n))
 	t_failed=$((t_failed + f))
 	[ "$f" = 0 ] && [ $rc != 0 ] && t_not_ok "ui.test.mjs exited $rc"

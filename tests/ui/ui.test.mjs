@@ -55,21 +55,25 @@ const PASSES = [
 const tapStart = Number(process.env.CM_UI_TAP_START || 0);
 let points = 0;
 let failed = 0;
-const say = (line) => process.stdout.write(line + '\n');
+let stopped = false; // past the run's deadline: nothing more is printed or counted
+const say = (line) => stopped || process.stdout.write(line + '\n');
 // Playwright's messages carry terminal colours: none in the TAP.
 const comment = (text) => String(text).replace(/\x1b\[[0-9;]*m/g, '').split('\n').slice(0, 40)
 	.forEach((l) => say('#   ' + l.slice(0, 400)));
 function tapOk(name) {
+	if (stopped) return;
 	points++;
 	say(`ok ${tapStart + points} - ${name}`);
 }
 function tapNotOk(name, why) {
+	if (stopped) return;
 	points++;
 	failed++;
 	say(`not ok ${tapStart + points} - ${name}`);
 	comment(why);
 }
 function skip(name, why) {
+	if (stopped) return;
 	points++;
 	say(`ok ${tapStart + points} - ${name} # SKIP ${why}`);
 }
@@ -223,6 +227,41 @@ async function waitFor(what, fn, ms = STEP_MS) {
 	}
 }
 
+// a11y(page): what a screen reader would miss on the page as it is now, as a list of strings
+// (empty: fine): no <main> landmark or more than one, a visible form control or button without
+// an accessible name, an image without alt, a heading level skipped. Call it in each view test.
+async function a11y(p) {
+	return p.evaluate(() => {
+		const out = [];
+		const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+		const mains = document.querySelectorAll('main, [role="main"]');
+		if (mains.length !== 1) out.push(`${mains.length} main landmarks`);
+		const named = (el) => {
+			if ((el.getAttribute('aria-label') || '').trim()) return true;
+			const by = el.getAttribute('aria-labelledby');
+			if (by && by.split(/\s+/).some((id) => (document.getElementById(id)?.textContent || '').trim())) return true;
+			if (el.labels && [...el.labels].some((l) => l.textContent.trim())) return true;
+			if ((el.getAttribute('title') || '').trim()) return true;
+			if (/^(BUTTON|A|SUMMARY)$/.test(el.tagName) || /^(button|link|tab|menuitem)$/.test(el.getAttribute('role') || ''))
+				return !!(el.textContent.trim() || el.querySelector('img[alt]:not([alt=""])'));
+			if (el.tagName === 'INPUT' && /^(submit|button|reset)$/.test(el.type)) return !!el.value.trim();
+			return false;
+		};
+		const what = (el) => `<${el.tagName.toLowerCase()}${el.id ? ' id=' + el.id : ''}${el.className ? ' class="' + el.className + '"' : ''}>`;
+		for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea, button, a[href], [role=button], [role=link], [role=tab]'))
+			if (visible(el) && !named(el)) out.push(`no accessible name: ${what(el)}`);
+		for (const img of document.querySelectorAll('img'))
+			if (!img.hasAttribute('alt') && !img.getAttribute('aria-label')) out.push(`img without alt: ${img.src}`);
+		let last = 0;
+		for (const h of document.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
+			const level = Number(h.tagName[1]);
+			if (visible(h) && level > last + 1) out.push(`heading level skipped: ${h.tagName} after h${last}`);
+			if (visible(h)) last = level;
+		}
+		return out;
+	});
+}
+
 function assert(cond, what) {
 	if (!cond) throw new Error(what);
 }
@@ -293,6 +332,10 @@ async function harnessChecks() {
 		const cookies = await p.context().cookies();
 		assert(cookies.length === 0, `cookies: ${cookies.map((c) => c.name).join(', ')}`);
 	});
+	await check('the page as loaded: one main landmark, every control named', async (p) => {
+		const missing = await a11y(p);
+		assert(missing.length === 0, missing.join('\n'));
+	});
 	await check('no horizontal scrolling at this width', async (p) => {
 		const [sw, w] = await p.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
 		assert(sw <= w, `page is ${sw} px wide in a ${w} px viewport`);
@@ -307,7 +350,8 @@ async function harnessChecks() {
 // The dashboard's own tests go here: log in (login(page, TOKENS.read)), each view (gotoView(page,
 // 'nodes'), then shot('10-nodes')), the live stream (curlPut('/v1/memory/mesh/k', {value: 1},
 // TOKENS.node), then waitFor(..., 2000)), the XSS case (the seeded project:alpha key xss.probe
-// must show as text). Each check() is one TAP point; `pass.name` is 'desktop' or 'phone'.
+// must show as text), and in each view `assert((await a11y(page)).length === 0, ...)`. Each
+// check() is one TAP point; `pass.name` is 'desktop' or 'phone'.
 // Seeded by test_ui.sh: node ceo (heartbeat: online, capabilities triage and reminders); mesh
 // user.preferences (three versions), mesh team.notes; project:alpha plan.q3 and xss.probe;
 // user:alice todo; skill mesh/triage (two versions, by ceo).
@@ -328,7 +372,9 @@ async function main() {
 	let browser = null;
 	const t0 = Date.now();
 	const deadline = setTimeout(() => {
-		say(`Bail out! the run took over ${RUN_MS / 1000} s`);
+		tapNotOk(`the whole run within ${RUN_MS / 1000} s`, 'stopped here; the checks after this did not run');
+		finish();
+		stopped = true;
 		const closing = browser ? browser.close().catch(() => {}) : Promise.resolve();
 		bounded(closing, 5000, 'closing the browser').catch(() => {}).finally(() => process.exit(1));
 	}, RUN_MS);
@@ -369,7 +415,12 @@ async function main() {
 	}
 }
 
+// The count for test_ui.sh (which numbers on after us and prints the plan), or our own plan.
+function finish() {
+	if (process.env.CM_UI_COUNT_FILE) writeFileSync(process.env.CM_UI_COUNT_FILE, `${points} ${failed}\n`);
+	if (!process.env.CM_UI_TAP_START) say(`1..${points}`);
+	process.exitCode = failed ? 1 : 0;
+}
+
 await main();
-if (process.env.CM_UI_COUNT_FILE) writeFileSync(process.env.CM_UI_COUNT_FILE, `${points} ${failed}\n`);
-if (!process.env.CM_UI_TAP_START) say(`1..${points}`);
-process.exitCode = failed ? 1 : 0;
+finish();
