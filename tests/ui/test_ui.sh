@@ -49,8 +49,8 @@ t_check "clawmeshd serves" t_server_start ui
 admin=$(t_admin 2>/dev/null)
 node_tok=$("$CLAWMESHD" token create --node ceo --grant mesh:rw --label "ui test: node ceo" 2>/dev/null | jq -r .token)
 read_tok=$("$CLAWMESHD" token create --grant 'project:*:r' --label "ui test: read project:*" 2>/dev/null | jq -r .token)
-t_check "three tokens (admin, node ceo mesh:rw, project:* read-only)" \
-	bash -c '[[ $1 == cm_* && $2 == cm_* && $3 == cm_* ]]' _ "$admin" "$node_tok" "$read_tok"
+tokens_made() { [[ $admin == cm_* && $node_tok == cm_* && $read_tok == cm_* ]]; }
+t_check "three tokens (admin, node ceo mesh:rw, project:* read-only)" tokens_made
 
 # api METHOD PATH TOKEN [JSON]: one request; fails on any status >= 400, showing the body.
 api() {
@@ -64,25 +64,40 @@ api() {
 		return 1
 	}
 }
-t_check "seed: node ceo, online" eval '
-	api PUT /v1/nodes/ceo "$node_tok" "{\"name\":\"CEO\",\"description\":\"the chief of staff gateway\",\"capabilities\":[\"triage\",\"reminders\"]}" &&
-	api POST /v1/nodes/ceo/heartbeat "$node_tok"'
-t_check "seed: mesh memory, user.preferences in three versions" eval '
-	api PUT /v1/memory/mesh/user.preferences "$node_tok" "{\"value\":{\"tone\":\"brief\"},\"tags\":[\"prefs\"]}" &&
-	api PUT /v1/memory/mesh/user.preferences "$node_tok" "{\"value\":{\"tone\":\"brief\",\"lang\":\"en\"},\"tags\":[\"prefs\"]}" &&
-	api PUT /v1/memory/mesh/user.preferences "$node_tok" "{\"value\":{\"tone\":\"friendly\",\"lang\":\"en\"},\"tags\":[\"prefs\"]}" &&
-	api PUT /v1/memory/mesh/team.notes "$node_tok" "{\"value\":\"weekly sync moved to Thursday\"}"'
+seed_node() {
+	api PUT /v1/nodes/ceo "$node_tok" \
+		'{"name":"CEO","description":"the chief of staff gateway","capabilities":["triage","reminders"]}' &&
+		api POST /v1/nodes/ceo/heartbeat "$node_tok"
+}
+seed_mesh() {
+	api PUT /v1/memory/mesh/user.preferences "$node_tok" '{"value":{"tone":"brief"},"tags":["prefs"]}' &&
+		api PUT /v1/memory/mesh/user.preferences "$node_tok" '{"value":{"tone":"brief","lang":"en"},"tags":["prefs"]}' &&
+		api PUT /v1/memory/mesh/user.preferences "$node_tok" '{"value":{"tone":"friendly","lang":"en"},"tags":["prefs"]}' &&
+		api PUT /v1/memory/mesh/team.notes "$node_tok" '{"value":"weekly sync moved to Thursday"}'
+}
 # xss.probe: markup a careless page would run; the view tests show it must come out as text.
-t_check "seed: project:alpha and user:alice memory" eval '
-	api PUT /v1/memory/project:alpha/plan.q3 "$admin" "{\"value\":{\"goal\":\"ship the dashboard\"},\"tags\":[\"plan\"]}" &&
-	api PUT /v1/memory/project:alpha/xss.probe "$admin" "{\"value\":\"<img src=x onerror=alert(1)><script>alert(2)</script>\"}" &&
-	api PUT /v1/memory/user:alice/todo "$admin" "{\"value\":[\"call Bob\",\"book train\"]}"'
-skill_md() { printf -- '---\nname: triage\ndescription: %s\n---\n# Triage\n\n%s\n' "$1" "$2"; }
-t_check "seed: skill mesh/triage in two versions" eval '
-	api PUT /v1/skills/mesh/triage "$node_tok" "$(skill_md "Sort the inbox" "Read, label, archive." | jq -Rs "{content: .}")" &&
-	api PUT /v1/skills/mesh/triage "$node_tok" "$(skill_md "Sort the inbox by urgency" "Read, rank by urgency, label, archive." | jq -Rs "{content: .}")"'
+seed_scoped() {
+	api PUT /v1/memory/project:alpha/plan.q3 "$admin" '{"value":{"goal":"ship the dashboard"},"tags":["plan"]}' &&
+		api PUT /v1/memory/project:alpha/xss.probe "$admin" \
+			'{"value":"<img src=x onerror=alert(1)><script>alert(2)</script>"}' &&
+		api PUT /v1/memory/user:alice/todo "$admin" '{"value":["call Bob","book train"]}'
+}
+skill_json() { # DESCRIPTION BODY: a SKILL.md for triage, as the JSON body of a PUT
+	printf -- '---\nname: triage\ndescription: %s\n---\n# Triage\n\n%s\n' "$1" "$2" | jq -Rs '{content: .}'
+}
+seed_skill() {
+	api PUT /v1/skills/mesh/triage "$node_tok" "$(skill_json "Sort the inbox" "Read, label, archive.")" &&
+		api PUT /v1/skills/mesh/triage "$node_tok" \
+			"$(skill_json "Sort the inbox by urgency" "Read, rank by urgency, label, archive.")"
+}
+t_check "seed: node ceo, online" seed_node
+t_check "seed: mesh memory, user.preferences in three versions" seed_mesh
+t_check "seed: project:alpha and user:alice memory" seed_scoped
+t_check "seed: skill mesh/triage in two versions" seed_skill
 t_is "seed: user.preferences is at version 3" \
 	"$(curl -sS --max-time 10 -H "Authorization: Bearer $admin" "$T_URL/v1/memory/mesh/user.preferences" | jq -r .version)" 3
+t_is "seed: skill triage has versions 2 and 1" \
+	"$(curl -sS --max-time 10 -H "Authorization: Bearer $admin" "$T_URL/v1/skills/mesh/triage/versions" | jq -c '[.items[].version]')" '[2,1]'
 
 # The browser part: its points are numbered on from ours; it writes "POINTS FAILED" for us.
 count="$T_TMP/ui.count"

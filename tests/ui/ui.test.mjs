@@ -60,22 +60,24 @@ const say = (line) => stopped || process.stdout.write(line + '\n');
 // Playwright's messages carry terminal colours: none in the TAP.
 const comment = (text) => String(text).replace(/\x1b\[[0-9;]*m/g, '').split('\n').slice(0, 40)
 	.forEach((l) => say('#   ' + l.slice(0, 400)));
+// A name is one line, and a '#' in it would start a TAP directive.
+const tapName = (name) => String(name).replace(/\s+/g, ' ').replace(/#/g, '\\#');
 function tapOk(name) {
 	if (stopped) return;
 	points++;
-	say(`ok ${tapStart + points} - ${name}`);
+	say(`ok ${tapStart + points} - ${tapName(name)}`);
 }
 function tapNotOk(name, why) {
 	if (stopped) return;
 	points++;
 	failed++;
-	say(`not ok ${tapStart + points} - ${name}`);
+	say(`not ok ${tapStart + points} - ${tapName(name)}`);
 	comment(why);
 }
 function skip(name, why) {
 	if (stopped) return;
 	points++;
-	say(`ok ${tapStart + points} - ${name} # SKIP ${why}`);
+	say(`ok ${tapStart + points} - ${tapName(name)} # SKIP ${tapName(why)}`);
 }
 
 // ---- what the browser reports ------------------------------------------------------------------
