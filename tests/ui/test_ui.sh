@@ -111,7 +111,7 @@ set -e
 if [ -s "$count" ] && read -r n f <"$count"; then
 	t_n=$((t_n + n))
 	t_failed=$((t_failed + f))
-	[ "$f" = 0 ] && [ $rc != 0 ] && t_not_ok "ui.test.mjs exited $rc"
+	[ "$f" = 0 ] && [ "$rc" != 0 ] && t_not_ok "ui.test.mjs exited $rc"
 else # killed before it could count: number on from the last point it printed
 	t_n=$((t_n + $(grep -cE '^(not )?ok [0-9]' "$T_TMP/ui.tap" || true)))
 	t_failed=$((t_failed + $(grep -c '^not ok [0-9]' "$T_TMP/ui.tap" || true)))
