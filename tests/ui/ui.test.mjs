@@ -87,6 +87,7 @@ function skip(name, why) {
 // to read and sent here through a binding, so one that happens just before a navigation is not
 // lost with the document.
 let problems = [];
+let expecting = null; // the running check's `expect`
 const violationScript = () => {
 	window.__cmViolations = [];
 	document.addEventListener('securitypolicyviolation', (e) => {
@@ -106,9 +107,12 @@ function watch(page) {
 	});
 	page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
 	page.on('crash', () => problems.push('the page crashed'));
+	// A dialog the running check expects (check's `expect` matches "dialog TYPE: MESSAGE") is
+	// accepted; any other is dismissed and fails the check (alert() from injected markup).
 	page.on('dialog', (d) => {
-		problems.push(`dialog ${d.type()}: ${d.message()}`);
-		d.dismiss().catch(() => {});
+		const what = `dialog ${d.type()}: ${d.message()}`;
+		problems.push(what);
+		(expecting && expecting.test(what) ? d.accept() : d.dismiss()).catch(() => {});
 	});
 	page.on('response', (r) => {
 		if (r.status() >= 500) problems.push(`${r.status()} from ${r.request().method()} ${r.url()}`);
@@ -146,10 +150,12 @@ async function shot(name, p = page) {
 
 // check(name, fn, { expect }): one TAP point. fn(page) throws to fail. `expect`, a RegExp, names
 // browser reports this check provokes on purpose: they do not fail it, and at least one must come
-// (which also proves the reporting works).
+// (which also proves the reporting works); a dialog it matches ("dialog confirm: Revoke…") is
+// accepted.
 async function check(name, fn, { expect } = {}) {
 	const full = `${pass.name}: ${name}`;
 	problems = [];
+	expecting = expect || null;
 	let err = null;
 	try {
 		await bounded(Promise.resolve().then(() => fn(page)), CHECK_MS, full);
@@ -167,6 +173,7 @@ async function check(name, fn, { expect } = {}) {
 		err = new Error(`the browser reported nothing matching ${expect}`);
 	if (!err && reported.length) err = new Error('the browser reported:\n' + reported.join('\n'));
 	else if (err && reported.length) err.message += '\nthe browser reported:\n' + reported.join('\n');
+	expecting = null;
 	if (!err) return tapOk(full);
 	let saved = '';
 	try {
@@ -188,14 +195,19 @@ async function gotoView(p, name) {
 	await p.goto(`${BASE}/ui/#/${name}`, { waitUntil: 'load', timeout: STEP_MS });
 }
 
-// login(page, token): the login form with TOKEN. It assumes (the lead's page decides; adjust here
-// once) one field labelled "token" and a submit; done when that field is gone.
+// login(page, token): the sign-in form with TOKEN: the one field labelled "... token", Enter;
+// done when that field is hidden (the page hides the form once the token is accepted). Any
+// earlier sign-in in this tab is dropped first.
 async function login(p, token) {
+	// Signed out first: a token from an earlier check would skip the form. Cleared from a page of
+	// this origin that runs no script (/healthz), so no sign-in still under way puts it back.
+	await open(p, '/healthz');
+	await p.evaluate(() => sessionStorage.clear());
 	await open(p, '/ui/');
 	const field = p.getByLabel(/token/i);
 	await field.fill(token, { timeout: STEP_MS });
 	await field.press('Enter', { timeout: STEP_MS });
-	await field.waitFor({ state: 'detached', timeout: STEP_MS });
+	await field.waitFor({ state: 'hidden', timeout: STEP_MS });
 }
 
 // api(method, path, body, token): one request to clawmeshd with Node's fetch, as curl would:
