@@ -370,7 +370,40 @@ async function harnessChecks() {
 // user.preferences (three versions), mesh team.notes; project:alpha plan.q3 and xss.probe;
 // user:alice todo; skill mesh/triage (two versions, by ceo).
 async function viewTests() {
-	// (the lead's view tests)
+	// Starter tests (separate commit; keep, extend or replace). Proven against main's page.
+	await check('sign in with the project:* read-only token', async (p) => {
+		await login(p, TOKENS.read);
+		assert(await p.evaluate(() => sessionStorage.length) === 1, 'the token is not in sessionStorage');
+	});
+	for (const [n, view] of [[10, 'overview'], [11, 'nodes'], [12, 'memory'], [13, 'skills'], [14, 'activity']]) {
+		await check(`view ${view}: loads, nothing a screen reader misses`, async (p) => {
+			await gotoView(p, view);
+			await p.getByRole('heading', { level: 2 }).first().waitFor();
+			await p.waitForLoadState('networkidle', { timeout: STEP_MS }).catch(() => {}); // an open stream never idles
+			const missing = await a11y(p);
+			await shot(`${n}-${view}`);
+			assert(missing.length === 0, missing.join('\n'));
+		});
+	}
+	await check('xss.probe shows as text, no markup made from it', async (p) => {
+		await gotoView(p, 'memory');
+		await p.getByText('<img src=x onerror=alert(1)>', { exact: false }).first().waitFor();
+		assert(await p.locator('img[src="x"]').count() === 0, 'an <img src=x> was made from the value');
+		await shot('20-xss');
+	});
+	await check('a write made with curl shows in the live stream within 2 s', async (p) => {
+		await login(p, TOKENS.admin);
+		await gotoView(p, 'activity');
+		await p.getByRole('heading', { level: 2 }).first().waitFor();
+		await p.waitForTimeout(500); // the stream connects
+		const key = `live.${pass.name}.${Date.now()}`;
+		const t = Date.now();
+		const r = await curlPut(`/v1/memory/mesh/${key}`, { value: 'hello' }, TOKENS.node);
+		assert(r.status === 201, `PUT answered ${r.status}`);
+		await p.getByText(key).first().waitFor({ timeout: 2000 });
+		comment(`shown ${Date.now() - t} ms after the PUT was sent`);
+		await shot('30-activity');
+	});
 }
 
 // ---- the run ------------------------------------------------------------------------------------
