@@ -16,7 +16,8 @@ pkgs=(build-essential pkg-config meson ninja-build
 [ $build_only = 1 ] || pkgs+=(postgresql postgresql-client curl jq openssl ca-certificates docker-compose systemd
 	busybox libxml2-utils # the sync client's tests: busybox sh (a NAS's shell), xmllint (the launchd plist)
 	clang libclang-rt-14-dev # the fuzz smoke runs: clang, and libFuzzer with ASan/UBSan (only recommended by clang-14)
-	valgrind) # the `valgrind` test suite: integration cases with clawmeshd under memcheck
+	valgrind # the `valgrind` test suite: integration cases with clawmeshd under memcheck
+	chromium) # the `ui` suite: the /ui/ dashboard in a headless browser (tests/ui/, playwright-core from npm)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -30,7 +30,7 @@ count_checks() {
 		passed=$((passed + c - f - e))
 		failed=$((failed + f + e))
 	done < <(sed -n 's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' "$log")
-	# The deploy tests speak TAP: one "ok N" or "not ok N" line a point.
+	# The deploy and ui (browser) tests speak TAP: one "ok N" or "not ok N" line a point.
 	passed=$((passed + $(grep -c '^ok [0-9]' "$log" || true)))
 	failed=$((failed + $(grep -c '^not ok [0-9]' "$log" || true)))
 }
