@@ -315,6 +315,8 @@
 	}
 
 	function tags(list) {
+		if (!list || !list.length)
+			return el('span', {class: 'muted'}, '—');
 		return el('span', {class: 'tags'}, (list || []).map((t) => el('span', {class: 'tag'}, t)));
 	}
 
@@ -970,6 +972,14 @@
 			}
 		});
 		$('#logout').addEventListener('click', () => signOut('Signed out.'));
+		/* The link of the view already shown loads it again (no hashchange comes): a refresh. */
+		$('#nav').addEventListener('click', (ev) => {
+			const a = ev.target.closest('a[data-view]');
+			if (a && a.getAttribute('href') === location.hash) {
+				ev.preventDefault();
+				route();
+			}
+		});
 		window.addEventListener('hashchange', route);
 		const saved = sessionStorage.getItem(TOKEN_KEY);
 		if (!saved) {

@@ -370,39 +370,196 @@ async function harnessChecks() {
 // user.preferences (three versions), mesh team.notes; project:alpha plan.q3 and xss.probe;
 // user:alice todo; skill mesh/triage (two versions, by ceo).
 async function viewTests() {
-	// Starter tests (separate commit; keep, extend or replace). Proven against main's page.
-	await check('sign in with the project:* read-only token', async (p) => {
+	const TOKEN_RE = /cm_[A-Za-z0-9_-]{43}/;
+	const rows = (p, sel) => p.locator(sel).count();
+	const text = (p, sel) => p.locator(sel).first().innerText({ timeout: STEP_MS });
+	// One view, waited for, checked for what a screen reader needs, photographed.
+	async function view(p, name, ready, shotName) {
+		await gotoView(p, name);
+		await p.locator(ready).first().waitFor({ timeout: STEP_MS });
+		const missing = await a11y(p);
+		if (shotName) await shot(shotName);
+		assert(missing.length === 0, missing.join('\n'));
+		const [sw, w] = await p.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+		assert(sw <= w, `the page is ${sw} px wide in a ${w} px viewport: it scrolls sideways`);
+	}
+
+	// -- signing in ---------------------------------------------------------------------------
+	await check('a malformed token is refused at the form, nothing stored', async (p) => {
+		await open(p, '/healthz');
+		await p.evaluate(() => sessionStorage.clear());
+		await open(p, '/ui/');
+		await p.getByLabel(/token/i).fill('not-a-token');
+		await p.getByLabel(/token/i).press('Enter');
+		await p.locator('#login-error').getByText(/not a clawmesh token/).waitFor();
+		assert(await p.evaluate(() => sessionStorage.length) === 0, 'something was stored');
+		await shot('01-login-malformed');
+	});
+	await check('an unknown token is refused by the server, the form stays', async (p) => {
+		await p.getByLabel(/token/i).fill('cm_' + 'A'.repeat(43));
+		await p.getByLabel(/token/i).press('Enter');
+		await p.locator('#login-error').getByText(/refused/).waitFor();
+		assert(await p.getByLabel(/token/i).isVisible(), 'the form went away');
+		assert(await p.evaluate(() => sessionStorage.length) === 0, 'the refused token was stored');
+	}, { expect: /401/ }); // the browser logs the refused whoami as a failed resource load
+	await check('sign in with the project:* read-only token: no admin views offered', async (p) => {
 		await login(p, TOKENS.read);
 		assert(await p.evaluate(() => sessionStorage.length) === 1, 'the token is not in sessionStorage');
+		await p.locator('#who-label').getByText('ui test: read project:*').waitFor();
+		assert(!(await p.getByRole('link', { name: 'Tokens' }).isVisible()), 'a Tokens link is shown');
+		assert(!(await p.getByRole('link', { name: 'Audit log' }).isVisible()), 'an Audit log link is shown');
+		await gotoView(p, 'tokens');
+		await p.getByRole('heading', { name: 'Not found' }).waitFor();
+		assert(await rows(p, '[data-token]') === 0, 'token rows shown to a non-admin');
 	});
-	for (const [n, view] of [[10, 'overview'], [11, 'nodes'], [12, 'memory'], [13, 'skills'], [14, 'activity']]) {
-		await check(`view ${view}: loads, nothing a screen reader misses`, async (p) => {
-			await gotoView(p, view);
-			await p.getByRole('heading', { level: 2 }).first().waitFor();
-			await p.waitForLoadState('networkidle', { timeout: STEP_MS }).catch(() => {}); // an open stream never idles
-			const missing = await a11y(p);
-			await shot(`${n}-${view}`);
-			assert(missing.length === 0, missing.join('\n'));
-		});
-	}
-	await check('xss.probe shows as text, no markup made from it', async (p) => {
-		await gotoView(p, 'memory');
-		await p.getByText('<img src=x onerror=alert(1)>', { exact: false }).first().waitFor();
-		assert(await p.locator('img[src="x"]').count() === 0, 'an <img src=x> was made from the value');
+	await check('read-only token: memory shows project:alpha only, not mesh or user:alice', async (p) => {
+		await view(p, 'memory', '#view-memory tbody tr', '12-memory-read-only');
+		const keys = await p.locator('#view-memory tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.scope + '/' + t.dataset.key));
+		assert(keys.includes('project:alpha/plan.q3') && keys.includes('project:alpha/xss.probe'), `shown: ${keys}`);
+		assert(keys.every((k) => k.startsWith('project:')), `a scope this token may not read is shown: ${keys}`);
+	});
+	await check('stored markup shows as text, in the list and in the entry (xss.probe)', async (p) => {
+		const stored = '<img src=x onerror=alert(1)><script>alert(2)</script>';
+		await gotoView(p, 'memory?scope=project%3Aalpha&key=xss.probe');
+		await p.locator('#memory-value').waitFor();
+		assert(await p.locator('#memory-value').textContent() === stored, 'the value is not shown as its text');
+		await p.locator('#view-memory tbody tr[data-key="xss.probe"] td').getByText(stored).waitFor();
+		const made = await p.evaluate(() => document.querySelectorAll('#view img, #view script, img[src="x"]').length);
+		assert(made === 0, `${made} elements were made from the value`);
 		await shot('20-xss');
 	});
-	await check('a write made with curl shows in the live stream within 2 s', async (p) => {
+	await check('read-only token: the live stream shows project:alpha writes, never mesh ones', async (p) => {
+		await view(p, 'activity', '#activity-state.ok', null);
+		const hidden = `hidden.${pass.name}.${Date.now()}`;
+		const shown = `shown.${pass.name}.${Date.now()}`;
+		let r = await curlPut(`/v1/memory/mesh/${hidden}`, { value: 1 }, TOKENS.node);
+		assert(r.status === 201, `PUT mesh answered ${r.status}`);
+		r = await curlPut(`/v1/memory/project:alpha/${shown}`, { value: 2 }, TOKENS.admin);
+		assert(r.status === 201, `PUT project:alpha answered ${r.status}`);
+		await p.locator('#activity-list').getByText(shown).waitFor({ timeout: 2000 });
+		assert(await p.locator('#activity-list').getByText(hidden).count() === 0, 'a mesh write reached a project:* token');
+	});
+
+	// -- each view, as an admin ---------------------------------------------------------------
+	await check('sign in as admin: every view offered', async (p) => {
 		await login(p, TOKENS.admin);
-		await gotoView(p, 'activity');
-		await p.getByRole('heading', { level: 2 }).first().waitFor();
-		await p.waitForTimeout(500); // the stream connects
+		for (const name of ['Overview', 'Nodes', 'Memory', 'Skills', 'Activity', 'Tokens', 'Audit log'])
+			assert(await p.getByRole('link', { name, exact: true }).isVisible(), `no ${name} link`);
+	});
+	await check('overview: nodes online, counts, every scope, latest changes', async (p) => {
+		await view(p, 'overview', '#view-overview .cards', '10-overview');
+		const cards = await text(p, '#view-overview .cards');
+		assert(/Nodes online\s*1 \/ 1/.test(cards), `cards: ${cards}`);
+		for (const sc of ['mesh', 'project:alpha', 'user:alice'])
+			await p.locator('#view-overview table').getByRole('link', { name: sc, exact: true }).waitFor();
+		assert(await rows(p, '#overview-changes li') > 0, 'no latest changes');
+	});
+	await check('nodes: ceo online with its capabilities and skills; detail; capability filter', async (p) => {
+		await view(p, 'nodes', '#view-nodes tr[data-node="ceo"]', '11-nodes');
+		const row = await text(p, '#view-nodes tr[data-node="ceo"]');
+		for (const want of ['Online', 'triage', 'reminders', 'the chief of staff gateway'])
+			assert(row.includes(want), `the ceo row lacks ${want}: ${row}`);
+		await p.locator('#view-nodes tr[data-node="ceo"]').getByRole('link', { name: 'ceo' }).click();
+		await p.locator('#node-detail').getByText('the chief of staff gateway').waitFor();
+		await p.getByLabel('Capability').fill('nothing-has-this');
+		await p.getByRole('button', { name: 'Filter' }).click();
+		await p.getByText('No node matches.').waitFor();
+		await p.getByLabel('Capability').fill('reminders');
+		await p.getByRole('button', { name: 'Filter' }).click();
+		await p.locator('#view-nodes tr[data-node="ceo"]').waitFor();
+	});
+	await check('memory: search, prefix filter, scope filter', async (p) => {
+		await view(p, 'memory', '#view-memory tbody tr', '12-memory');
+		await p.getByLabel('Search', { exact: true }).fill('Thursday');
+		await p.getByRole('button', { name: 'Search' }).click();
+		await waitFor('the search to leave only team.notes', async () => {
+			const keys = await p.locator('#view-memory tbody tr').evaluateAll((t) => t.map((x) => x.dataset.key));
+			return keys.length === 1 && keys[0] === 'team.notes';
+		});
+		await gotoView(p, 'memory?scope=mesh&prefix=user.');
+		await waitFor('the prefix to leave only user.preferences', async () => {
+			const keys = await p.locator('#view-memory tbody tr').evaluateAll((t) => t.map((x) => x.dataset.key));
+			return keys.length === 1 && keys[0] === 'user.preferences';
+		});
+		assert(await p.getByLabel('Key prefix').inputValue() === 'user.', 'the prefix field does not show the filter');
+		await gotoView(p, 'memory?scope=user%3Aalice');
+		await p.locator('#view-memory tbody tr[data-key="todo"]').waitFor();
+		assert(await rows(p, '#view-memory tbody tr') === 1, 'other scopes shown with scope=user:alice');
+	});
+	await check('memory entry: value, history of three versions, diff between any two', async (p) => {
+		await view(p, 'memory?scope=mesh&key=user.preferences', '#memory-entry pre.diff', '13-memory-history');
+		assert((await p.locator('#memory-value').textContent()).includes('"friendly"'), 'not the latest value');
+		assert(await rows(p, '#memory-entry tr[data-version]') === 3, 'not three versions');
+		// The newest pair by default: v2 -> v3 changes the tone.
+		await p.locator('#memory-entry h4').getByText('Version 2 → version 3').waitFor();
+		const diff = p.locator('#memory-entry pre.diff');
+		assert((await diff.locator('del').allTextContents()).join('').includes('"brief"'), 'v2 tone not shown removed');
+		assert((await diff.locator('ins').allTextContents()).join('').includes('"friendly"'), 'v3 tone not shown added');
+		// From v1: the lang line is added too.
+		await p.getByLabel('Compare from version 1').check();
+		await p.locator('#memory-entry h4').getByText('Version 1 → version 3').waitFor();
+		assert((await diff.locator('ins').allTextContents()).join('').includes('"lang"'), 'v1 -> v3 does not add lang');
+		await shot('14-memory-diff');
+	});
+	await check('skills: triage at v2; its versions and the diff between them; SKILL.md as text', async (p) => {
+		await view(p, 'skills', '#view-skills tbody tr[data-name="triage"]', '15-skills');
+		assert((await text(p, '#view-skills tbody tr[data-name="triage"]')).includes('v2'), 'not at v2');
+		await p.locator('#view-skills tbody tr[data-name="triage"]').getByRole('link', { name: 'triage' }).click();
+		await p.locator('#skill-detail pre.diff').waitFor();
+		assert(await rows(p, '#skill-detail tr[data-version]') === 2, 'not two versions');
+		assert((await p.locator('#skill-content').textContent()).includes('rank by urgency'), 'not the latest content');
+		const diff = p.locator('#skill-detail pre.diff');
+		assert((await diff.locator('del').allTextContents()).join('').includes('Read, label, archive.'), 'v1 line not removed');
+		assert((await diff.locator('ins').allTextContents()).join('').includes('rank by urgency'), 'v2 line not added');
+		await shot('16-skill-diff');
+	});
+	await check('activity: a write made with curl shows in the live stream within 2 s', async (p) => {
+		await view(p, 'activity', '#activity-state.ok', null);
 		const key = `live.${pass.name}.${Date.now()}`;
 		const t = Date.now();
 		const r = await curlPut(`/v1/memory/mesh/${key}`, { value: 'hello' }, TOKENS.node);
 		assert(r.status === 201, `PUT answered ${r.status}`);
-		await p.getByText(key).first().waitFor({ timeout: 2000 });
+		await p.locator('#activity-list').getByText(key).waitFor({ timeout: 2000 });
 		comment(`shown ${Date.now() - t} ms after the PUT was sent`);
-		await shot('30-activity');
+		await shot('17-activity');
+	});
+	await check('tokens: every token listed, no secret anywhere on the page', async (p) => {
+		await view(p, 'tokens', '#view-tokens tbody tr[data-token]', '18-tokens');
+		const labels = await text(p, '#view-tokens tbody');
+		for (const want of ['ui test: node ceo', 'ui test: read project:*'])
+			assert(labels.includes(want), `no ${want}`);
+		const html = await p.content();
+		assert(!TOKEN_RE.test(html), 'a token secret is on the page');
+		for (const t of Object.values(TOKENS))
+			assert(!html.includes(t.slice(3)), 'a test token\'s secret is on the page');
+	});
+	await check('tokens: revoke one from the page (after a confirm)', async (p) => {
+		const label = `ui test: throwaway ${pass.name} ${Date.now()}`;
+		const made = await api('POST', '/v1/tokens', { label, grants: [{ scope: 'mesh', access: 'r' }] });
+		assert(made.status === 201, `POST /v1/tokens answered ${made.status}`);
+		// Already on the view: its link in the navigation loads it again.
+		await p.getByRole('link', { name: 'Tokens', exact: true }).click();
+		const row = p.locator(`#view-tokens tr[data-token="${made.body.id}"]`);
+		await row.getByRole('button', { name: /Revoke/ }).click();
+		await row.getByText('Revoked').waitFor();
+		const got = await api('GET', `/v1/tokens/${made.body.id}`);
+		assert(got.body.revoked_at, 'the server does not have it revoked');
+		const whoami = await api('GET', '/v1/whoami', undefined, made.body.token);
+		assert(whoami.status === 401, `the revoked token still answers ${whoami.status}`);
+	}, { expect: /dialog confirm: Revoke/ });
+	await check('audit log: the latest records, newest first, with the seeding writes', async (p) => {
+		await view(p, 'audit', '#audit-table tbody tr', '19-audit');
+		const body = await text(p, '#audit-table tbody');
+		for (const action of ['memory.put', 'token.revoke', 'token.create'])
+			assert(body.includes(action), `no ${action} record`);
+		const ids = await p.locator('#audit-table tbody tr').evaluateAll((t) => t.map((x) => Number(x.dataset.audit)));
+		assert(ids.every((v, i) => i === 0 || ids[i - 1] > v), 'not newest first');
+	});
+	await check('sign out: the token leaves sessionStorage, the form comes back', async (p) => {
+		await p.getByRole('button', { name: 'Sign out' }).click();
+		await p.getByLabel(/token/i).waitFor();
+		assert(await p.evaluate(() => sessionStorage.length) === 0, 'the token is still stored');
+		assert(!(await p.locator('#nav').isVisible()), 'the views are still offered');
 	});
 }
 
