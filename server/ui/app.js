@@ -397,9 +397,10 @@
 			});
 			box.append(form);
 			if (p.get('id')) {
-				const node = await api('/nodes/' + seg(p.get('id')), {signal: ctx.signal});
+				const detail = await detailOrFailure(api('/nodes/' + seg(p.get('id')), {signal: ctx.signal}).then(nodeDetail),
+					'node ' + p.get('id'));
 				if (ctx.alive())
-					box.append(nodeDetail(node));
+					box.append(detail);
 			}
 			await pagedTable(box, ctx, {
 				caption: 'Nodes',
@@ -437,6 +438,23 @@
 			link('nodes', {}, 'Close'));
 	}
 
+	/* The detail panel a view opens above its listing, or why it cannot be shown (never written,
+	 * not readable, the server refused): the listing below is shown either way. */
+	async function detailOrFailure(promise, what) {
+		try {
+			return await promise;
+		} catch (err) {
+			if (err && err.name === 'AbortError')
+				throw err;
+			const box = el('section', {class: 'detail', 'aria-label': what});
+			if (err instanceof ApiError && err.status === 404)
+				box.append(el('p', {class: 'error', role: 'alert'}, 'There is no ' + what + '.'));
+			else
+				failure(box, err, what);
+			return box;
+		}
+	}
+
 	/* ---- scopes the token can pick from ---- */
 
 	let knownScopes = null;
@@ -450,6 +468,20 @@
 			knownScopes = [...set].sort();
 		}
 		return knownScopes;
+	}
+
+	/* The Scope and Search fields memory and skills share (ids NAME-scope, NAME-q), filled from the
+	 * view's parameters; null when the view was left while the scopes loaded. */
+	async function scopeAndSearch(ctx, name, hint) {
+		const list = await scopes(ctx.signal);
+		if (!ctx.alive())
+			return null;
+		const p = ctx.params;
+		return [
+			el('div', {class: 'field'}, el('label', {for: name + '-scope'}, 'Scope'), scopeSelect(name + '-scope', p.get('scope') || '', list)),
+			el('div', {class: 'field grow'}, el('label', {for: name + '-q'}, 'Search'),
+				el('input', {id: name + '-q', type: 'search', value: p.get('q') || '', maxlength: 256, placeholder: hint})),
+		];
 	}
 
 	function scopeSelect(id, current, list) {
@@ -544,13 +576,10 @@
 		title: 'Memory',
 		async render(box, ctx) {
 			const p = ctx.params;
-			const list = await scopes(ctx.signal);
-			if (!ctx.alive())
+			const fields = await scopeAndSearch(ctx, 'memory', 'words in keys, tags and values');
+			if (!fields)
 				return;
-			const form = el('form', {class: 'filters', id: 'memory-filter', role: 'search', 'aria-label': 'Search memory'},
-				el('div', {class: 'field'}, el('label', {for: 'memory-scope'}, 'Scope'), scopeSelect('memory-scope', p.get('scope') || '', list)),
-				el('div', {class: 'field grow'}, el('label', {for: 'memory-q'}, 'Search'),
-					el('input', {id: 'memory-q', type: 'search', value: p.get('q') || '', maxlength: 500, placeholder: 'words in keys, tags and values'})),
+			const form = el('form', {class: 'filters', id: 'memory-filter', role: 'search', 'aria-label': 'Search memory'}, fields,
 				el('div', {class: 'field'}, el('label', {for: 'memory-prefix'}, 'Key prefix'),
 					el('input', {id: 'memory-prefix', type: 'text', value: p.get('prefix') || '', maxlength: 256, spellcheck: 'false', autocapitalize: 'off'})),
 				el('div', {class: 'field'}, el('label', {for: 'memory-order'}, 'Order'),
@@ -569,7 +598,7 @@
 			box.append(form);
 			const key = p.get('key');
 			if (key && p.get('scope'))
-				box.append(await memoryDetail(ctx, p.get('scope'), key));
+				box.append(await detailOrFailure(memoryDetail(ctx, p.get('scope'), key), p.get('scope') + ' / ' + key));
 			if (!ctx.alive())
 				return;
 			await pagedTable(box, ctx, {
@@ -641,13 +670,10 @@
 		title: 'Skills',
 		async render(box, ctx) {
 			const p = ctx.params;
-			const list = await scopes(ctx.signal);
-			if (!ctx.alive())
+			const fields = await scopeAndSearch(ctx, 'skills', 'words in names, descriptions and content');
+			if (!fields)
 				return;
-			const form = el('form', {class: 'filters', id: 'skills-filter', role: 'search', 'aria-label': 'Search skills'},
-				el('div', {class: 'field'}, el('label', {for: 'skills-scope'}, 'Scope'), scopeSelect('skills-scope', p.get('scope') || '', list)),
-				el('div', {class: 'field grow'}, el('label', {for: 'skills-q'}, 'Search'),
-					el('input', {id: 'skills-q', type: 'search', value: p.get('q') || '', maxlength: 500})),
+			const form = el('form', {class: 'filters', id: 'skills-filter', role: 'search', 'aria-label': 'Search skills'}, fields,
 				el('button', {type: 'submit'}, 'Search'));
 			form.addEventListener('submit', (ev) => {
 				ev.preventDefault();
@@ -655,7 +681,7 @@
 			});
 			box.append(form);
 			if (p.get('name') && p.get('scope'))
-				box.append(await skillDetail(ctx, p.get('scope'), p.get('name')));
+				box.append(await detailOrFailure(skillDetail(ctx, p.get('scope'), p.get('name')), p.get('scope') + ' / ' + p.get('name')));
 			if (!ctx.alive())
 				return;
 			await pagedTable(box, ctx, {

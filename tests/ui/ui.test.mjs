@@ -486,6 +486,13 @@ async function viewTests() {
 		await p.locator('#view-memory tbody tr[data-key="todo"]').waitFor();
 		assert(await rows(p, '#view-memory tbody tr') === 1, 'other scopes shown with scope=user:alice');
 	});
+	await check('memory: a refused filter and a missing entry are said in words, the page goes on', async (p) => {
+		await gotoView(p, 'memory?prefix=' + encodeURIComponent('not a key prefix'));
+		await p.locator('#view-memory [role=alert]').getByText(/prefix/).waitFor();
+		await gotoView(p, 'memory?scope=mesh&key=never.written');
+		await p.locator('#view-memory [role=alert]').getByText('There is no mesh / never.written.').waitFor();
+		await p.locator('#view-memory tbody tr[data-key="user.preferences"]').waitFor(); // the listing still there
+	}, { expect: /status of 40[04]/ }); // the browser logs the refused requests as failed loads
 	await check('memory entry: value, history of three versions, diff between any two', async (p) => {
 		await view(p, 'memory?scope=mesh&key=user.preferences', '#memory-entry pre.diff', '13-memory-history');
 		assert((await p.locator('#memory-value').textContent()).includes('"friendly"'), 'not the latest value');
