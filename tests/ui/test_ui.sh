@@ -37,7 +37,7 @@ npm_install() {
 }
 exec 9<"$ui"
 flock 9
-t_check "npm ci: playwright-core" npm_install
+t_check "npm ci: playwright-core, axe-core" npm_install
 flock -u 9
 exec 9<&-
 [ -f "$T_TMP/npm.log" ] && cat "$T_TMP/npm.log"

@@ -18,7 +18,7 @@
 // Every wait is bounded (STEP_MS each, CHECK_MS a check, RUN_MS the whole run) and the browser is
 // closed on every path; the exit status is non-zero on any failure.
 import { chromium } from 'playwright-core';
-import { mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -570,6 +570,56 @@ async function viewTests() {
 	});
 }
 
+// ---- axe-core: WCAG 2.1 A and AA, each view ------------------------------------------------------
+// axe-core (pinned next to playwright-core) checks what a screen reader and a low-vision user meet:
+// names, roles, landmarks, contrast, lists, tables. It is injected as a script, which the page's
+// CSP forbids, so this pass runs in a context of its own with the CSP bypassed; everything else
+// runs under the real CSP.
+const AXE_SOURCE = (() => {
+	try {
+		return readFileSync(join(here, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+	} catch {
+		return null;
+	}
+})();
+async function axeTests() {
+	const scan = async (p) => {
+		if (!(await p.evaluate(() => typeof window.axe === 'object'))) await p.addScriptTag({ content: AXE_SOURCE });
+		const r = await p.evaluate(() => window.axe.run(document, {
+			runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+		}));
+		return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help}: ` +
+			v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ') + (v.nodes.length > 3 ? ` and ${v.nodes.length - 3} more` : ''));
+	};
+	await check('axe-core: the sign-in form', async (p) => {
+		await open(p, '/healthz');
+		await p.evaluate(() => sessionStorage.clear());
+		await open(p, '/ui/');
+		await p.getByLabel(/token/i).waitFor();
+		const v = await scan(p);
+		assert(v.length === 0, v.join('\n'));
+	});
+	await login(page, TOKENS.admin);
+	const views = [
+		['overview', '#view-overview .cards'],
+		['nodes?id=ceo', '#node-detail'],
+		['memory?scope=mesh&key=user.preferences', '#memory-entry pre.diff'],
+		['skills?scope=mesh&name=triage', '#skill-detail pre.diff'],
+		['activity', '#activity-state.ok'],
+		['tokens', '#view-tokens tbody tr'],
+		['audit', '#audit-table tbody tr'],
+	];
+	for (const [hash, ready] of views) {
+		await check(`axe-core: #/${hash}`, async (p) => {
+			await gotoView(p, hash);
+			await p.locator(ready).first().waitFor();
+			await shot(slug(hash));
+			const v = await scan(p);
+			assert(v.length === 0, v.join('\n'));
+		});
+	}
+}
+
 // ---- the run ------------------------------------------------------------------------------------
 async function main() {
 	for (const f of (() => {
@@ -613,6 +663,23 @@ async function main() {
 			try {
 				await harnessChecks();
 				await viewTests();
+			} finally {
+				await context.close().catch(() => {});
+			}
+		}
+		if (!AXE_SOURCE)
+			tapNotOk('axe-core is installed (tests/ui/node_modules/axe-core)', 'npm ci did not install it');
+		for (const scheme of AXE_SOURCE ? ['light', 'dark'] : []) { // contrast differs between the two
+			pass = { name: `axe ${scheme}`, prefix: `axe-${scheme}-`, viewport: { width: 1280, height: 800 } };
+			const context = await browser.newContext({
+				viewport: pass.viewport, bypassCSP: true, serviceWorkers: 'block', colorScheme: scheme,
+			});
+			context.setDefaultTimeout(STEP_MS);
+			context.setDefaultNavigationTimeout(STEP_MS);
+			page = await context.newPage();
+			watch(page);
+			try {
+				await axeTests();
 			} finally {
 				await context.close().catch(() => {});
 			}
