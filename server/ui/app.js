@@ -972,7 +972,7 @@
 	function start() {
 		$('#login').addEventListener('submit', async (ev) => {
 			ev.preventDefault();
-			const t = $('#token').value.trim();
+			const t = $('#token').value.trim().replace(/^Bearer\s+/i, ''); /* pasted from a curl line */
 			$('#login-error').textContent = '';
 			if (!/^cm_[A-Za-z0-9_-]{43}$/.test(t)) {
 				$('#login-error').textContent = 'That is not a clawmesh token: cm_ followed by 43 letters, digits, - or _.';

@@ -402,8 +402,8 @@ async function viewTests() {
 		assert(await p.getByLabel(/token/i).isVisible(), 'the form went away');
 		assert(await p.evaluate(() => sessionStorage.length) === 0, 'the refused token was stored');
 	}, { expect: /401/ }); // the browser logs the refused whoami as a failed resource load
-	await check('sign in with the project:* read-only token: no admin views offered', async (p) => {
-		await login(p, TOKENS.read);
+	await check('sign in with the project:* read-only token (pasted with its "Bearer "): no admin views offered', async (p) => {
+		await login(p, `Bearer ${TOKENS.read}`);
 		assert(await p.evaluate(() => sessionStorage.length) === 1, 'the token is not in sessionStorage');
 		await p.locator('#who-label').getByText('ui test: read project:*').waitFor();
 		assert(!(await p.getByRole('link', { name: 'Tokens' }).isVisible()), 'a Tokens link is shown');
