@@ -16,6 +16,7 @@
 	const PAGE = 50;           /* rows a listing asks for at a time */
 	const STREAM_MAX = 200;    /* events the activity view keeps */
 	const DIFF_TIMEOUT_MS = 1500;
+	const REFUSED = 'The token was refused (unknown, expired or revoked). Sign in again.';
 
 	let token = null;
 	let me = null;             /* GET /v1/whoami */
@@ -143,7 +144,7 @@
 			body = text;
 		}
 		if (r.status === 401) {
-			signOut('The token was refused (unknown, expired or revoked). Sign in again.');
+			signOut(REFUSED, {keepHash: !me});
 			throw new ApiError(401, body);
 		}
 		if (!r.ok) {
@@ -174,15 +175,17 @@
 		showChrome();
 	}
 
-	/* keepHash: the first visit keeps its deep link (#/memory?…) for after the sign-in. */
-	function signOut(msg, keepHash) {
+	/* keepHash: a page not signed in yet keeps its deep link (#/memory?…) for after the sign-in.
+	 * keepToken: the server could not be asked (429, 503, offline): the token stays for a reload. */
+	function signOut(msg, {keepHash = false, keepToken = false} = {}) {
 		if (leaveView) {
 			leaveView();
 			leaveView = null;
 		}
 		token = null;
 		me = null;
-		sessionStorage.removeItem(TOKEN_KEY);
+		if (!keepToken)
+			sessionStorage.removeItem(TOKEN_KEY);
 		$('#nav').hidden = true;
 		$('#who').hidden = true;
 		$('#view').hidden = true;
@@ -262,20 +265,34 @@
 				a.removeAttribute('aria-current');
 		const box = clear($('#view'));
 		if (!view) {
-			append(box, [el('h2', {}, 'Not found'), el('p', {}, 'No such view. '), link('overview', {}, 'Back to the overview')]);
+			document.title = 'Not found · clawmesh';
+			append(box, [el('h2', {tabindex: '-1'}, 'Not found'), el('p', {}, 'No such view. '), link('overview', {}, 'Back to the overview')]);
+			box.firstChild.focus({preventScroll: true});
+			route.lastName = null;
 			return;
 		}
 		const section = el('section', {id: 'view-' + name, 'aria-labelledby': 'h-' + name});
 		box.append(section);
 		document.title = view.title + ' · clawmesh';
 		section.append(el('h2', {id: 'h-' + name, tabindex: '-1'}, view.title));
-		/* Focus moves to the new heading only when the user navigated (not on filter changes). */
-		if (route.lastName !== name)
-			$('#h-' + name).focus({preventScroll: true});
+		/* Focus goes where the user's action took effect, so that a screen reader says it: the
+		 * heading of a view just opened, else (a filter or a detail in the same view, whose
+		 * control was just replaced) the detail's heading once it is there, or the view's. */
+		const sameView = route.lastName === name;
 		route.lastName = name;
+		const heading = $('#h-' + name);
+		if (!sameView)
+			heading.focus({preventScroll: true});
 		Promise.resolve(view.render(section, ctx)).catch((err) => {
 			if (ctx.alive())
 				failure(section, err, view.title.toLowerCase());
+		}).finally(() => {
+			if (!sameView || !ctx.alive())
+				return;
+			const detail = section.querySelector('.detail h3, .detail [role=alert]');
+			(detail || heading).focus({preventScroll: !!detail});
+			if (detail)
+				detail.scrollIntoView({block: 'nearest'});
 		});
 	}
 
@@ -294,7 +311,12 @@
 		let shown = 0;
 		async function load() {
 			more.disabled = true;
-			const page = await fetchPage(cursor);
+			let page;
+			try {
+				page = await fetchPage(cursor);
+			} finally {
+				more.disabled = false; /* a failed page (429, 503) can be asked for again */
+			}
 			if (!ctx.alive())
 				return;
 			for (const it of page.items) {
@@ -305,7 +327,6 @@
 			shown += page.items.length;
 			cursor = page.next_cursor;
 			more.hidden = !cursor;
-			more.disabled = false;
 			count.textContent = shown ? shown + (cursor ? '+' : '') + ' shown' : '';
 			if (!shown)
 				table.replaceWith(el('p', {class: 'empty'}, empty));
@@ -433,7 +454,7 @@
 			['Meta', n.meta ? el('pre', {class: 'value'}, pretty(n.meta)) : '—'],
 		];
 		return el('section', {class: 'detail', id: 'node-detail', 'aria-labelledby': 'node-title'},
-			el('h3', {id: 'node-title'}, 'Node ' + n.id),
+			el('h3', {tabindex: '-1', id: 'node-title'}, 'Node ' + n.id),
 			el('dl', {class: 'meta'}, rows.map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])),
 			link('nodes', {}, 'Close'));
 	}
@@ -448,7 +469,7 @@
 				throw err;
 			const box = el('section', {class: 'detail', 'aria-label': what});
 			if (err instanceof ApiError && err.status === 404)
-				box.append(el('p', {class: 'error', role: 'alert'}, 'There is no ' + what + '.'));
+				box.append(el('p', {class: 'error', role: 'alert', tabindex: '-1'}, 'There is no ' + what + '.'));
 			else
 				failure(box, err, what);
 			return box;
@@ -458,8 +479,10 @@
 	/* ---- scopes the token can pick from ---- */
 
 	let knownScopes = null;
+	let scopesAt = 0;
 	async function scopes(signal) {
-		if (!knownScopes) {
+		if (!knownScopes || Date.now() - scopesAt > 30000) { /* new scopes show within 30 s */
+			scopesAt = Date.now();
 			const s = await api('/stats', {signal});
 			const set = new Set(s.scopes.map((x) => x.scope));
 			for (const g of (me.grants || []))
@@ -584,7 +607,7 @@
 					el('input', {id: 'memory-prefix', type: 'text', value: p.get('prefix') || '', maxlength: 256, spellcheck: 'false', autocapitalize: 'off'})),
 				el('div', {class: 'field'}, el('label', {for: 'memory-order'}, 'Order'),
 					el('select', {id: 'memory-order'},
-						el('option', {value: 'key', selected: p.get('order') !== 'recent'}, 'By key'),
+						el('option', {value: 'key', selected: p.get('order') !== 'recent'}, 'By key (relevance when searching)'),
 						el('option', {value: 'recent', selected: p.get('order') === 'recent'}, 'Recent first'))),
 				el('button', {type: 'submit'}, 'Search'));
 			form.addEventListener('submit', (ev) => {
@@ -607,22 +630,22 @@
 				empty: 'No entry matches.',
 				fetchPage: (cursor) => api('/memory', {signal: ctx.signal, query: {
 					scope: p.get('scope'), q: p.get('q'), prefix: p.get('prefix'),
-					order: p.get('q') ? undefined : p.get('order'), limit: PAGE, cursor,
+					order: p.get('order'), limit: PAGE, cursor,
 				}}),
 				row: (m) => el('tr', {dataset: {scope: m.scope, key: m.key}},
 					el('td', {}, m.scope),
 					el('td', {}, link('memory', {scope: m.scope, key: m.key, q: p.get('q'), prefix: p.get('prefix')}, m.key)),
-					el('td', {class: 'preview'}, preview(m.value)),
+					el('td', {}, el('span', {class: 'preview'}, preview(m.value))),
 					el('td', {}, tags(m.tags)),
 					el('td', {}, 'v' + m.version),
-					el('td', {}, el('span', {}, m.node ? m.node + ', ' : ''), timeEl(m.updated_at))),
+					el('td', {}, m.node ? m.node + ', ' : null, timeEl(m.updated_at))),
 			});
 		},
 	};
 
 	async function memoryDetail(ctx, scope, key) {
 		const section = el('section', {class: 'detail', id: 'memory-entry', 'aria-labelledby': 'memory-entry-title'},
-			el('h3', {id: 'memory-entry-title'}, scope + ' / ' + key));
+			el('h3', {tabindex: '-1', id: 'memory-entry-title'}, scope + ' / ' + key));
 		const path = '/memory/' + seg(scope) + '/' + seg(key);
 		let entry = null;
 		try {
@@ -704,7 +727,7 @@
 	async function skillDetail(ctx, scope, name) {
 		const path = '/skills/' + seg(scope) + '/' + seg(name);
 		const section = el('section', {class: 'detail', id: 'skill-detail', 'aria-labelledby': 'skill-title'},
-			el('h3', {id: 'skill-title'}, scope + ' / ' + name));
+			el('h3', {tabindex: '-1', id: 'skill-title'}, scope + ' / ' + name));
 		const versions = await api(path + '/versions', {signal: ctx.signal, query: {limit: 100}});
 		const latest = versions.items[0];
 		const contents = new Map();
@@ -744,7 +767,7 @@
 	views.activity = {
 		title: 'Activity',
 		async render(box, ctx) {
-			const state = el('p', {class: 'live', id: 'activity-state'}, 'Connecting…');
+			const state = el('p', {class: 'live', id: 'activity-state', role: 'status'}, 'Connecting…');
 			const pause = el('button', {type: 'button', 'aria-pressed': 'false', id: 'activity-pause'}, 'Pause');
 			const kind = el('select', {id: 'activity-kind'},
 				el('option', {value: ''}, 'All'), el('option', {value: 'memory'}, 'Memory'),
@@ -772,8 +795,7 @@
 			});
 			pause.addEventListener('click', () => {
 				paused = !paused;
-				pause.setAttribute('aria-pressed', String(paused));
-				pause.textContent = paused ? 'Resume' : 'Pause';
+				pause.setAttribute('aria-pressed', String(paused)); /* a toggle: its name stays "Pause" */
 				if (!paused) {
 					held.forEach(add);
 					held = [];
@@ -783,7 +805,12 @@
 			if (!ctx.alive())
 				return;
 			s.changes.slice().reverse().forEach(add);
-			follow(ctx, s.revision, (c) => paused ? held.push(c) : add(c), (text, kind) => {
+			const hold = (c) => {
+				held.push(c);
+				if (held.length > STREAM_MAX)
+					held.shift();
+			};
+			follow(ctx, s.revision, (c) => paused ? hold(c) : add(c), (text, kind) => {
 				state.textContent = text;
 				state.className = 'live ' + kind;
 			});
@@ -795,21 +822,30 @@
 	function follow(ctx, since, onChange, onState) {
 		let last = since;
 		let delay = 1000;
+		const BEHIND = 'Fell too far behind; reload the page to start again.';
 		const run = async () => {
 			while (ctx.alive() && !ctx.signal.aborted) {
+				let wait = delay;
 				try {
 					const r = await fetch('/v1/changes?since=' + encodeURIComponent(last), {
 						signal: ctx.signal, cache: 'no-store', credentials: 'omit',
 						headers: {Authorization: 'Bearer ' + token, Accept: 'text/event-stream', 'Last-Event-ID': String(last)},
 					});
 					if (r.status === 401) {
-						signOut('The token was refused (unknown, expired or revoked). Sign in again.');
+						signOut(REFUSED);
 						return;
 					}
 					if (r.status === 410) {
-						onState('Fell too far behind; reload the page to start again.', 'error');
+						onState(BEHIND, 'error');
 						return;
 					}
+					if (r.status === 400 || r.status === 403) { /* asking again would get the same */
+						const body = await r.json().catch(() => null);
+						onState('The feed refused this view: ' + new ApiError(r.status, body).message, 'error');
+						return;
+					}
+					if (r.status === 429) /* the server says when */
+						wait = Math.max(1, Number(r.headers.get('Retry-After')) || 1) * 1000;
 					if (!r.ok || !r.body)
 						throw new Error('HTTP ' + r.status);
 					onState('Live: connected', 'ok');
@@ -818,14 +854,19 @@
 						if (ev.event === 'resync_required')
 							return 'resync';
 						if (ev.data) {
-							const c = JSON.parse(ev.data);
+							let c;
+							try {
+								c = JSON.parse(ev.data);
+							} catch (e) {
+								return null; /* not a change: skipped, the stream goes on */
+							}
 							last = ev.id || c.revision;
 							onChange(c);
 						}
 						return null;
 					});
 					if (end === 'resync') {
-						onState('Fell too far behind; reload the page to start again.', 'error');
+						onState(BEHIND, 'error');
 						return;
 					}
 				} catch (err) {
@@ -834,8 +875,8 @@
 				}
 				if (!ctx.alive())
 					return;
-				onState('Disconnected; reconnecting in ' + Math.round(delay / 1000) + ' s…', 'warn');
-				await new Promise((res) => setTimeout(res, delay));
+				onState('Disconnected; reconnecting in ' + Math.round(wait / 1000) + ' s…', 'warn');
+				await new Promise((res) => setTimeout(res, wait));
 				delay = Math.min(delay * 2, 30000);
 			}
 		};
@@ -857,6 +898,9 @@
 				buf += dec.decode(value, {stream: true});
 				let nl;
 				while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
+					/* A CR that ends what has come may be the first half of a CRLF: wait. */
+					if (nl === buf.length - 1 && buf[nl] === '\r')
+						break;
 					const line = buf.slice(0, nl);
 					buf = buf.slice(nl + (buf.startsWith('\r\n', nl) ? 2 : 1));
 					if (line === '') {
@@ -998,6 +1042,11 @@
 			}
 		});
 		$('#logout').addEventListener('click', () => signOut('Signed out.'));
+		/* The skip link moves focus without touching the hash, which names the view. */
+		$('#skip').addEventListener('click', (ev) => {
+			ev.preventDefault();
+			$('#main').focus();
+		});
 		/* The link of the view already shown loads it again (no hashchange comes): a refresh. */
 		$('#nav').addEventListener('click', (ev) => {
 			const a = ev.target.closest('a[data-view]');
@@ -1006,15 +1055,19 @@
 				route();
 			}
 		});
-		window.addEventListener('hashchange', route);
+		window.addEventListener('hashchange', () => {
+			if (location.hash === '' || location.hash.startsWith('#/')) /* '#main' & co. are not views */
+				route();
+		});
 		const saved = sessionStorage.getItem(TOKEN_KEY);
 		if (!saved) {
-			signOut('', true);
+			signOut('', {keepHash: true});
 			return;
 		}
 		signIn(saved).then(route, (err) => {
 			if (err.status !== 401)
-				signOut('Could not reach clawmesh: ' + err.message);
+				signOut('Could not reach clawmesh: ' + err.message + ' Reload the page to try again.',
+					{keepHash: true, keepToken: true});
 		});
 	}
 
