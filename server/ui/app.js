@@ -279,9 +279,10 @@
 		 * heading of a view just opened, else (a filter or a detail in the same view, whose
 		 * control was just replaced) the detail's heading once it is there, or the view's. */
 		const sameView = route.lastName === name;
+		const firstLoad = route.lastName === undefined; /* focus stays at the top: the skip link first */
 		route.lastName = name;
 		const heading = $('#h-' + name);
-		if (!sameView)
+		if (!sameView && !firstLoad)
 			heading.focus({preventScroll: true});
 		Promise.resolve(view.render(section, ctx)).catch((err) => {
 			if (ctx.alive())

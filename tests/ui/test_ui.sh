@@ -105,7 +105,7 @@ node_start=$(date +%s%N)
 set +e
 CM_UI_URL=$T_URL CM_UI_TOKEN_ADMIN=$admin CM_UI_TOKEN_NODE=$node_tok CM_UI_TOKEN_READ=$read_tok \
 	CM_UI_TAP_START=$t_n CM_UI_COUNT_FILE=$count CM_UI_CHROMIUM=$chromium \
-	timeout -k 5 200 node "$ui/ui.test.mjs" | tee "$T_TMP/ui.tap"
+	timeout -k 5 330 node "$ui/ui.test.mjs" | tee "$T_TMP/ui.tap"
 rc=${PIPESTATUS[0]}
 set -e
 if [ -s "$count" ] && read -r n f <"$count"; then
