@@ -77,38 +77,13 @@ static const struct ui_file *ui_find(const char *name)
 	return NULL;
 }
 
-/* Does an If-None-Match field value name etag (RFC 9110 13.1.2: weak comparison, so W/"x"
- * matches "x"), or is it "*"? Entity tags are quoted and may hold commas, so the list is read
- * tag by tag; anything malformed ends the reading (no match: the file is sent in full). */
-static bool etag_listed(const char *field, const char *etag)
-{
-	size_t n = strlen(etag);
-	for (const char *p = field;;) {
-		p += strspn(p, " \t,");
-		if (*p == '\0')
-			return false;
-		if (*p == '*')
-			return true;
-		if (!strncmp(p, "W/", 2))
-			p += 2;
-		if (*p != '"')
-			return false;
-		const char *close = strchr(p + 1, '"');
-		if (!close || !strchr(" \t,", close[1])) /* strchr finds the NUL too: the end */
-			return false;
-		if ((size_t)(close + 1 - p) == n && !memcmp(p, etag, n))
-			return true;
-		p = close + 1;
-	}
-}
-
 int cm_api_ui(struct cm_request *req)
 {
 	const struct ui_file *u = ui_find(req->nparams ? req->params[0] : "index.html");
 	if (!u)
 		return -CM_ENOTFOUND;
 	const char *inm = cm_req_header(req, "If-None-Match");
-	int e = inm && etag_listed(inm, u->etag) ? cm_reply_empty(req, 304)
+	int e = inm && cm_etag_in(inm, u->etag) ? cm_reply_empty(req, 304)
 						 : cm_reply_raw(req, 200, u->type, u->f->data, u->f->len);
 	if (e < 0)
 		return e;

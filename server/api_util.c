@@ -196,21 +196,33 @@ int cm_req_if_none_match_star(struct cm_request *req, bool *set)
 	return 0;
 }
 
+bool cm_etag_in(const char *field, const char *etag)
+{
+	size_t n = strlen(etag);
+	for (const char *p = field;;) {
+		p += strspn(p, " \t,");
+		if (*p == '\0')
+			return false;
+		if (*p == '*')
+			return true;
+		if (!strncmp(p, "W/", 2))
+			p += 2;
+		if (*p != '"')
+			return false;
+		const char *close = strchr(p + 1, '"');
+		if (!close || !strchr(" \t,", close[1])) /* strchr finds the NUL too: the end */
+			return false;
+		if ((size_t)(close + 1 - p) == n && !memcmp(p, etag, n))
+			return true;
+		p = close + 1;
+	}
+}
+
 bool cm_etag_listed(const char *h, int version)
 {
 	char want[16];
 	snprintf(want, sizeof want, "\"%d\"", version);
-	size_t wl = strlen(want);
-	for (const char *p = h; *p;) {
-		p += strspn(p, " ,");
-		if (!strncmp(p, "W/", 2))
-			p += 2;
-		size_t n = strcspn(p, " ,");
-		if ((n == 1 && *p == '*') || (n == wl && !strncmp(p, want, n)))
-			return true;
-		p += n;
-	}
-	return false;
+	return cm_etag_in(h, want);
 }
 
 void cm_reply_etag(struct cm_request *req, int version)

@@ -971,7 +971,7 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
-		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
 		flags |= MHD_USE_EPOLL;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;

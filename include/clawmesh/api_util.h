@@ -49,7 +49,11 @@ bool cm_field_known(const char *name, const char *const *fields);
 int cm_req_if_match(struct cm_request *req, char *out);
 /* If-None-Match on a write: only *; *set tells whether it was given. 1 = refused (answered). */
 int cm_req_if_none_match_star(struct cm_request *req, bool *set);
-/* Does If-None-Match (a list of ETags, or *) name version? */
+/* Does an If-None-Match field value name etag (quoted: "\"3\""), or is it "*"? RFC 9110 13.1.2:
+ * weak comparison, so W/"3" names "3". Entity tags are quoted and may hold commas, so the list
+ * is read tag by tag; anything malformed ends the reading (no match: the answer is sent whole). */
+bool cm_etag_in(const char *field, const char *etag);
+/* The same for the ETag of version ("\"3\"", cm_reply_etag()). */
 bool cm_etag_listed(const char *header, int version);
 void cm_reply_etag(struct cm_request *req, int version);
 
