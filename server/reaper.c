@@ -61,16 +61,11 @@ static pthread_t thread;
 static bool running, stopping;
 static unsigned long long reaped[CM_REAP_REASONS];
 
-static long long now_ms(void)
-{
-	return cm_feed_now_ms();
-}
-
 static void set_phase(struct cm_conn *c, enum phase p)
 {
 	if (!c)
 		return;
-	__atomic_store_n(&c->since_ms, now_ms(), __ATOMIC_RELAXED);
+	__atomic_store_n(&c->since_ms, cm_feed_now_ms(), __ATOMIC_RELAXED);
 	__atomic_store_n(&c->phase, (int)p, __ATOMIC_RELEASE);
 }
 
@@ -92,7 +87,7 @@ struct cm_conn *cm_conn_open(int fd)
 		return NULL;
 	c->fd = fd;
 	c->phase = PHASE_HEAD;
-	c->since_ms = now_ms();
+	c->since_ms = cm_feed_now_ms();
 	pthread_mutex_lock(&lock);
 	c->next = conns;
 	if (conns)
@@ -123,7 +118,7 @@ void cm_conn_request_line(struct cm_conn *c)
 	 * starts here. A connection's first request counts from accept, already running. */
 	int idle = PHASE_IDLE;
 	if (c && __atomic_compare_exchange_n(&c->phase, &idle, PHASE_HEAD, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-		__atomic_store_n(&c->since_ms, now_ms(), __ATOMIC_RELAXED);
+		__atomic_store_n(&c->since_ms, cm_feed_now_ms(), __ATOMIC_RELAXED);
 }
 
 void cm_conn_body_begin(struct cm_conn *c)
@@ -191,7 +186,7 @@ static void watch_idle(struct cm_conn *c, long long now)
 /* One pass over the registry, under lock: cut what is past its deadline, counted in cut. */
 static void pass(unsigned long long cut[CM_REAP_REASONS])
 {
-	long long now = now_ms();
+	long long now = cm_feed_now_ms();
 	pthread_mutex_lock(&lock);
 	for (struct cm_conn *c = conns; c; c = c->next) {
 		int phase = __atomic_load_n(&c->phase, __ATOMIC_ACQUIRE);
@@ -236,7 +231,7 @@ static void *reaper_run(void *arg)
 			__atomic_add_fetch(&reaped[r], cut[r], __ATOMIC_RELAXED);
 			unlogged[r] += cut[r];
 		}
-		long long now = now_ms();
+		long long now = cm_feed_now_ms();
 		if ((unlogged[CM_REAP_HEAD] || unlogged[CM_REAP_BODY]) && (!logged_at || now - logged_at >= 60000)) {
 			cm_log_warn("http: closed %llu connections whose request head took over %u s, and %llu whose body "
 				    "came slower than %zu bytes/s (slow clients; next report in a minute at the earliest)",
