@@ -21,11 +21,10 @@ bash tests/contract/selftest.sh
 
 passed=0
 failed=0
-# Adds up what Check ("N%: Checks: C, Failures: F, Errors: E") and TAP reported in DIR's meson
-# test log (LOGBASE.txt, testlog by default).
-count_checks() {
-	local c f e log="$1/meson-logs/${2:-testlog}.txt"
-	[ -f "$log" ] || return 0
+# Adds up what Check ("N%: Checks: C, Failures: F, Errors: E") and TAP reported in a meson test log.
+count_checks() { # LOG
+	local c f e log=$1
+	[ -f "$log" ] || return 0 # meson stopped before it wrote one
 	while read -r c f e; do # Check suites
 		passed=$((passed + c - f - e))
 		failed=$((failed + f + e))
@@ -33,6 +32,19 @@ count_checks() {
 	# The deploy and ui (browser) tests speak TAP: one "ok N" or "not ok N" line a point.
 	passed=$((passed + $(grep -c '^ok [0-9]' "$log" || true)))
 	failed=$((failed + $(grep -c '^not ok [0-9]' "$log" || true)))
+}
+
+# meson test in DIR, its log DIR/meson-logs/LOGBASE.txt counted; the first failing run ends it all.
+meson_test() { # DIR LOGBASE [meson test options]
+	local dir=$1 logbase=$2
+	shift 2
+	local status=0
+	meson test -C "$dir" --logbase "$logbase" --print-errorlogs "$@" || status=$?
+	count_checks "$dir/meson-logs/$logbase.txt"
+	if [ $status -ne 0 ]; then
+		echo "tests: $passed passed, $failed failed"
+		exit $status
+	fi
 }
 
 run_build() { # DIR [meson setup options]
@@ -44,13 +56,7 @@ run_build() { # DIR [meson setup options]
 	meson compile -C "$dir"
 	local records="$root/$dir/contract-records.ndjson"
 	rm -f "$records"
-	local status=0
-	CM_TEST_RECORD="$records" meson test -C "$dir" --print-errorlogs || status=$?
-	count_checks "$dir"
-	if [ $status -ne 0 ]; then
-		echo "tests: $passed passed, $failed failed"
-		exit $status
-	fi
+	CM_TEST_RECORD="$records" meson_test "$dir" testlog
 	echo "== contract check of every response the $dir tests received"
 	node tests/contract/check-responses.mjs openapi/openapi.yaml "$records"
 }
@@ -60,14 +66,8 @@ run_build build
 # Not in a plain `meson test` (tests/meson.build): a few integration cases again, every clawmeshd
 # under valgrind memcheck; a test fails on any memcheck error or definite leak.
 echo "== integration cases under valgrind memcheck (build/, suite valgrind)"
-status=0
-meson test -C build --suite valgrind --logbase testlog-valgrind --print-errorlogs || status=$?
-count_checks build testlog-valgrind
+meson_test build testlog-valgrind --suite valgrind
 grep -h '^valgrind: ' build/meson-logs/testlog-valgrind.txt || true
-if [ $status -ne 0 ]; then
-	echo "tests: $passed passed, $failed failed"
-	exit $status
-fi
 # The libFuzzer harnesses (docs/fuzzing.md), each for a short fixed budget, then their saved
 # regressions. Their build is clang's, instrumented throughout, and needs no test libraries.
 echo "== fuzz smoke runs (build-fuzz/: clang, libFuzzer, ASan + UBSan)"
@@ -75,13 +75,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
 	CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false -Dbench=false
 fi
 meson compile -C build-fuzz
-status=0
-meson test -C build-fuzz --suite fuzz --print-errorlogs || status=$?
-count_checks build-fuzz
-if [ $status -ne 0 ]; then
-	echo "tests: $passed passed, $failed failed"
-	exit $status
-fi
+meson_test build-fuzz testlog --suite fuzz
 if [ $quick = 0 ]; then
 	echo "== build and test under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
