@@ -238,6 +238,17 @@
 		location.hash = a.getAttribute('href');
 	}
 
+	/* The filter form of a listing (id VIEW-filter): on submit, the view again with values(). */
+	function filterForm(view, label, button, fields, values) {
+		const form = el('form', {class: 'filters', id: view + '-filter', role: 'search', 'aria-label': label},
+			fields, el('button', {type: 'submit'}, button));
+		form.addEventListener('submit', (ev) => {
+			ev.preventDefault();
+			go(view, values());
+		});
+		return form;
+	}
+
 	const views = {};
 
 	function route() {
@@ -407,17 +418,12 @@
 		title: 'Nodes',
 		async render(box, ctx) {
 			const p = ctx.params;
-			const form = el('form', {class: 'filters', id: 'nodes-filter', role: 'search', 'aria-label': 'Filter nodes'},
+			box.append(filterForm('nodes', 'Filter nodes', 'Filter', [
 				el('div', {class: 'field'}, el('label', {for: 'nodes-capability'}, 'Capability'),
 					el('input', {id: 'nodes-capability', type: 'search', value: p.get('capability') || '', maxlength: 200})),
 				el('div', {class: 'field check'}, el('input', {id: 'nodes-online', type: 'checkbox', checked: p.get('online') === 'true'}),
 					el('label', {for: 'nodes-online'}, 'Online only')),
-				el('button', {type: 'submit'}, 'Filter'));
-			form.addEventListener('submit', (ev) => {
-				ev.preventDefault();
-				go('nodes', {capability: $('#nodes-capability').value.trim(), online: $('#nodes-online').checked ? 'true' : ''});
-			});
-			box.append(form);
+			], () => ({capability: $('#nodes-capability').value.trim(), online: $('#nodes-online').checked ? 'true' : ''})));
 			if (p.get('id')) {
 				const detail = await detailOrFailure(api('/nodes/' + seg(p.get('id')), {signal: ctx.signal}).then(nodeDetail),
 					'node ' + p.get('id'));
@@ -603,23 +609,18 @@
 			const fields = await scopeAndSearch(ctx, 'memory', 'words in keys, tags and values');
 			if (!fields)
 				return;
-			const form = el('form', {class: 'filters', id: 'memory-filter', role: 'search', 'aria-label': 'Search memory'}, fields,
+			box.append(filterForm('memory', 'Search memory', 'Search', [fields,
 				el('div', {class: 'field'}, el('label', {for: 'memory-prefix'}, 'Key prefix'),
 					el('input', {id: 'memory-prefix', type: 'text', value: p.get('prefix') || '', maxlength: 256, spellcheck: 'false', autocapitalize: 'off'})),
 				el('div', {class: 'field'}, el('label', {for: 'memory-order'}, 'Order'),
 					el('select', {id: 'memory-order'},
 						el('option', {value: 'key', selected: p.get('order') !== 'recent'}, 'By key (relevance when searching)'),
 						el('option', {value: 'recent', selected: p.get('order') === 'recent'}, 'Recent first'))),
-				el('button', {type: 'submit'}, 'Search'));
-			form.addEventListener('submit', (ev) => {
-				ev.preventDefault();
-				go('memory', {
-					scope: $('#memory-scope').value, q: $('#memory-q').value.trim(),
-					prefix: $('#memory-prefix').value.trim(),
-					order: $('#memory-order').value === 'recent' ? 'recent' : '',
-				});
-			});
-			box.append(form);
+			], () => ({
+				scope: $('#memory-scope').value, q: $('#memory-q').value.trim(),
+				prefix: $('#memory-prefix').value.trim(),
+				order: $('#memory-order').value === 'recent' ? 'recent' : '',
+			})));
 			const key = p.get('key');
 			if (key && p.get('scope'))
 				box.append(await detailOrFailure(memoryDetail(ctx, p.get('scope'), key), p.get('scope') + ' / ' + key));
@@ -697,13 +698,8 @@
 			const fields = await scopeAndSearch(ctx, 'skills', 'words in names, descriptions and content');
 			if (!fields)
 				return;
-			const form = el('form', {class: 'filters', id: 'skills-filter', role: 'search', 'aria-label': 'Search skills'}, fields,
-				el('button', {type: 'submit'}, 'Search'));
-			form.addEventListener('submit', (ev) => {
-				ev.preventDefault();
-				go('skills', {scope: $('#skills-scope').value, q: $('#skills-q').value.trim()});
-			});
-			box.append(form);
+			box.append(filterForm('skills', 'Search skills', 'Search', fields,
+				() => ({scope: $('#skills-scope').value, q: $('#skills-q').value.trim()})));
 			if (p.get('name') && p.get('scope'))
 				box.append(await detailOrFailure(skillDetail(ctx, p.get('scope'), p.get('name')), p.get('scope') + ' / ' + p.get('name')));
 			if (!ctx.alive())
