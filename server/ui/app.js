@@ -424,12 +424,11 @@
 				el('div', {class: 'field check'}, el('input', {id: 'nodes-online', type: 'checkbox', checked: p.get('online') === 'true'}),
 					el('label', {for: 'nodes-online'}, 'Online only')),
 			], () => ({capability: $('#nodes-capability').value.trim(), online: $('#nodes-online').checked ? 'true' : ''})));
-			if (p.get('id')) {
-				const detail = await detailOrFailure(api('/nodes/' + seg(p.get('id')), {signal: ctx.signal}).then(nodeDetail),
-					'node ' + p.get('id'));
-				if (ctx.alive())
-					box.append(detail);
-			}
+			if (p.get('id'))
+				box.append(await detailOrFailure(api('/nodes/' + seg(p.get('id')), {signal: ctx.signal}).then(nodeDetail),
+					'node ' + p.get('id')));
+			if (!ctx.alive())
+				return;
 			await pagedTable(box, ctx, {
 				caption: 'Nodes',
 				columns: ['Node', 'State', 'Capabilities', 'Last seen', 'Skills'],
