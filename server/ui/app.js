@@ -308,14 +308,24 @@
 		});
 	}
 
+	/* A table (class grid): a caption for screen readers, a header row of columns, then rows. */
+	function grid(attrs, caption, columns, rows) {
+		return el('table', Object.assign({class: 'grid'}, attrs),
+			el('caption', {class: 'sr-only'}, caption),
+			el('thead', {}, el('tr', {}, columns.map((c) => el('th', {scope: 'col'}, c)))),
+			el('tbody', {}, rows));
+	}
+
+	/* A row whose cells are labelled by their columns, which a phone shows in place of the header. */
+	function gridRow(attrs, columns, cells) {
+		return el('tr', attrs, cells.map((c, i) => el('td', {dataset: {label: columns[i]}}, c)));
+	}
+
 	/* A listing with a "Load more" button driven by next_cursor. fetchPage(cursor) → {items,
 	 * next_cursor}; row(item) → a <tr>. */
 	async function pagedTable(box, ctx, {caption, columns, fetchPage, row, empty}) {
-		const tbody = el('tbody');
-		const table = el('table', {class: 'grid'},
-			el('caption', {class: 'sr-only'}, caption),
-			el('thead', {}, el('tr', {}, columns.map((c) => el('th', {scope: 'col'}, c)))),
-			tbody);
+		const table = grid({}, caption, columns, []);
+		const tbody = table.tBodies[0];
 		const more = el('button', {type: 'button', class: 'more', hidden: true}, 'Load more');
 		const count = el('p', {class: 'count muted', 'aria-live': 'polite'});
 		append(box, [count, el('div', {class: 'table-wrap'}, table), more]);
@@ -380,17 +390,14 @@
 					card('Revision', s.revision, 'the mesh\'s change number')),
 				el('h3', {}, 'Scopes'),
 			]);
+			const cols = ['Scope', 'Memory entries', 'Bytes', 'Skills'];
 			if (!s.scopes.length)
 				box.append(el('p', {class: 'empty'}, 'Nothing stored in the scopes this token reads.'));
 			else
-				box.append(el('div', {class: 'table-wrap'}, el('table', {class: 'grid'},
-					el('caption', {class: 'sr-only'}, 'Memory and skills by scope'),
-					el('thead', {}, el('tr', {}, ['Scope', 'Memory entries', 'Bytes', 'Skills'].map((c) => el('th', {scope: 'col'}, c)))),
-					el('tbody', {}, s.scopes.map((sc) => el('tr', {},
-						el('td', {dataset: {label: 'Scope'}}, link('memory', {scope: sc.scope}, sc.scope)),
-						el('td', {dataset: {label: 'Memory entries'}}, String(sc.memory)),
-						el('td', {dataset: {label: 'Bytes'}}, bytes(sc.bytes)),
-						el('td', {dataset: {label: 'Skills'}}, sc.skills ? link('skills', {scope: sc.scope}, String(sc.skills)) : '0')))))));
+				box.append(el('div', {class: 'table-wrap'}, grid({}, 'Memory and skills by scope', cols,
+					s.scopes.map((sc) => gridRow({}, cols, [
+						link('memory', {scope: sc.scope}, sc.scope), String(sc.memory), bytes(sc.bytes),
+						sc.skills ? link('skills', {scope: sc.scope}, String(sc.skills)) : '0'])))));
 			box.append(el('h3', {}, 'Latest changes'));
 			box.append(changeList(s.changes, 'overview-changes'));
 		},
@@ -568,13 +575,9 @@
 		});
 		const newest = versions[0] ? versions[0].version : null;
 		const older = versions[1] ? versions[1].version : newest;
-		const table = el('table', {class: 'grid versions'},
-			el('caption', {class: 'sr-only'}, 'Versions'),
-			el('thead', {}, el('tr', {}, ['From', 'To', ...columns].map((c) => el('th', {scope: 'col'}, c)))),
-			el('tbody', {}, versions.map((v) => el('tr', {dataset: {version: v.version}},
-				el('td', {dataset: {label: 'From'}}, radio('from', v, v.version === older)),
-				el('td', {dataset: {label: 'To'}}, radio('to', v, v.version === newest)),
-				cells(v).map((c, i) => el('td', {dataset: {label: columns[i]}}, c))))));
+		const cols = ['From', 'To', ...columns];
+		const table = grid({class: 'grid versions'}, 'Versions', cols, versions.map((v) => gridRow({dataset: {version: v.version}}, cols,
+			[radio('from', v, v.version === older), radio('to', v, v.version === newest), ...cells(v)])));
 		let seq = 0;
 		async function show() {
 			const from = Number(table.querySelector('input[name="' + name + '-from"]:checked').value);
@@ -996,14 +999,12 @@
 				return;
 			}
 			const cols = ['When', 'Action', 'Target', 'Status', 'Token', 'Node', 'From'];
-			box.append(el('div', {class: 'table-wrap'}, el('table', {class: 'grid', id: 'audit-table'},
-				el('caption', {class: 'sr-only'}, 'Audit log'),
-				el('thead', {}, el('tr', {}, cols.map((c) => el('th', {scope: 'col'}, c)))),
-				el('tbody', {}, page.items.slice().reverse().map((a) => el('tr', {dataset: {audit: a.id}},
-					[timeEl(a.at), a.action, a.target || '—',
-						el('span', {class: 'http s' + String(a.status)[0]}, String(a.status)),
-						el('span', {class: 'mono'}, a.token_id || '—'), a.node || '—', a.remote_addr || '—',
-					].map((c, i) => el('td', {dataset: {label: cols[i]}}, c))))))));
+			box.append(el('div', {class: 'table-wrap'}, grid({id: 'audit-table'}, 'Audit log', cols,
+				page.items.slice().reverse().map((a) => gridRow({dataset: {audit: a.id}}, cols, [
+					timeEl(a.at), a.action, a.target || '—',
+					el('span', {class: 'http s' + String(a.status)[0]}, String(a.status)),
+					el('span', {class: 'mono'}, a.token_id || '—'), a.node || '—', a.remote_addr || '—',
+				])))));
 		},
 	};
 
