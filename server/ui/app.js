@@ -285,14 +285,14 @@
 		const section = el('section', {id: 'view-' + name, 'aria-labelledby': 'h-' + name});
 		box.append(section);
 		document.title = view.title + ' · clawmesh';
-		section.append(el('h2', {id: 'h-' + name, tabindex: '-1'}, view.title));
+		const heading = el('h2', {id: 'h-' + name, tabindex: '-1'}, view.title);
+		section.append(heading);
 		/* Focus goes where the user's action took effect, so that a screen reader says it: the
 		 * heading of a view just opened, else (a filter or a detail in the same view, whose
 		 * control was just replaced) the detail's heading once it is there, or the view's. */
 		const sameView = route.lastName === name;
 		const firstLoad = route.lastName === undefined; /* focus stays at the top: the skip link first */
 		route.lastName = name;
-		const heading = $('#h-' + name);
 		if (!sameView && !firstLoad)
 			heading.focus({preventScroll: true});
 		Promise.resolve(view.render(section, ctx)).catch((err) => {
@@ -360,7 +360,7 @@
 	function tags(list) {
 		if (!list || !list.length)
 			return el('span', {class: 'muted'}, '—');
-		return el('span', {class: 'tags'}, (list || []).map((t) => el('span', {class: 'tag'}, t)));
+		return el('span', {class: 'tags'}, list.map((t) => el('span', {class: 'tag'}, t)));
 	}
 
 	function target(c) {
