@@ -170,6 +170,7 @@
 
 	async function signIn(candidate) {
 		token = candidate;
+		knownScopes = null; /* another token reads other scopes */
 		me = await api('/whoami');
 		sessionStorage.setItem(TOKEN_KEY, token);
 		showChrome();
@@ -1025,7 +1026,6 @@
 			try {
 				await signIn(t);
 				$('#token').value = '';
-				knownScopes = null;
 				route.lastName = null;
 				if (parseHash().name === 'overview' && location.hash !== '#/overview')
 					history.replaceState(null, '', '#/overview');
