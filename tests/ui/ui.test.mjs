@@ -74,11 +74,6 @@ function tapNotOk(name, why) {
 	say(`not ok ${tapStart + points} - ${tapName(name)}`);
 	comment(why);
 }
-function skip(name, why) {
-	if (stopped) return;
-	points++;
-	say(`ok ${tapStart + points} - ${tapName(name)} # SKIP ${tapName(why)}`);
-}
 
 // ---- what the browser reports ------------------------------------------------------------------
 // Everything the page reports while a check runs lands here; check() empties it before and reads
@@ -677,7 +672,6 @@ async function viewTests() {
 			await curlPut(`/v1/memory/mesh/${key}`, { value: 1 }, TOKENS.node);
 			await p.locator('#activity-list').getByText(key).waitFor({ timeout: 2000 });
 		} finally {
-			await p.unroute((u) => u.pathname === '/v1/changes').catch(() => {});
 			await p.unrouteAll({ behavior: 'ignoreErrors' }).catch(() => {});
 		}
 	});
