@@ -818,12 +818,9 @@ async function main() {
 			tapNotOk(`chromium starts (${CHROMIUM})`, e.message);
 			return;
 		}
-		for (const p of PASSES) {
-			pass = p;
-			const context = await browser.newContext({
-				viewport: p.viewport, isMobile: !!p.isMobile, hasTouch: !!p.hasTouch,
-				serviceWorkers: 'block',
-			});
+		// A pass: a fresh context (bounded waits, the browser's reports watched), closed after.
+		const inContext = async (options, run) => {
+			const context = await browser.newContext({ viewport: pass.viewport, serviceWorkers: 'block', ...options });
 			context.setDefaultTimeout(STEP_MS);
 			context.setDefaultNavigationTimeout(STEP_MS);
 			await context.exposeBinding('__cmReport', (_src, v) => problems.push(String(v)));
@@ -831,28 +828,23 @@ async function main() {
 			page = await context.newPage();
 			watch(page);
 			try {
-				await harnessChecks();
-				await viewTests();
+				await run();
 			} finally {
 				await context.close().catch(() => {});
 			}
+		};
+		for (const p of PASSES) {
+			pass = p;
+			await inContext({ isMobile: !!p.isMobile, hasTouch: !!p.hasTouch }, async () => {
+				await harnessChecks();
+				await viewTests();
+			});
 		}
 		if (!AXE_SOURCE)
 			tapNotOk('axe-core is installed (tests/ui/node_modules/axe-core)', 'npm ci did not install it');
 		for (const scheme of AXE_SOURCE ? ['light', 'dark'] : []) { // contrast differs between the two
 			pass = { name: `axe ${scheme}`, prefix: `axe-${scheme}-`, viewport: { width: 1280, height: 800 } };
-			const context = await browser.newContext({
-				viewport: pass.viewport, bypassCSP: true, serviceWorkers: 'block', colorScheme: scheme,
-			});
-			context.setDefaultTimeout(STEP_MS);
-			context.setDefaultNavigationTimeout(STEP_MS);
-			page = await context.newPage();
-			watch(page);
-			try {
-				await axeTests();
-			} finally {
-				await context.close().catch(() => {});
-			}
+			await inContext({ bypassCSP: true, colorScheme: scheme }, axeTests);
 		}
 	} catch (e) {
 		tapNotOk('the run itself', e.stack || String(e));
