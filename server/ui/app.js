@@ -170,6 +170,7 @@
 
 	async function signIn(candidate) {
 		token = candidate;
+		knownScopes = null; /* another token reads other scopes */
 		me = await api('/whoami');
 		sessionStorage.setItem(TOKEN_KEY, token);
 		showChrome();
@@ -238,6 +239,17 @@
 		location.hash = a.getAttribute('href');
 	}
 
+	/* The filter form of a listing (id VIEW-filter): on submit, the view again with values(). */
+	function filterForm(view, label, button, fields, values) {
+		const form = el('form', {class: 'filters', id: view + '-filter', role: 'search', 'aria-label': label},
+			fields, el('button', {type: 'submit'}, button));
+		form.addEventListener('submit', (ev) => {
+			ev.preventDefault();
+			go(view, values());
+		});
+		return form;
+	}
+
 	const views = {};
 
 	function route() {
@@ -274,14 +286,14 @@
 		const section = el('section', {id: 'view-' + name, 'aria-labelledby': 'h-' + name});
 		box.append(section);
 		document.title = view.title + ' · clawmesh';
-		section.append(el('h2', {id: 'h-' + name, tabindex: '-1'}, view.title));
+		const heading = el('h2', {id: 'h-' + name, tabindex: '-1'}, view.title);
+		section.append(heading);
 		/* Focus goes where the user's action took effect, so that a screen reader says it: the
 		 * heading of a view just opened, else (a filter or a detail in the same view, whose
 		 * control was just replaced) the detail's heading once it is there, or the view's. */
 		const sameView = route.lastName === name;
 		const firstLoad = route.lastName === undefined; /* focus stays at the top: the skip link first */
 		route.lastName = name;
-		const heading = $('#h-' + name);
 		if (!sameView && !firstLoad)
 			heading.focus({preventScroll: true});
 		Promise.resolve(view.render(section, ctx)).catch((err) => {
@@ -297,14 +309,24 @@
 		});
 	}
 
+	/* A table (class grid): a caption for screen readers, a header row of columns, then rows. */
+	function grid(attrs, caption, columns, rows) {
+		return el('table', Object.assign({class: 'grid'}, attrs),
+			el('caption', {class: 'sr-only'}, caption),
+			el('thead', {}, el('tr', {}, columns.map((c) => el('th', {scope: 'col'}, c)))),
+			el('tbody', {}, rows));
+	}
+
+	/* A row whose cells are labelled by their columns, which a phone shows in place of the header. */
+	function gridRow(attrs, columns, cells) {
+		return el('tr', attrs, cells.map((c, i) => el('td', {dataset: {label: columns[i]}}, c)));
+	}
+
 	/* A listing with a "Load more" button driven by next_cursor. fetchPage(cursor) → {items,
 	 * next_cursor}; row(item) → a <tr>. */
 	async function pagedTable(box, ctx, {caption, columns, fetchPage, row, empty}) {
-		const tbody = el('tbody');
-		const table = el('table', {class: 'grid'},
-			el('caption', {class: 'sr-only'}, caption),
-			el('thead', {}, el('tr', {}, columns.map((c) => el('th', {scope: 'col'}, c)))),
-			tbody);
+		const table = grid({}, caption, columns, []);
+		const tbody = table.tBodies[0];
 		const more = el('button', {type: 'button', class: 'more', hidden: true}, 'Load more');
 		const count = el('p', {class: 'count muted', 'aria-live': 'polite'});
 		append(box, [count, el('div', {class: 'table-wrap'}, table), more]);
@@ -339,7 +361,7 @@
 	function tags(list) {
 		if (!list || !list.length)
 			return el('span', {class: 'muted'}, '—');
-		return el('span', {class: 'tags'}, (list || []).map((t) => el('span', {class: 'tag'}, t)));
+		return el('span', {class: 'tags'}, list.map((t) => el('span', {class: 'tag'}, t)));
 	}
 
 	function target(c) {
@@ -369,17 +391,14 @@
 					card('Revision', s.revision, 'the mesh\'s change number')),
 				el('h3', {}, 'Scopes'),
 			]);
+			const cols = ['Scope', 'Memory entries', 'Bytes', 'Skills'];
 			if (!s.scopes.length)
 				box.append(el('p', {class: 'empty'}, 'Nothing stored in the scopes this token reads.'));
 			else
-				box.append(el('div', {class: 'table-wrap'}, el('table', {class: 'grid'},
-					el('caption', {class: 'sr-only'}, 'Memory and skills by scope'),
-					el('thead', {}, el('tr', {}, ['Scope', 'Memory entries', 'Bytes', 'Skills'].map((c) => el('th', {scope: 'col'}, c)))),
-					el('tbody', {}, s.scopes.map((sc) => el('tr', {},
-						el('td', {dataset: {label: 'Scope'}}, link('memory', {scope: sc.scope}, sc.scope)),
-						el('td', {dataset: {label: 'Memory entries'}}, String(sc.memory)),
-						el('td', {dataset: {label: 'Bytes'}}, bytes(sc.bytes)),
-						el('td', {dataset: {label: 'Skills'}}, sc.skills ? link('skills', {scope: sc.scope}, String(sc.skills)) : '0')))))));
+				box.append(el('div', {class: 'table-wrap'}, grid({}, 'Memory and skills by scope', cols,
+					s.scopes.map((sc) => gridRow({}, cols, [
+						link('memory', {scope: sc.scope}, sc.scope), String(sc.memory), bytes(sc.bytes),
+						sc.skills ? link('skills', {scope: sc.scope}, String(sc.skills)) : '0'])))));
 			box.append(el('h3', {}, 'Latest changes'));
 			box.append(changeList(s.changes, 'overview-changes'));
 		},
@@ -407,23 +426,17 @@
 		title: 'Nodes',
 		async render(box, ctx) {
 			const p = ctx.params;
-			const form = el('form', {class: 'filters', id: 'nodes-filter', role: 'search', 'aria-label': 'Filter nodes'},
+			box.append(filterForm('nodes', 'Filter nodes', 'Filter', [
 				el('div', {class: 'field'}, el('label', {for: 'nodes-capability'}, 'Capability'),
 					el('input', {id: 'nodes-capability', type: 'search', value: p.get('capability') || '', maxlength: 200})),
 				el('div', {class: 'field check'}, el('input', {id: 'nodes-online', type: 'checkbox', checked: p.get('online') === 'true'}),
 					el('label', {for: 'nodes-online'}, 'Online only')),
-				el('button', {type: 'submit'}, 'Filter'));
-			form.addEventListener('submit', (ev) => {
-				ev.preventDefault();
-				go('nodes', {capability: $('#nodes-capability').value.trim(), online: $('#nodes-online').checked ? 'true' : ''});
-			});
-			box.append(form);
-			if (p.get('id')) {
-				const detail = await detailOrFailure(api('/nodes/' + seg(p.get('id')), {signal: ctx.signal}).then(nodeDetail),
-					'node ' + p.get('id'));
-				if (ctx.alive())
-					box.append(detail);
-			}
+			], () => ({capability: $('#nodes-capability').value.trim(), online: $('#nodes-online').checked ? 'true' : ''})));
+			if (p.get('id'))
+				box.append(await detailOrFailure(api('/nodes/' + seg(p.get('id')), {signal: ctx.signal}).then(nodeDetail),
+					'node ' + p.get('id')));
+			if (!ctx.alive())
+				return;
 			await pagedTable(box, ctx, {
 				caption: 'Nodes',
 				columns: ['Node', 'State', 'Capabilities', 'Last seen', 'Skills'],
@@ -563,13 +576,9 @@
 		});
 		const newest = versions[0] ? versions[0].version : null;
 		const older = versions[1] ? versions[1].version : newest;
-		const table = el('table', {class: 'grid versions'},
-			el('caption', {class: 'sr-only'}, 'Versions'),
-			el('thead', {}, el('tr', {}, ['From', 'To', ...columns].map((c) => el('th', {scope: 'col'}, c)))),
-			el('tbody', {}, versions.map((v) => el('tr', {dataset: {version: v.version}},
-				el('td', {dataset: {label: 'From'}}, radio('from', v, v.version === older)),
-				el('td', {dataset: {label: 'To'}}, radio('to', v, v.version === newest)),
-				cells(v).map((c, i) => el('td', {dataset: {label: columns[i]}}, c))))));
+		const cols = ['From', 'To', ...columns];
+		const table = grid({class: 'grid versions'}, 'Versions', cols, versions.map((v) => gridRow({dataset: {version: v.version}}, cols,
+			[radio('from', v, v.version === older), radio('to', v, v.version === newest), ...cells(v)])));
 		let seq = 0;
 		async function show() {
 			const from = Number(table.querySelector('input[name="' + name + '-from"]:checked').value);
@@ -603,23 +612,18 @@
 			const fields = await scopeAndSearch(ctx, 'memory', 'words in keys, tags and values');
 			if (!fields)
 				return;
-			const form = el('form', {class: 'filters', id: 'memory-filter', role: 'search', 'aria-label': 'Search memory'}, fields,
+			box.append(filterForm('memory', 'Search memory', 'Search', [fields,
 				el('div', {class: 'field'}, el('label', {for: 'memory-prefix'}, 'Key prefix'),
 					el('input', {id: 'memory-prefix', type: 'text', value: p.get('prefix') || '', maxlength: 256, spellcheck: 'false', autocapitalize: 'off'})),
 				el('div', {class: 'field'}, el('label', {for: 'memory-order'}, 'Order'),
 					el('select', {id: 'memory-order'},
 						el('option', {value: 'key', selected: p.get('order') !== 'recent'}, 'By key (relevance when searching)'),
 						el('option', {value: 'recent', selected: p.get('order') === 'recent'}, 'Recent first'))),
-				el('button', {type: 'submit'}, 'Search'));
-			form.addEventListener('submit', (ev) => {
-				ev.preventDefault();
-				go('memory', {
-					scope: $('#memory-scope').value, q: $('#memory-q').value.trim(),
-					prefix: $('#memory-prefix').value.trim(),
-					order: $('#memory-order').value === 'recent' ? 'recent' : '',
-				});
-			});
-			box.append(form);
+			], () => ({
+				scope: $('#memory-scope').value, q: $('#memory-q').value.trim(),
+				prefix: $('#memory-prefix').value.trim(),
+				order: $('#memory-order').value === 'recent' ? 'recent' : '',
+			})));
 			const key = p.get('key');
 			if (key && p.get('scope'))
 				box.append(await detailOrFailure(memoryDetail(ctx, p.get('scope'), key), p.get('scope') + ' / ' + key));
@@ -697,13 +701,8 @@
 			const fields = await scopeAndSearch(ctx, 'skills', 'words in names, descriptions and content');
 			if (!fields)
 				return;
-			const form = el('form', {class: 'filters', id: 'skills-filter', role: 'search', 'aria-label': 'Search skills'}, fields,
-				el('button', {type: 'submit'}, 'Search'));
-			form.addEventListener('submit', (ev) => {
-				ev.preventDefault();
-				go('skills', {scope: $('#skills-scope').value, q: $('#skills-q').value.trim()});
-			});
-			box.append(form);
+			box.append(filterForm('skills', 'Search skills', 'Search', fields,
+				() => ({scope: $('#skills-scope').value, q: $('#skills-q').value.trim()})));
 			if (p.get('name') && p.get('scope'))
 				box.append(await detailOrFailure(skillDetail(ctx, p.get('scope'), p.get('name')), p.get('scope') + ' / ' + p.get('name')));
 			if (!ctx.alive())
@@ -1001,14 +1000,12 @@
 				return;
 			}
 			const cols = ['When', 'Action', 'Target', 'Status', 'Token', 'Node', 'From'];
-			box.append(el('div', {class: 'table-wrap'}, el('table', {class: 'grid', id: 'audit-table'},
-				el('caption', {class: 'sr-only'}, 'Audit log'),
-				el('thead', {}, el('tr', {}, cols.map((c) => el('th', {scope: 'col'}, c)))),
-				el('tbody', {}, page.items.slice().reverse().map((a) => el('tr', {dataset: {audit: a.id}},
-					[timeEl(a.at), a.action, a.target || '—',
-						el('span', {class: 'http s' + String(a.status)[0]}, String(a.status)),
-						el('span', {class: 'mono'}, a.token_id || '—'), a.node || '—', a.remote_addr || '—',
-					].map((c, i) => el('td', {dataset: {label: cols[i]}}, c))))))));
+			box.append(el('div', {class: 'table-wrap'}, grid({id: 'audit-table'}, 'Audit log', cols,
+				page.items.slice().reverse().map((a) => gridRow({dataset: {audit: a.id}}, cols, [
+					timeEl(a.at), a.action, a.target || '—',
+					el('span', {class: 'http s' + String(a.status)[0]}, String(a.status)),
+					el('span', {class: 'mono'}, a.token_id || '—'), a.node || '—', a.remote_addr || '—',
+				])))));
 		},
 	};
 
@@ -1029,7 +1026,6 @@
 			try {
 				await signIn(t);
 				$('#token').value = '';
-				knownScopes = null;
 				route.lastName = null;
 				if (parseHash().name === 'overview' && location.hash !== '#/overview')
 					history.replaceState(null, '', '#/overview');

@@ -74,11 +74,6 @@ function tapNotOk(name, why) {
 	say(`not ok ${tapStart + points} - ${tapName(name)}`);
 	comment(why);
 }
-function skip(name, why) {
-	if (stopped) return;
-	points++;
-	say(`ok ${tapStart + points} - ${tapName(name)} # SKIP ${tapName(why)}`);
-}
 
 // ---- what the browser reports ------------------------------------------------------------------
 // Everything the page reports while a check runs lands here; check() empties it before and reads
@@ -198,15 +193,20 @@ async function gotoView(p, name) {
 	else await p.goto(target, { waitUntil: 'load', timeout: STEP_MS });
 }
 
+// signedOut(page): the sign-in form, any earlier sign-in in this tab dropped (a token from an
+// earlier check would skip the form). Cleared from a page of this origin that runs no script
+// (/healthz), so no sign-in still under way puts it back.
+async function signedOut(p) {
+	await open(p, '/healthz');
+	await p.evaluate(() => sessionStorage.clear());
+	await open(p, '/ui/');
+}
+
 // login(page, token): the sign-in form with TOKEN: the one field labelled "... token", Enter;
 // done when that field is hidden (the page hides the form once the token is accepted). Any
 // earlier sign-in in this tab is dropped first.
 async function login(p, token) {
-	// Signed out first: a token from an earlier check would skip the form. Cleared from a page of
-	// this origin that runs no script (/healthz), so no sign-in still under way puts it back.
-	await open(p, '/healthz');
-	await p.evaluate(() => sessionStorage.clear());
-	await open(p, '/ui/');
+	await signedOut(p);
 	const field = p.getByLabel(/token/i);
 	await field.fill(token, { timeout: STEP_MS });
 	await field.press('Enter', { timeout: STEP_MS });
@@ -283,6 +283,12 @@ function assert(cond, what) {
 	if (!cond) throw new Error(what);
 }
 
+// noSideways(page): throws when the page is wider than the viewport (it would scroll sideways).
+async function noSideways(p) {
+	const [sw, w] = await p.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+	assert(sw <= w, `the page is ${sw} px wide in a ${w} px viewport: it scrolls sideways`);
+}
+
 // ---- harness checks: what holds whatever the page looks like -------------------------------------
 async function harnessChecks() {
 	let res = null;
@@ -353,10 +359,7 @@ async function harnessChecks() {
 		const missing = await a11y(p);
 		assert(missing.length === 0, missing.join('\n'));
 	});
-	await check('no horizontal scrolling at this width', async (p) => {
-		const [sw, w] = await p.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
-		assert(sw <= w, `page is ${sw} px wide in a ${w} px viewport`);
-	});
+	await check('no horizontal scrolling at this width', noSideways);
 	await check('screenshot 00-login', async (p) => {
 		await open(p, '/ui/');
 		await shot('00-login');
@@ -376,6 +379,10 @@ async function viewTests() {
 	const TOKEN_RE = /cm_[A-Za-z0-9_-]{43}/;
 	const rows = (p, sel) => p.locator(sel).count();
 	const text = (p, sel) => p.locator(sel).first().innerText({ timeout: STEP_MS });
+	// The keys of the memory listing's rows, in order.
+	const memoryKeys = (p) => p.locator('#view-memory tbody tr').evaluateAll((t) => t.map((x) => x.dataset.key));
+	// Elements made from stored markup (the seeded probes hold <img src=x …> and <script>).
+	const madeFromMarkup = (p) => p.evaluate(() => document.querySelectorAll('#view img, #view script, img[src="x"]').length);
 	// One view, waited for, checked for what a screen reader needs, photographed.
 	async function view(p, name, ready, shotName) {
 		await gotoView(p, name);
@@ -383,15 +390,12 @@ async function viewTests() {
 		const missing = await a11y(p);
 		if (shotName) await shot(shotName);
 		assert(missing.length === 0, missing.join('\n'));
-		const [sw, w] = await p.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
-		assert(sw <= w, `the page is ${sw} px wide in a ${w} px viewport: it scrolls sideways`);
+		await noSideways(p);
 	}
 
 	// -- signing in ---------------------------------------------------------------------------
 	await check('a malformed token is refused at the form, nothing stored', async (p) => {
-		await open(p, '/healthz');
-		await p.evaluate(() => sessionStorage.clear());
-		await open(p, '/ui/');
+		await signedOut(p);
 		await p.getByLabel(/token/i).fill('not-a-token');
 		await p.getByLabel(/token/i).press('Enter');
 		await p.locator('#login-error').getByText(/not a clawmesh token/).waitFor();
@@ -427,7 +431,7 @@ async function viewTests() {
 		await p.locator('#memory-value').waitFor();
 		assert(await p.locator('#memory-value').textContent() === stored, 'the value is not shown as its text');
 		await p.locator('#view-memory tbody tr[data-key="xss.probe"] td').getByText(stored).waitFor();
-		const made = await p.evaluate(() => document.querySelectorAll('#view img, #view script, img[src="x"]').length);
+		const made = await madeFromMarkup(p);
 		assert(made === 0, `${made} elements were made from the value`);
 		await shot('20-xss');
 	});
@@ -476,12 +480,12 @@ async function viewTests() {
 		await p.getByLabel('Search', { exact: true }).fill('Thursday');
 		await p.getByRole('button', { name: 'Search' }).click();
 		await waitFor('the search to leave only team.notes', async () => {
-			const keys = await p.locator('#view-memory tbody tr').evaluateAll((t) => t.map((x) => x.dataset.key));
+			const keys = await memoryKeys(p);
 			return keys.length === 1 && keys[0] === 'team.notes';
 		});
 		await gotoView(p, 'memory?scope=mesh&prefix=user.');
 		await waitFor('the prefix to leave only user.preferences', async () => {
-			const keys = await p.locator('#view-memory tbody tr').evaluateAll((t) => t.map((x) => x.dataset.key));
+			const keys = await memoryKeys(p);
 			return keys.length === 1 && keys[0] === 'user.preferences';
 		});
 		assert(await p.getByLabel('Key prefix').inputValue() === 'user.', 'the prefix field does not show the filter');
@@ -578,7 +582,7 @@ async function viewTests() {
 		r = await api('POST', '/v1/tokens', { label: `ui test: ${img} ${pass.name}`, grants: [{ scope: 'mesh', access: 'r' }] });
 		assert(r.status === 201, `POST token answered ${r.status}`);
 		const none = async (where) => {
-			const made = await p.evaluate(() => document.querySelectorAll('#view img, #view script, img[src="x"]').length);
+			const made = await madeFromMarkup(p);
 			assert(made === 0, `${made} elements made from stored markup in ${where}`);
 		};
 		await gotoView(p, 'skills?scope=mesh&name=xss-probe');
@@ -600,8 +604,7 @@ async function viewTests() {
 		assert(r.status === 201 || r.status === 200, `PUT answered ${r.status}`);
 		await gotoView(p, `memory?scope=mesh&key=${key}`);
 		await p.locator('#memory-value').waitFor();
-		const [sw, w] = await p.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
-		assert(sw <= w, `the page is ${sw} px wide in a ${w} px viewport`);
+		await noSideways(p);
 	});
 	await check('Load more: the next page by cursor, until there is none', async (p) => {
 		const ops = Array.from({ length: 60 }, (_, i) => ({ op: 'put', scope: 'user:bulk', key: `item.${String(i).padStart(2, '0')}`, value: i }));
@@ -612,7 +615,7 @@ async function viewTests() {
 		await p.getByRole('button', { name: 'Load more' }).click();
 		await waitFor('all 60', async () => await rows(p, '#view-memory tbody tr') === 60);
 		assert(!(await p.getByRole('button', { name: 'Load more' }).isVisible()), 'Load more still offered at the end');
-		const keys = await p.locator('#view-memory tbody tr').evaluateAll((t) => t.map((x) => x.dataset.key));
+		const keys = await memoryKeys(p);
 		assert(new Set(keys).size === 60 && keys[0] === 'item.00' && keys[59] === 'item.59', 'a row repeated, missing or out of order');
 	});
 	await check('keyboard: the skip link focuses main and keeps the view; aria-current marks the view', async (p) => {
@@ -677,7 +680,6 @@ async function viewTests() {
 			await curlPut(`/v1/memory/mesh/${key}`, { value: 1 }, TOKENS.node);
 			await p.locator('#activity-list').getByText(key).waitFor({ timeout: 2000 });
 		} finally {
-			await p.unroute((u) => u.pathname === '/v1/changes').catch(() => {});
 			await p.unrouteAll({ behavior: 'ignoreErrors' }).catch(() => {});
 		}
 	});
@@ -762,9 +764,7 @@ async function axeTests() {
 			v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ') + (v.nodes.length > 3 ? ` and ${v.nodes.length - 3} more` : ''));
 	};
 	await check('axe-core: the sign-in form', async (p) => {
-		await open(p, '/healthz');
-		await p.evaluate(() => sessionStorage.clear());
-		await open(p, '/ui/');
+		await signedOut(p);
 		await p.getByLabel(/token/i).waitFor();
 		const v = await scan(p);
 		assert(v.length === 0, v.join('\n'));
@@ -818,12 +818,9 @@ async function main() {
 			tapNotOk(`chromium starts (${CHROMIUM})`, e.message);
 			return;
 		}
-		for (const p of PASSES) {
-			pass = p;
-			const context = await browser.newContext({
-				viewport: p.viewport, isMobile: !!p.isMobile, hasTouch: !!p.hasTouch,
-				serviceWorkers: 'block',
-			});
+		// A pass: a fresh context (bounded waits, the browser's reports watched), closed after.
+		const inContext = async (options, run) => {
+			const context = await browser.newContext({ viewport: pass.viewport, serviceWorkers: 'block', ...options });
 			context.setDefaultTimeout(STEP_MS);
 			context.setDefaultNavigationTimeout(STEP_MS);
 			await context.exposeBinding('__cmReport', (_src, v) => problems.push(String(v)));
@@ -831,28 +828,23 @@ async function main() {
 			page = await context.newPage();
 			watch(page);
 			try {
-				await harnessChecks();
-				await viewTests();
+				await run();
 			} finally {
 				await context.close().catch(() => {});
 			}
+		};
+		for (const p of PASSES) {
+			pass = p;
+			await inContext({ isMobile: !!p.isMobile, hasTouch: !!p.hasTouch }, async () => {
+				await harnessChecks();
+				await viewTests();
+			});
 		}
 		if (!AXE_SOURCE)
 			tapNotOk('axe-core is installed (tests/ui/node_modules/axe-core)', 'npm ci did not install it');
 		for (const scheme of AXE_SOURCE ? ['light', 'dark'] : []) { // contrast differs between the two
 			pass = { name: `axe ${scheme}`, prefix: `axe-${scheme}-`, viewport: { width: 1280, height: 800 } };
-			const context = await browser.newContext({
-				viewport: pass.viewport, bypassCSP: true, serviceWorkers: 'block', colorScheme: scheme,
-			});
-			context.setDefaultTimeout(STEP_MS);
-			context.setDefaultNavigationTimeout(STEP_MS);
-			page = await context.newPage();
-			watch(page);
-			try {
-				await axeTests();
-			} finally {
-				await context.close().catch(() => {});
-			}
+			await inContext({ bypassCSP: true, colorScheme: scheme }, axeTests);
 		}
 	} catch (e) {
 		tapNotOk('the run itself', e.stack || String(e));
