@@ -101,6 +101,13 @@ START_TEST(numbers_that_grow_written_out)
 	ck_assert_int_eq(cm_json_stored_size("[1e5]", 5), 8); /* [100000] */
 	ck_assert_int_eq(cm_json_stored_size("[1e20000]", 9), 9 - 7 + 20001);
 	ck_assert_int_eq(cm_json_stored_size("[01]", 4), -1);
+	/* Past the parser's growth limit the size is still at least what is stored, never the bytes
+	 * sent: a limit above 1 MiB must refuse it. */
+	char eleven[256] = "[";
+	for (int i = 0; i < 11; i++)
+		strcat(eleven, i ? ",1e100000" : "1e100000");
+	strcat(eleven, "]");
+	ck_assert_int_gt(cm_json_stored_size(eleven, strlen(eleven)), 1024 * 1024);
 }
 END_TEST
 
