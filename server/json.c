@@ -314,3 +314,11 @@ bool cm_json_member_span(const char *text, size_t len, const char *name, size_t 
 		}
 	}
 }
+
+char *cm_json_member_text(const char *text, const char *name, const cJSON *item, size_t *len)
+{
+	size_t off;
+	if (text && cm_json_member_span(text, strlen(text), name, &off, len))
+		return strndup(text + off, *len);
+	return cm_json_render(item, len);
+}

@@ -4,6 +4,7 @@
 
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int parse(const char *s)
@@ -213,6 +214,22 @@ START_TEST(member_spans)
 	/* Cut short: never read past the end. */
 	ck_assert_str_eq(span_of("{\"a\":\"unterminated", "b", b, sizeof b), "");
 	ck_assert_str_eq(span_of("{\"a", "a", b, sizeof b), "");
+	/* The text to store: the client's own where the member is found, else the item rendered. */
+	const char *body = "{\"meta\": {\"n\": 12345678901234567890123}, \"m\\u0065ta2\": {\"n\": 1.0}}";
+	cJSON *parsed = cJSON_Parse(body);
+	size_t n = 0;
+	char *t = cm_json_member_text(body, "meta", cJSON_GetObjectItem(parsed, "meta"), &n);
+	ck_assert_str_eq(t, "{\"n\": 12345678901234567890123}");
+	ck_assert_uint_eq(n, strlen(t));
+	free(t);
+	t = cm_json_member_text(body, "meta2", cJSON_GetObjectItem(parsed, "meta2"), &n);
+	ck_assert_str_eq(t, "{\"n\":1}");
+	ck_assert_uint_eq(n, strlen(t));
+	free(t);
+	t = cm_json_member_text(NULL, "meta", cJSON_GetObjectItem(parsed, "meta"), &n);
+	ck_assert_str_eq(t, "{\"n\":1.2345678901234568e+22}");
+	free(t);
+	cJSON_Delete(parsed);
 }
 END_TEST
 
