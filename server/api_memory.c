@@ -20,39 +20,6 @@
 #define MAX_QUERY_TEXT 256
 #define BATCH_MAX 100
 
-/* Where a validation failure points: "value", or "ops[3].value" inside a batch. */
-struct place {
-	int index; /* -1 outside a batch */
-};
-
-static void field_name(const struct place *at, const char *field, char *out, size_t cap)
-{
-	if (at->index < 0)
-		snprintf(out, cap, "%s", field);
-	else
-		snprintf(out, cap, "ops[%d]%s%s", at->index, field[0] ? "." : "", field);
-}
-
-static cJSON *details_at(const struct place *at, const char *field)
-{
-	cJSON *d = cJSON_CreateObject();
-	if (!d)
-		return NULL;
-	if (field) {
-		char name[64];
-		field_name(at, field, name, sizeof name);
-		cJSON_AddStringToObject(d, "field", name);
-	}
-	if (at->index >= 0)
-		cJSON_AddNumberToObject(d, "index", at->index);
-	return d;
-}
-
-static int invalid(struct cm_request *req, const struct place *at, const char *field, const char *msg)
-{
-	return cm_reply_error(req, CM_EVALIDATION, msg, details_at(at, field));
-}
-
 static int bad_request(struct cm_request *req, const char *msg)
 {
 	return cm_reply_error(req, CM_EBADREQ, msg, NULL);
@@ -66,15 +33,14 @@ static int refused(struct cm_request *req, const char *msg)
 }
 
 /* p's field as the batch names it: "value" of op 3 is "ops[3].value"; a problem without a
- * field (a grant refusal) stays without one, details.index says which op. Returns 1. */
-static int in_op(int index, struct cm_problem *p)
+ * field (a grant refusal) stays without one, details.index says which op. */
+static void in_op(int index, struct cm_problem *p)
 {
 	if (index >= 0 && p->field[0]) {
 		char name[sizeof p->field];
 		snprintf(name, sizeof name, "ops[%d].%.40s", index, p->field);
 		memcpy(p->field, name, sizeof name);
 	}
-	return 1;
 }
 
 /* Answers p (refused by a check below) for the request; 1 (answered) or <0. */
@@ -136,43 +102,46 @@ static int reply_entry(struct cm_request *req, unsigned status, struct cm_store_
 	return e;
 }
 
-static cJSON *current_version(const struct cm_store_result *r, const struct place *at)
+/* details.current_version: the entry's version, null when there is none. */
+static void current_version(struct cm_problem *p, int version)
 {
-	cJSON *d = details_at(at, NULL);
-	if (d && r->version > 0)
-		cJSON_AddNumberToObject(d, "current_version", r->version);
-	else if (d)
-		cJSON_AddNullToObject(d, "current_version");
-	return d;
+	if (version > 0)
+		cm_problem_number(p, "current_version", version);
+	else if (p->details || (p->details = cJSON_CreateObject()))
+		cJSON_AddNullToObject(p->details, "current_version");
 }
 
-/* The answer for a store refusal (status other than a success). */
-static int reply_refusal(struct cm_request *req, const struct cm_store_result *r, const struct place *at,
-			 const struct cm_config *cfg)
+/* The answer for a store refusal (status other than a success) of op index of a batch, or of
+ * the request (-1): named as a refused check is (in_op), so a batch speaks one way of both. */
+static int reply_refusal(struct cm_request *req, const struct cm_store_result *r, int index)
 {
-	bool batch = at->index >= 0;
-	char msg[96];
-	cJSON *d;
+	struct cm_problem p = {.err = CM_OK};
+	bool batch = index >= 0;
+	size_t max = req->cfg->max_value;
 	switch (r->status) {
 	case CM_ST_VERSION_MISMATCH:
-		return cm_reply_error(req, batch ? CM_ECONFLICT : CM_EVERSION,
-				      "The entry is not at the expected version.", current_version(r, at));
+		cm_problem(&p, batch ? CM_ECONFLICT : CM_EVERSION, NULL, "The entry is not at the expected version.");
+		current_version(&p, r->version);
+		break;
 	case CM_ST_ALREADY_EXISTS:
-		return cm_reply_error(req, batch ? CM_ECONFLICT : CM_EEXISTS, "The entry exists already.",
-				      current_version(r, at));
+		cm_problem(&p, batch ? CM_ECONFLICT : CM_EEXISTS, NULL, "The entry exists already.");
+		current_version(&p, r->version);
+		break;
 	case CM_ST_NOT_FOUND:
-		return cm_reply_error(req, CM_ENOTFOUND, "No such entry.", batch ? details_at(at, NULL) : NULL);
+		cm_problem(&p, CM_ENOTFOUND, NULL, "No such entry.");
+		break;
 	case CM_ST_TOO_LARGE:
-		snprintf(msg, sizeof msg, "The value is larger than the limit of %zu bytes.", cfg->max_value);
-		d = details_at(at, "value");
-		if (d)
-			cJSON_AddNumberToObject(d, "limit", (double)cfg->max_value);
-		return cm_reply_error(req, CM_ETOOLARGE, msg, d);
+		cm_problem(&p, CM_ETOOLARGE, "value", "The value is larger than the limit of %zu bytes.", max);
+		cm_problem_number(&p, "limit", (double)max);
+		break;
 	case CM_ST_BAD_EXPIRY:
-		return invalid(req, at, "expires_at", "The expiry must be in the future and at most ten years ahead.");
+		cm_problem(&p, CM_EVALIDATION, "expires_at", "The expiry must be in the future and at most ten years ahead.");
+		break;
 	default:
 		return -CM_EINTERNAL;
 	}
+	in_op(index, &p);
+	return cm_reply_problem(req, &p, index);
 }
 
 /* 422 secret_detected when text carries a credential the guard refuses. 1 = refused (answered). */
@@ -266,7 +235,6 @@ int cm_memory_put_parse(const struct cm_config *cfg, const cJSON *body, struct c
 /* The answer to a single-entry write, done alone or in a group: e < 0 is left to the caller. */
 static int answer_write(struct cm_request *req, const char *scope, const char *key, int e, struct cm_store_result *r)
 {
-	struct place at = {-1};
 	if (e == 0) {
 		if (r->status == CM_ST_DELETED) {
 			e = cm_reply_empty(req, 204);
@@ -278,7 +246,7 @@ static int answer_write(struct cm_request *req, const char *scope, const char *k
 				cm_reply_header(req, "Location", loc);
 			}
 		} else {
-			e = reply_refusal(req, r, &at, req->cfg);
+			e = reply_refusal(req, r, -1);
 		}
 	}
 	cm_store_result_clear(r);
@@ -619,8 +587,7 @@ int cm_api_batch(struct cm_request *req)
 	if (e < 0)
 		goto out;
 	if (failed >= 0) {
-		struct place here = {failed};
-		e = reply_refusal(req, &res[got - 1], &here, req->cfg);
+		e = reply_refusal(req, &res[got - 1], failed);
 		goto out;
 	}
 	cJSON *o = cJSON_CreateObject();

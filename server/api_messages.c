@@ -24,7 +24,6 @@ struct message {
 	struct cm_request *req;
 	const cJSON *m;
 	const char *text; /* the message's own JSON text */
-	const char *type;
 	cJSON *result;
 };
 
@@ -360,9 +359,9 @@ static int apply(struct message *msg, int index)
 	struct cm_message_input in;
 	cJSON_AddBoolToObject(msg->result, "ok", true);
 	int e = cm_message_check(msg->req->cfg, &msg->req->who, msg->m, &in, &p);
-	msg->type = in.type;
+	const char *type = in.type; /* static text: outlives the input's free below */
 	if (e == 0) {
-		cJSON_AddStringToObject(msg->result, "type", msg->type);
+		cJSON_AddStringToObject(msg->result, "type", type);
 		e = run[in.kind](msg, &in, &p);
 	}
 	cm_message_input_free(&in);
@@ -371,14 +370,14 @@ static int apply(struct message *msg, int index)
 		 * nodeId shows up as a 403 even though the request answers 200. */
 		char target[64];
 		snprintf(target, sizeof target, "message %d (%s)", index < 0 ? 0 : index,
-			 msg->type ? msg->type : "unknown type");
+			 type ? type : "unknown type");
 		cm_api_audit_part(msg->req, "message", target, cm_err_status(p.err));
 		cJSON *r = cJSON_CreateObject();
 		if (!r)
 			return cm_problem_clear(&p), -CM_EINTERNAL;
 		cJSON_AddBoolToObject(r, "ok", false);
-		if (msg->type)
-			cJSON_AddStringToObject(r, "type", msg->type);
+		if (type)
+			cJSON_AddStringToObject(r, "type", type);
 		else
 			cJSON_AddNullToObject(r, "type");
 		cJSON_AddItemToObject(r, "error", cm_problem_json(&p, index));
@@ -432,7 +431,7 @@ int cm_api_messages(struct cm_request *req)
 	const cJSON *m = array ? body->child : body;
 	for (; m && e == 0 && i < n; m = array ? m->next : NULL, i++) {
 		char *text = strndup(req->body + span[i][0], span[i][1] - span[i][0]);
-		struct message msg = {req, m, text, NULL, cJSON_CreateObject()};
+		struct message msg = {req, m, text, cJSON_CreateObject()};
 		e = text && msg.result ? apply(&msg, array ? i : -1) : -CM_EINTERNAL;
 		if (msg.result)
 			cJSON_AddItemToArray(results, msg.result);

@@ -134,12 +134,7 @@ int cm_node_put_parse(const struct cm_config *cfg, const cJSON *body, const char
 			return cm_problem(p, CM_EVALIDATION, "meta", "meta is an object nested at most 16 levels, or null.");
 		/* The client's own text, as skill metadata and memory values: cJSON would store
 		 * 12345678901234567890 rounded and 1e400 as null. */
-		size_t off;
-		if (source && cm_json_member_span(source, strlen(source), "meta", &off, &len))
-			*meta = strndup(source + off, len);
-		else
-			*meta = cm_json_render(m, &len);
-		if (!*meta)
+		if (!(*meta = cm_json_member_text(source, "meta", m, &len)))
 			return -CM_EINTERNAL;
 		/* Its numbers as PostgreSQL writes them out: 1e10000 is six bytes sent, 10,001 stored. */
 		long stored = cm_json_stored_size(*meta, len);

@@ -87,12 +87,11 @@ static int prepare(const struct cm_config *cfg, const struct cm_skill_input *in,
 		/* The front matter's other members are the metadata when the request gives none. */
 		cJSON_DeleteItemFromObjectCaseSensitive(fm, "name");
 		cJSON_DeleteItemFromObjectCaseSensitive(fm, "description");
-		const cJSON *meta = in->metadata ? in->metadata : fm;
-		size_t mlen = 0, off;
-		if (in->metadata && in->source && cm_json_member_span(in->source, strlen(in->source), "metadata", &off, &mlen))
-			pr->metadata = strndup(in->source + off, mlen); /* its own text: cJSON would round numbers */
+		size_t mlen = 0;
+		if (in->metadata) /* its own text: cJSON would round numbers */
+			pr->metadata = cm_json_member_text(in->source, "metadata", in->metadata, &mlen);
 		else
-			pr->metadata = meta ? cm_json_render(meta, &mlen) : strdup("{}");
+			pr->metadata = fm ? cm_json_render(fm, &mlen) : strdup("{}");
 		if (!pr->metadata)
 			e = -CM_EINTERNAL;
 		else if (mlen > MAX_METADATA)

@@ -111,7 +111,7 @@ static long number_strict(const char *s, size_t len, size_t *i)
 }
 
 /* 0, -CM_EINVJSON, or -CM_ETOOLARGE when the numbers written out would grow too much; *grown
- * (may be NULL) gets the bytes they add. */
+ * gets the bytes they add (with -CM_ETOOLARGE: at least, over NUMBER_GROWTH_MAX). */
 static int lexically_strict(const char *s, size_t len, long *grown)
 {
 	size_t i = 0;
@@ -134,16 +134,17 @@ static int lexically_strict(const char *s, size_t len, long *grown)
 			long full = number_strict(s, len, &i);
 			if (full < 0)
 				return -CM_EINVJSON;
-			if (full > (long)(i - start) && (growth += full - (long)(i - start)) > NUMBER_GROWTH_MAX)
+			if (full > (long)(i - start) && (growth += full - (long)(i - start)) > NUMBER_GROWTH_MAX) {
+				*grown = growth;
 				return -CM_ETOOLARGE;
+			}
 		} else if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
 			return -CM_EINVJSON;
 		} else {
 			i++;
 		}
 	}
-	if (grown)
-		*grown = growth;
+	*grown = growth;
 	return 0;
 }
 
@@ -203,7 +204,8 @@ int cm_json_parse(const char *buf, size_t len, cJSON **out)
 	 * reaches PostgreSQL as sent and jsonb refuses it. Refused here, as jsonb would. */
 	if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3))
 		return -CM_EINVJSON;
-	int e = lexically_strict(buf, len, NULL);
+	long grown;
+	int e = lexically_strict(buf, len, &grown);
 	if (e < 0)
 		return e;
 	/* len + 1 covers the terminating NUL, which cJSON requires to be the only thing left. */
@@ -311,4 +313,12 @@ bool cm_json_member_span(const char *text, size_t len, const char *name, size_t 
 			return i <= len && *n > 0;
 		}
 	}
+}
+
+char *cm_json_member_text(const char *text, const char *name, const cJSON *item, size_t *len)
+{
+	size_t off;
+	if (text && cm_json_member_span(text, strlen(text), name, &off, len))
+		return strndup(text + off, *len);
+	return cm_json_render(item, len);
 }

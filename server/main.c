@@ -24,7 +24,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 enum { OPT_HELP = CM_OPT_LAST + 1, OPT_OUTPUT, OPT_NODE, OPT_GRANT, OPT_ADMIN, OPT_LABEL, OPT_EXPIRES };

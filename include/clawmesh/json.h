@@ -31,6 +31,10 @@ bool cm_json_add_string_or_null(cJSON *obj, const char *name, const char *s);
  * (a key spelled with escapes, or a name that would need one, is not found: render the parsed
  * item instead). Lets a value reach PostgreSQL as its own text, numbers digit for digit. */
 bool cm_json_member_span(const char *text, size_t len, const char *name, size_t *off, size_t *n);
+/* The text to store for member name of the object text (NUL-terminated; NULL = none): the
+ * client's own, found by cm_json_member_span, else item (that member, parsed) rendered. *len its
+ * length; caller frees; NULL when out of memory. */
+char *cm_json_member_text(const char *text, const char *name, const cJSON *item, size_t *len);
 
 /* Renders unformatted; caller frees with free(). */
 char *cm_json_render(const cJSON *item, size_t *len);

@@ -221,4 +221,19 @@ static inline bool fuzz_same(const cJSON *a, const cJSON *b)
 	}
 }
 
+/* Does v carry no credential of kinds (0: the guard is off, nothing is refused)? */
+static inline bool fuzz_clean(unsigned kinds, const cJSON *v)
+{
+	return !kinds || cm_secret_scan_json(v, kinds) == CM_SECRET_NONE;
+}
+
+/* Does text (what a check rendered to store) parse strictly to the same JSON as want? */
+static inline bool fuzz_same_text(const char *text, const cJSON *want)
+{
+	cJSON *again = NULL;
+	bool same = text && cm_json_parse(text, strlen(text), &again) == 0 && fuzz_same(again, want);
+	cJSON_Delete(again);
+	return same;
+}
+
 #endif

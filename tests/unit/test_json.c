@@ -4,6 +4,7 @@
 
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int parse(const char *s)
@@ -101,6 +102,13 @@ START_TEST(numbers_that_grow_written_out)
 	ck_assert_int_eq(cm_json_stored_size("[1e5]", 5), 8); /* [100000] */
 	ck_assert_int_eq(cm_json_stored_size("[1e20000]", 9), 9 - 7 + 20001);
 	ck_assert_int_eq(cm_json_stored_size("[01]", 4), -1);
+	/* Past the parser's growth limit the size is still at least what is stored, never the bytes
+	 * sent: a limit above 1 MiB must refuse it. */
+	char eleven[256] = "[";
+	for (int i = 0; i < 11; i++)
+		strcat(eleven, i ? ",1e100000" : "1e100000");
+	strcat(eleven, "]");
+	ck_assert_int_gt(cm_json_stored_size(eleven, strlen(eleven)), 1024 * 1024);
 }
 END_TEST
 
@@ -206,6 +214,22 @@ START_TEST(member_spans)
 	/* Cut short: never read past the end. */
 	ck_assert_str_eq(span_of("{\"a\":\"unterminated", "b", b, sizeof b), "");
 	ck_assert_str_eq(span_of("{\"a", "a", b, sizeof b), "");
+	/* The text to store: the client's own where the member is found, else the item rendered. */
+	const char *body = "{\"meta\": {\"n\": 12345678901234567890123}, \"m\\u0065ta2\": {\"n\": 1.0}}";
+	cJSON *parsed = cJSON_Parse(body);
+	size_t n = 0;
+	char *t = cm_json_member_text(body, "meta", cJSON_GetObjectItem(parsed, "meta"), &n);
+	ck_assert_str_eq(t, "{\"n\": 12345678901234567890123}");
+	ck_assert_uint_eq(n, strlen(t));
+	free(t);
+	t = cm_json_member_text(body, "meta2", cJSON_GetObjectItem(parsed, "meta2"), &n);
+	ck_assert_str_eq(t, "{\"n\":1}");
+	ck_assert_uint_eq(n, strlen(t));
+	free(t);
+	t = cm_json_member_text(NULL, "meta", cJSON_GetObjectItem(parsed, "meta"), &n);
+	ck_assert_str_eq(t, "{\"n\":1.2345678901234568e+22}");
+	free(t);
+	cJSON_Delete(parsed);
 }
 END_TEST
 
