@@ -70,10 +70,7 @@ static char *tls_cert_pem, *tls_key_pem;
 static unsigned long in_flight;
 static bool draining;
 
-/* --max-connections is ours to enforce: at libmicrohttpd's own limit it stops polling the listening
- * socket, and a new client waits in the backlog (a minute and more) instead of being told at
- * once. Its limit is set this far above ours, and the accept policy closes past ours. */
-#define LIMIT_HEADROOM 16
+/* --max-connections is ours to enforce (CM_HTTP_LIMIT_HEADROOM, http.h). */
 static unsigned long open_connections;
 static unsigned connection_cap;
 
@@ -1003,7 +1000,7 @@ struct MHD_Daemon *cm_http_start(const struct cm_config *cfg)
 		{MHD_OPTION_SOCK_ADDR, 0, &ss},
 		{MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL},
 		{MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout, NULL},
-		{MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + LIMIT_HEADROOM, NULL},
+		{MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + CM_HTTP_LIMIT_HEADROOM, NULL},
 		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL},
 		/* One address holding every slot (slowloris: heads or bodies trickled a byte at a time,
 		 * which the idle timeout never ends) is what this stops; past it a connection from that

@@ -269,7 +269,8 @@ static void raise_fd_limit(const struct cm_config *cfg)
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
-	rlim_t want = (rlim_t)cfg->max_connections + 80 + (rlim_t)cfg->threads; /* http.c's headroom too */
+	/* 64 for the database pool, logs and listening sockets, and libmicrohttpd's headroom. */
+	rlim_t want = (rlim_t)cfg->max_connections + 64 + CM_HTTP_LIMIT_HEADROOM + (rlim_t)cfg->threads;
 	if (rl.rlim_cur >= want)
 		return;
 	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;

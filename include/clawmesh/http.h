@@ -81,6 +81,11 @@ struct cm_request {
 	char audit_target[CM_AUDIT_TARGET_MAX + 1]; /* what the audit log names; "" = the path parameters */
 };
 
+/* --max-connections is ours to enforce: at libmicrohttpd's own limit it stops polling the
+ * listening socket, and a new client waits in the backlog (a minute and more) instead of being
+ * told at once. Its limit is set this far above ours, and the accept policy closes past ours. */
+#define CM_HTTP_LIMIT_HEADROOM 16
+
 /* Starts the daemon on cfg->listen_*; NULL with a logged reason. */
 struct MHD_Daemon *cm_http_start(const struct cm_config *cfg);
 /* Shutdown, step 1: no new connections (each is closed as soon as it is accepted, unanswered),
