@@ -559,3 +559,8 @@ int server_start_own_db(struct server *srv, const char *admin_secret, const char
 	const char *args[] = {"--database-url", url, NULL};
 	return server_start(srv, admin_secret, args);
 }
+
+const cJSON *resp_detail(const struct http_resp *rs, const char *name)
+{
+	return cJSON_GetObjectItem(cJSON_GetObjectItem(resp_field(rs, "error"), "details"), name);
+}

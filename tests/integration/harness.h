@@ -95,6 +95,8 @@ double status_within(const struct server *srv, const struct http_req *rq, long w
 long metric_value(const struct server *srv, const char *admin, const char *name);
 /* A member of the response's JSON body, or NULL. */
 const cJSON *resp_field(const struct http_resp *rs, const char *name);
+/* A member of an error envelope's error.details, or NULL. */
+const cJSON *resp_detail(const struct http_resp *rs, const char *name);
 
 /* deploy/pg-local.sh ACTION on the test cluster (start, stop [mode]). */
 int pg_control(const char *action);

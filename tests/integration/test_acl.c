@@ -572,7 +572,7 @@ static void op_batch(const struct tok *t)
 	for (int i = 0; i < nops && denied < 0; i++)
 		if (access_of(t, scopes[s[i]]) < (op[i] == 3 ? R : RW))
 			denied = i;
-	const cJSON *idx = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(rs.json, "error"), "details"), "index");
+	const cJSON *idx = resp_detail(&rs, "index");
 	if (!decide(denied < 0)) {
 		if (!cur_dead && (!cJSON_IsNumber(idx) || idx->valueint != denied))
 			disagree("the model wants details.index %d", denied);

@@ -447,9 +447,7 @@ START_TEST(token_bad_input)
 	strcpy(big + 2 + long_name, "\":1}");
 	ck_assert_int_eq(http(&srv, REQ(.method = "POST", .path = "/v1/tokens", .token = admin, .body = big), &rs), 0);
 	expect_error(&rs, 422, "validation_failed");
-	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(rs.json, "error"), "details"), "field")
-				 ->valuestring,
-			 "(unknown field)");
+	ck_assert_str_eq(resp_detail(&rs, "field")->valuestring, "(unknown field)");
 	ck_assert_msg(rs.len < 4096, "%zu bytes of answer", rs.len);
 	resp_free(&rs);
 	free(big);
