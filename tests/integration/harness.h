@@ -60,6 +60,8 @@ int buf_append(struct buf *b, const char *p, size_t len);
 int free_port(void);
 /* nanosleep for ms milliseconds. */
 void sleep_ms(int ms);
+/* CLOCK_MONOTONIC in milliseconds: for how long something took. */
+long mono_ms(void);
 /* Sends raw bytes to srv and reads until the server closes or 3 s pass. Caller frees. */
 char *raw_exchange(const struct server *srv, const char *request);
 /* Starts `clawmeshd serve` with extra args (NULL-terminated) and the test database; waits until

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define RATE 1  /* a second: slow enough that a burst is spent long before a request refills */
 #define BURST 5
@@ -38,13 +37,6 @@ static void ratelimit_down(void)
 	int limited_exit = server_stop(&limited), plain_exit = server_stop(&plain); /* both, whatever the first says */
 	ck_assert_int_eq(limited_exit, 0);
 	ck_assert_int_eq(plain_exit, 0);
-}
-
-static long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
 static long header_num(const struct http_resp *rs, const char *name)
