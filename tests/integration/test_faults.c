@@ -159,7 +159,7 @@ static void *loader_run(void *arg)
 			if (!__atomic_load_n(&server_gone, __ATOMIC_ACQUIRE))
 				why = curl_easy_strerror(cr);
 			else
-				l->failure[0] = '\0', i = LOAD_OPS; /* the server is gone: this loader is done */
+				i = LOAD_OPS; /* the server is gone: this loader is done */
 		} else if (o->status == (batch ? 200 : 201))
 			why = read_revisions(&rb, batch, i, o->rev);
 		else if (o->status == 503)
@@ -351,22 +351,6 @@ static long long current_revision(void)
 	return r;
 }
 
-/* /readyz answers 200 again: the milliseconds that took, or -1 past max_ms. */
-static long ready_within(const struct server *srv, int max_ms)
-{
-	long t0 = mono_ms();
-	while (mono_ms() - t0 < max_ms) {
-		struct http_resp rs;
-		if (http(srv, REQ(.path = "/readyz"), &rs) == 0 && rs.status == 200) {
-			resp_free(&rs);
-			return mono_ms() - t0;
-		}
-		resp_free(&rs);
-		sleep_ms(20);
-	}
-	return -1;
-}
-
 /* The database stops under the load (mode: fast or immediate), stays down ~1.5 s while the load
  * goes on against it, starts again; the server recovers by itself and writes go on. */
 static void database_stop_under_load(const char *mode, const char *tag)
@@ -383,7 +367,7 @@ static void database_stop_under_load(const char *mode, const char *tag)
 	sleep_ms(1500);
 	ck_assert_int_eq(pg_control("start"), 0);
 	long down_ms = mono_ms() - t_stop;
-	long ready = ready_within(&s, 10000);
+	double ready = status_within(&s, REQ(.path = "/readyz"), 200, 10000);
 	ck_assert_msg(ready >= 0, "/readyz is not 200 within 10 s of the database's restart");
 	/* Writes go on after the restart: count what each loader gets acknowledged now. */
 	int before[LOAD_THREADS];
@@ -412,7 +396,7 @@ static void database_stop_under_load(const char *mode, const char *tag)
 	verify_acked(ld, &s, since);
 	fprintf(stderr,
 		"faults: database stopped (%s) for %ld ms under load: %d puts and %d batches (x%d) acknowledged, all present; "
-		"%d answered 503 (slowest 503 %ld ms, slowest answer %ld ms); /readyz 200 again %ld ms after the start, "
+		"%d answered 503 (slowest 503 %ld ms, slowest answer %ld ms); /readyz 200 again %.0f ms after the start, "
 		"every loader acknowledged again %ld ms later\n",
 		mode, down_ms, t.acked_puts, t.acked_batches, BATCH_OPS, t.unavailable, t.max_ms_503, t.max_ms, ready, resumed);
 	load_free(ld);
@@ -762,7 +746,6 @@ static void *flood_run(void *arg)
 static void *trickle_run(void *arg)
 {
 	struct attack *a = arg;
-	int at = 0;
 	while (!__atomic_load_n(&attack_stop, __ATOMIC_ACQUIRE)) {
 		for (int i = 0; i < a->opened; i++)
 			if (a->fds[i] >= 0) {
@@ -772,7 +755,6 @@ static void *trickle_run(void *arg)
 					a->fds[i] = -1;
 				}
 			}
-		at++;
 		sleep_ms(1000);
 	}
 	return NULL;
