@@ -537,6 +537,14 @@ static void op_mem_list(const struct tok *t)
 	check_mem_items(t, f, nf, kf, resp_field(&rs, "items"));
 }
 
+/* A refused batch names the op it was refused for. */
+static void expect_index(int i)
+{
+	const cJSON *idx = resp_detail(&rs, "index");
+	if (!cJSON_IsNumber(idx) || idx->valueint != i)
+		disagree("the model wants details.index %d", i);
+}
+
 /* A batch of 1-4 ops: forbidden as a whole, with details.index, when any op lacks its grant;
  * else run on a copy of the model, all or nothing. */
 static void op_batch(const struct tok *t)
@@ -572,10 +580,9 @@ static void op_batch(const struct tok *t)
 	for (int i = 0; i < nops && denied < 0; i++)
 		if (access_of(t, scopes[s[i]]) < (op[i] == 3 ? R : RW))
 			denied = i;
-	const cJSON *idx = resp_detail(&rs, "index");
 	if (!decide(denied < 0)) {
-		if (!cur_dead && (!cJSON_IsNumber(idx) || idx->valueint != denied))
-			disagree("the model wants details.index %d", denied);
+		if (!cur_dead)
+			expect_index(denied);
 		return;
 	}
 	struct mem copy[NSCOPES][NKEYS];
@@ -584,14 +591,12 @@ static void op_batch(const struct tok *t)
 		struct mem *m = &copy[s[i]][k[i]];
 		if (op[i] != 0 && !m->live) {
 			expect(404, "not_found");
-			if (!cJSON_IsNumber(idx) || idx->valueint != i)
-				disagree("the model wants details.index %d", i);
+			expect_index(i);
 			return; /* all or nothing: the model keeps what it had */
 		}
 		if (im[i] && im[i] != m->version) {
 			expect(409, "conflict");
-			if (!cJSON_IsNumber(idx) || idx->valueint != i)
-				disagree("the model wants details.index %d", i);
+			expect_index(i);
 			return;
 		}
 		if (op[i] == 0 || op[i] == 1)
@@ -774,6 +779,22 @@ static void check_change_leaks(const struct tok *t, unsigned f, const cJSON *cha
 	}
 }
 
+/* Whether changes has one of kind in scope whose member field is name (and, version >= 0, of
+ * that version). */
+static bool has_change(const cJSON *changes, const char *kind, const char *scope, const char *field, const char *name,
+		       int version)
+{
+	const cJSON *c;
+	cJSON_ArrayForEach(c, changes)
+	{
+		const char *k = str_field(c, "kind"), *sc = str_field(c, "scope"), *n = str_field(c, field);
+		if (k && sc && n && !strcmp(k, kind) && !strcmp(sc, scope) && !strcmp(n, name) &&
+		    (version < 0 || int_field(c, "version") == version))
+			return true;
+	}
+	return false;
+}
+
 /* Since the last checkpoint: every write the model made in a listed scope is in the feed, a
  * memory write with its version. */
 static void check_change_presence(const struct tok *t, unsigned f, const cJSON *changes)
@@ -781,37 +802,15 @@ static void check_change_presence(const struct tok *t, unsigned f, const cJSON *
 	for (int s = 0; s < NSCOPES; s++) {
 		if (!listed(t, f, s))
 			continue;
-		for (int k = 0; k < NKEYS; k++) {
-			if (mem[s][k].last_op <= checkpoint_op || !mem[s][k].version)
-				continue;
-			bool found = false;
-			const cJSON *c;
-			cJSON_ArrayForEach(c, changes)
-			{
-				const char *kind = str_field(c, "kind"), *sc = str_field(c, "scope"), *key = str_field(c, "key");
-				if (kind && sc && key && !strcmp(kind, "memory") && !strcmp(sc, scopes[s]) && !strcmp(key, key_of(k)) &&
-				    int_field(c, "version") == mem[s][k].version)
-					found = true;
-			}
-			if (!found)
+		for (int k = 0; k < NKEYS; k++)
+			if (mem[s][k].last_op > checkpoint_op && mem[s][k].version &&
+			    !has_change(changes, "memory", scopes[s], "key", key_of(k), mem[s][k].version))
 				disagree("no change for %s/%s version %d, written since the checkpoint", scopes[s], key_of(k),
-				     mem[s][k].version);
-		}
-		for (int j = 0; j < NNAMES; j++) {
-			if (sk[s][j].last_op <= checkpoint_op || !sk[s][j].nversions)
-				continue;
-			bool found = false;
-			const cJSON *c;
-			cJSON_ArrayForEach(c, changes)
-			{
-				const char *kind = str_field(c, "kind"), *sc = str_field(c, "scope"), *name = str_field(c, "name");
-				if (kind && sc && name && !strcmp(kind, "skill") && !strcmp(sc, scopes[s]) &&
-				    !strcmp(name, skill_name(s, j)))
-					found = true;
-			}
-			if (!found)
+					 mem[s][k].version);
+		for (int j = 0; j < NNAMES; j++)
+			if (sk[s][j].last_op > checkpoint_op && sk[s][j].nversions &&
+			    !has_change(changes, "skill", scopes[s], "name", skill_name(s, j), -1))
 				disagree("no change for skill %s/%s, written since the checkpoint", scopes[s], skill_name(s, j));
-		}
 	}
 }
 
