@@ -920,8 +920,10 @@ END_TEST
 #define DL_BODIES 100  /* trickled bodies (10 bytes/s, far under the floor) */
 #define DL_MS 9000     /* how long the attack is watched at most */
 
-static const char *const dl_args[] = {"--header-timeout", "2", "--body-timeout", "2", "--body-min-rate", "1000",
-				       "--sse-keepalive", "1", NULL};
+#define STR_(x) #x
+#define STR(x) STR_(x)
+static const char *const dl_args[] = {"--header-timeout", STR(DL_HEAD_S), "--body-timeout", STR(DL_GRACE_S),
+				       "--body-min-rate", STR(DL_RATE), "--sse-keepalive", "1", NULL};
 
 enum dl_kind { DL_HEAD, DL_SILENCE, DL_BODY, DL_NEXT_HEAD };
 
