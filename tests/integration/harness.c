@@ -57,8 +57,6 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *ud)
 	return buf_append(ud, ptr, size * n) ? 0 : size * n;
 }
 
-static int valgrind_argv(const char **argv, const char *log);
-
 static pthread_mutex_t record_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void record(const char *method, const char *path, const struct http_resp *rs)
@@ -244,6 +242,30 @@ void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* CM_TEST_VALGRIND=1 (the `valgrind` meson suite): every clawmeshd serve runs under memcheck,
+ * its report in the server's log file + ".vg". It exits 97 on any error or definite leak, which
+ * server_stop() returns, so every test that asserts a clean stop asserts both. */
+bool harness_valgrind(void)
+{
+	const char *v = getenv("CM_TEST_VALGRIND");
+	return v && !strcmp(v, "1");
+}
+
+/* The valgrind words that go before clawmeshd's (none without CM_TEST_VALGRIND): how many.
+ * log_file holds the --log-file word, so it must live as long as argv. */
+static int valgrind_argv(const char **argv, const char *log, char *log_file, size_t cap)
+{
+	if (!harness_valgrind())
+		return 0;
+	snprintf(log_file, cap, "--log-file=%s.vg", log);
+	const char *vg[] = {"valgrind", "--tool=memcheck", "--error-exitcode=97", "--leak-check=full",
+			    "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "--track-origins=no",
+			    "--num-callers=30", log_file};
+	for (size_t i = 0; i < sizeof vg / sizeof *vg; i++)
+		argv[i] = vg[i];
+	return (int)(sizeof vg / sizeof *vg);
+}
+
 int server_start(struct server *srv, const char *admin_secret, const char *const *args)
 {
 	static int count;
@@ -258,7 +280,8 @@ int server_start(struct server *srv, const char *admin_secret, const char *const
 	snprintf(listen, sizeof listen, "127.0.0.1:%d", srv->port);
 
 	const char *argv[48];
-	int n = valgrind_argv(argv, srv->log);
+	char vg_log[300];
+	int n = valgrind_argv(argv, srv->log, vg_log, sizeof vg_log);
 	const char *serve[] = {env_or_die("CM_TEST_BIN"), "serve", "--listen", listen, "--threads", "2"};
 	for (size_t i = 0; i < sizeof serve / sizeof *serve; i++)
 		argv[n++] = serve[i];
@@ -495,30 +518,6 @@ void create_token(const struct server *srv, const char *admin, const char *body,
 	resp_free(&rs);
 }
 
-/* CM_TEST_VALGRIND=1 (the `valgrind` meson suite): every clawmeshd serve runs under memcheck,
- * its report in the server's log file + ".vg". It exits 97 on any error or definite leak, which
- * server_stop() returns, so every test that asserts a clean stop asserts both. */
-bool harness_valgrind(void)
-{
-	const char *v = getenv("CM_TEST_VALGRIND");
-	return v && !strcmp(v, "1");
-}
-
-/* The valgrind words that go before clawmeshd's (none without CM_TEST_VALGRIND): how many. */
-static int valgrind_argv(const char **argv, const char *log)
-{
-	static __thread char log_file[300];
-	if (!harness_valgrind())
-		return 0;
-	snprintf(log_file, sizeof log_file, "--log-file=%s.vg", log);
-	const char *vg[] = {"valgrind", "--tool=memcheck", "--error-exitcode=97", "--leak-check=full",
-			    "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "--track-origins=no",
-			    "--num-callers=30", log_file};
-	for (size_t i = 0; i < sizeof vg / sizeof *vg; i++)
-		argv[i] = vg[i];
-	return (int)(sizeof vg / sizeof *vg);
-}
-
 long metric_value(const struct server *srv, const char *admin, const char *name)
 {
 	struct http_resp rs;
@@ -558,4 +557,16 @@ int server_start_own_db(struct server *srv, const char *admin_secret, const char
 	snprintf(url, sizeof url, "%s dbname=%s", env_or_die("CM_TEST_DB_URL"), dbname);
 	const char *args[] = {"--database-url", url, NULL};
 	return server_start(srv, admin_secret, args);
+}
+
+const cJSON *resp_detail(const struct http_resp *rs, const char *name)
+{
+	return cJSON_GetObjectItem(cJSON_GetObjectItem(resp_field(rs, "error"), "details"), name);
+}
+
+long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }

@@ -60,6 +60,8 @@ int buf_append(struct buf *b, const char *p, size_t len);
 int free_port(void);
 /* nanosleep for ms milliseconds. */
 void sleep_ms(int ms);
+/* CLOCK_MONOTONIC in milliseconds: for how long something took. */
+long mono_ms(void);
 /* Sends raw bytes to srv and reads until the server closes or 3 s pass. Caller frees. */
 char *raw_exchange(const struct server *srv, const char *request);
 /* Starts `clawmeshd serve` with extra args (NULL-terminated) and the test database; waits until
@@ -95,6 +97,8 @@ double status_within(const struct server *srv, const struct http_req *rq, long w
 long metric_value(const struct server *srv, const char *admin, const char *name);
 /* A member of the response's JSON body, or NULL. */
 const cJSON *resp_field(const struct http_resp *rs, const char *name);
+/* A member of an error envelope's error.details, or NULL. */
+const cJSON *resp_detail(const struct http_resp *rs, const char *name);
 
 /* deploy/pg-local.sh ACTION on the test cluster (start, stop [mode]). */
 int pg_control(const char *action);

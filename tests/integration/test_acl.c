@@ -48,7 +48,7 @@ static struct tok toks[NTOKENS];
  * (usable once a second has passed). */
 enum { DEAD_REVOKED_ADMIN, DEAD_REVOKED_NODE, DEAD_EXPIRED_ALL, DEAD_EXPIRED_ADMIN, NDEAD };
 static struct tok dead[NDEAD];
-static struct timespec dead_made;
+static long dead_made; /* mono_ms() */
 
 /* What the model knows exists. last_op: the op that last changed it (for the changes feed). */
 struct mem {
@@ -537,6 +537,14 @@ static void op_mem_list(const struct tok *t)
 	check_mem_items(t, f, nf, kf, resp_field(&rs, "items"));
 }
 
+/* A refused batch names the op it was refused for. */
+static void expect_index(int i)
+{
+	const cJSON *idx = resp_detail(&rs, "index");
+	if (!cJSON_IsNumber(idx) || idx->valueint != i)
+		disagree("the model wants details.index %d", i);
+}
+
 /* A batch of 1-4 ops: forbidden as a whole, with details.index, when any op lacks its grant;
  * else run on a copy of the model, all or nothing. */
 static void op_batch(const struct tok *t)
@@ -572,10 +580,9 @@ static void op_batch(const struct tok *t)
 	for (int i = 0; i < nops && denied < 0; i++)
 		if (access_of(t, scopes[s[i]]) < (op[i] == 3 ? R : RW))
 			denied = i;
-	const cJSON *idx = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(rs.json, "error"), "details"), "index");
 	if (!decide(denied < 0)) {
-		if (!cur_dead && (!cJSON_IsNumber(idx) || idx->valueint != denied))
-			disagree("the model wants details.index %d", denied);
+		if (!cur_dead)
+			expect_index(denied);
 		return;
 	}
 	struct mem copy[NSCOPES][NKEYS];
@@ -584,14 +591,12 @@ static void op_batch(const struct tok *t)
 		struct mem *m = &copy[s[i]][k[i]];
 		if (op[i] != 0 && !m->live) {
 			expect(404, "not_found");
-			if (!cJSON_IsNumber(idx) || idx->valueint != i)
-				disagree("the model wants details.index %d", i);
+			expect_index(i);
 			return; /* all or nothing: the model keeps what it had */
 		}
 		if (im[i] && im[i] != m->version) {
 			expect(409, "conflict");
-			if (!cJSON_IsNumber(idx) || idx->valueint != i)
-				disagree("the model wants details.index %d", i);
+			expect_index(i);
 			return;
 		}
 		if (op[i] == 0 || op[i] == 1)
@@ -774,6 +779,22 @@ static void check_change_leaks(const struct tok *t, unsigned f, const cJSON *cha
 	}
 }
 
+/* Whether changes has one of kind in scope whose member field is name (and, version >= 0, of
+ * that version). */
+static bool has_change(const cJSON *changes, const char *kind, const char *scope, const char *field, const char *name,
+		       int version)
+{
+	const cJSON *c;
+	cJSON_ArrayForEach(c, changes)
+	{
+		const char *k = str_field(c, "kind"), *sc = str_field(c, "scope"), *n = str_field(c, field);
+		if (k && sc && n && !strcmp(k, kind) && !strcmp(sc, scope) && !strcmp(n, name) &&
+		    (version < 0 || int_field(c, "version") == version))
+			return true;
+	}
+	return false;
+}
+
 /* Since the last checkpoint: every write the model made in a listed scope is in the feed, a
  * memory write with its version. */
 static void check_change_presence(const struct tok *t, unsigned f, const cJSON *changes)
@@ -781,37 +802,15 @@ static void check_change_presence(const struct tok *t, unsigned f, const cJSON *
 	for (int s = 0; s < NSCOPES; s++) {
 		if (!listed(t, f, s))
 			continue;
-		for (int k = 0; k < NKEYS; k++) {
-			if (mem[s][k].last_op <= checkpoint_op || !mem[s][k].version)
-				continue;
-			bool found = false;
-			const cJSON *c;
-			cJSON_ArrayForEach(c, changes)
-			{
-				const char *kind = str_field(c, "kind"), *sc = str_field(c, "scope"), *key = str_field(c, "key");
-				if (kind && sc && key && !strcmp(kind, "memory") && !strcmp(sc, scopes[s]) && !strcmp(key, key_of(k)) &&
-				    int_field(c, "version") == mem[s][k].version)
-					found = true;
-			}
-			if (!found)
+		for (int k = 0; k < NKEYS; k++)
+			if (mem[s][k].last_op > checkpoint_op && mem[s][k].version &&
+			    !has_change(changes, "memory", scopes[s], "key", key_of(k), mem[s][k].version))
 				disagree("no change for %s/%s version %d, written since the checkpoint", scopes[s], key_of(k),
-				     mem[s][k].version);
-		}
-		for (int j = 0; j < NNAMES; j++) {
-			if (sk[s][j].last_op <= checkpoint_op || !sk[s][j].nversions)
-				continue;
-			bool found = false;
-			const cJSON *c;
-			cJSON_ArrayForEach(c, changes)
-			{
-				const char *kind = str_field(c, "kind"), *sc = str_field(c, "scope"), *name = str_field(c, "name");
-				if (kind && sc && name && !strcmp(kind, "skill") && !strcmp(sc, scopes[s]) &&
-				    !strcmp(name, skill_name(s, j)))
-					found = true;
-			}
-			if (!found)
+					 mem[s][k].version);
+		for (int j = 0; j < NNAMES; j++)
+			if (sk[s][j].last_op > checkpoint_op && sk[s][j].nversions &&
+			    !has_change(changes, "skill", scopes[s], "name", skill_name(s, j), -1))
 				disagree("no change for skill %s/%s, written since the checkpoint", scopes[s], skill_name(s, j));
-		}
 	}
 }
 
@@ -1293,7 +1292,7 @@ static void make_dead(void)
 		snprintf(t->desc, sizeof t->desc, "%s", bodies[i]);
 		create_token(&srv, admin, bodies[i], t->secret, t->id);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &dead_made);
+	dead_made = mono_ms();
 	for (int i = DEAD_REVOKED_ADMIN; i <= DEAD_REVOKED_NODE; i++) {
 		char path[64];
 		snprintf(path, sizeof path, "/v1/tokens/%s", dead[i].id);
@@ -1381,13 +1380,6 @@ static void check_audit(void)
 	free(got);
 }
 
-static double since_ms(const struct timespec *t0)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 static void acl_up(void)
 {
 	make_secret(admin);
@@ -1414,8 +1406,7 @@ START_TEST(decisions_equal_the_reference_model)
 	const char *o = getenv("CM_ACL_OPS");
 	int nops = o && atoi(o) > 0 ? atoi(o) : 5000;
 	fprintf(stderr, "acl: CM_ACL_SEED=%llu, %d tokens, %d operations\n", (unsigned long long)seed, NTOKENS, nops);
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	long t0 = mono_ms();
 
 	opno = -1;
 	for (int i = 0; i < NTOKENS; i++) {
@@ -1439,7 +1430,7 @@ START_TEST(decisions_equal_the_reference_model)
 	}
 
 	/* The expired tokens, once their second has surely passed; then the revoked ones again. */
-	double waited = since_ms(&dead_made);
+	long waited = mono_ms() - dead_made;
 	if (waited < 1500)
 		sleep_ms(1500 - (int)waited);
 	for (int i = 0; i < 120; i++, opno++)
@@ -1467,7 +1458,7 @@ START_TEST(decisions_equal_the_reference_model)
 		all += n_ops[k];
 	}
 	fprintf(stderr, "acl: %ld operations (%ld allowed, %ld denied, %ld with a dead token: 401) in %.1f s\n", all,
-		allowed, denied, n_dead, since_ms(&t0) / 1e3);
+		allowed, denied, n_dead, (double)(mono_ms() - t0) / 1e3);
 	fprintf(stderr, "acl: single-target refusals: %ld of targets that exist, %ld of targets that do not\n",
 		n_denied_target[1], n_denied_target[0]);
 	ck_assert_int_gt(denied, all / 10);

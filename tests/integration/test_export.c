@@ -288,11 +288,6 @@ static long long header_revision(const struct lines *l)
 	return r;
 }
 
-static const cJSON *detail(const struct http_resp *rs, const char *name)
-{
-	return cJSON_GetObjectItem(cJSON_GetObjectItem(resp_field(rs, "error"), "details"), name);
-}
-
 static bool notified(PGconn *c, int ms)
 {
 	for (int waited = 0; waited <= ms; waited += 20) {
@@ -586,8 +581,8 @@ static void refused(const char *file, size_t len, long status, const char *code,
 	import_http(&srv, admin, file, len, false, &rs);
 	expect_error(&rs, status, code);
 	if (line > 0) {
-		ck_assert_msg(detail(&rs, "line"), "no details.line: %s", rs.body);
-		ck_assert_int_eq(detail(&rs, "line")->valueint, line);
+		ck_assert_msg(resp_detail(&rs, "line"), "no details.line: %s", rs.body);
+		ck_assert_int_eq(resp_detail(&rs, "line")->valueint, line);
 	}
 	if (needle)
 		ck_assert_msg(strstr(cJSON_GetObjectItem(resp_field(&rs, "error"), "message")->valuestring, needle), "%s", rs.body);
@@ -645,11 +640,11 @@ START_TEST(truncated_and_conflicting_files_change_nothing)
 	struct http_resp rs;
 	import_http(&srv, admin, m, mlen, false, &rs);
 	expect_error(&rs, 409, "conflict");
-	ck_assert_int_eq(detail(&rs, "line")->valueint, conflict_line);
-	ck_assert_str_eq(detail(&rs, "type")->valuestring, "memory_version");
-	ck_assert_str_eq(detail(&rs, "scope")->valuestring, "mesh");
-	ck_assert_str_eq(detail(&rs, "key")->valuestring, "export.prefs");
-	ck_assert_int_eq(detail(&rs, "version")->valueint, 2);
+	ck_assert_int_eq(resp_detail(&rs, "line")->valueint, conflict_line);
+	ck_assert_str_eq(resp_detail(&rs, "type")->valuestring, "memory_version");
+	ck_assert_str_eq(resp_detail(&rs, "scope")->valuestring, "mesh");
+	ck_assert_str_eq(resp_detail(&rs, "key")->valuestring, "export.prefs");
+	ck_assert_int_eq(resp_detail(&rs, "version")->valueint, 2);
 	resp_free(&rs);
 	ck_assert_int_eq(db_count(pg, "SELECT count(*) FROM memory_history WHERE key = 'export.new'"), 0);
 	/* The CLI refuses it alike. */
@@ -788,9 +783,9 @@ START_TEST(refusals)
 		struct http_resp rs;
 		import_http(&srv, admin, f, len, false, &rs);
 		expect_error(&rs, 400, bad[i].code);
-		ck_assert_msg(detail(&rs, "line") && detail(&rs, "line")->valueint == 2, "%zu: %s", i, rs.body);
+		ck_assert_msg(resp_detail(&rs, "line") && resp_detail(&rs, "line")->valueint == 2, "%zu: %s", i, rs.body);
 		if (bad[i].field)
-			ck_assert_msg(detail(&rs, "field") && !strcmp(detail(&rs, "field")->valuestring, bad[i].field), "%zu: %s", i,
+			ck_assert_msg(resp_detail(&rs, "field") && !strcmp(resp_detail(&rs, "field")->valuestring, bad[i].field), "%zu: %s", i,
 				      rs.body);
 		resp_free(&rs);
 		free(f);

@@ -22,17 +22,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 static char admin[47], writer[47];
-
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static void faults_up(void)
 {
@@ -153,13 +145,13 @@ static void *loader_run(void *arg)
 		curl_easy_setopt(c, CURLOPT_HEADERDATA, &rh);
 		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)REQUEST_BOUND_MS);
 		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-		long t0 = now_ms();
+		long t0 = mono_ms();
 		CURLcode cr = curl_easy_perform(c);
 		struct outcome *o = &l->out[l->n++];
 		memset(o, 0, sizeof *o);
 		o->i = i;
 		o->batch = batch;
-		o->ms = now_ms() - t0;
+		o->ms = mono_ms() - t0;
 		if (cr == CURLE_OK)
 			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &o->status);
 		const char *why = NULL;
@@ -167,7 +159,7 @@ static void *loader_run(void *arg)
 			if (!__atomic_load_n(&server_gone, __ATOMIC_ACQUIRE))
 				why = curl_easy_strerror(cr);
 			else
-				l->failure[0] = '\0', i = LOAD_OPS; /* the server is gone: this loader is done */
+				i = LOAD_OPS; /* the server is gone: this loader is done */
 		} else if (o->status == (batch ? 200 : 201))
 			why = read_revisions(&rb, batch, i, o->rev);
 		else if (o->status == 503)
@@ -359,22 +351,6 @@ static long long current_revision(void)
 	return r;
 }
 
-/* /readyz answers 200 again: the milliseconds that took, or -1 past max_ms. */
-static long ready_within(const struct server *srv, int max_ms)
-{
-	long t0 = now_ms();
-	while (now_ms() - t0 < max_ms) {
-		struct http_resp rs;
-		if (http(srv, REQ(.path = "/readyz"), &rs) == 0 && rs.status == 200) {
-			resp_free(&rs);
-			return now_ms() - t0;
-		}
-		resp_free(&rs);
-		sleep_ms(20);
-	}
-	return -1;
-}
-
 /* The database stops under the load (mode: fast or immediate), stays down ~1.5 s while the load
  * goes on against it, starts again; the server recovers by itself and writes go on. */
 static void database_stop_under_load(const char *mode, const char *tag)
@@ -386,20 +362,20 @@ static void database_stop_under_load(const char *mode, const char *tag)
 	sleep_ms(700);
 	char action[32];
 	snprintf(action, sizeof action, "stop %s", mode);
-	long t_stop = now_ms();
+	long t_stop = mono_ms();
 	ck_assert_int_eq(pg_control(action), 0);
 	sleep_ms(1500);
 	ck_assert_int_eq(pg_control("start"), 0);
-	long down_ms = now_ms() - t_stop;
-	long ready = ready_within(&s, 10000);
+	long down_ms = mono_ms() - t_stop;
+	double ready = status_within(&s, REQ(.path = "/readyz"), 200, 10000);
 	ck_assert_msg(ready >= 0, "/readyz is not 200 within 10 s of the database's restart");
 	/* Writes go on after the restart: count what each loader gets acknowledged now. */
 	int before[LOAD_THREADS];
 	for (int k = 0; k < LOAD_THREADS; k++)
 		before[k] = __atomic_load_n(&ld->l[k].n, __ATOMIC_ACQUIRE);
 	/* Every loader gets writes acknowledged again, soon. */
-	long t_ready = now_ms(), resumed = -1;
-	while (now_ms() - t_ready < 8000 && resumed < 0) {
+	long t_ready = mono_ms(), resumed = -1;
+	while (mono_ms() - t_ready < 8000 && resumed < 0) {
 		int all = 1;
 		for (int k = 0; k < LOAD_THREADS; k++) {
 			int got = 0, n = __atomic_load_n(&ld->l[k].n, __ATOMIC_ACQUIRE);
@@ -408,7 +384,7 @@ static void database_stop_under_load(const char *mode, const char *tag)
 			all &= got;
 		}
 		if (all)
-			resumed = now_ms() - t_ready;
+			resumed = mono_ms() - t_ready;
 		else
 			sleep_ms(10);
 	}
@@ -420,7 +396,7 @@ static void database_stop_under_load(const char *mode, const char *tag)
 	verify_acked(ld, &s, since);
 	fprintf(stderr,
 		"faults: database stopped (%s) for %ld ms under load: %d puts and %d batches (x%d) acknowledged, all present; "
-		"%d answered 503 (slowest 503 %ld ms, slowest answer %ld ms); /readyz 200 again %ld ms after the start, "
+		"%d answered 503 (slowest 503 %ld ms, slowest answer %ld ms); /readyz 200 again %.0f ms after the start, "
 		"every loader acknowledged again %ld ms later\n",
 		mode, down_ms, t.acked_puts, t.acked_batches, BATCH_OPS, t.unavailable, t.max_ms_503, t.max_ms, ready, resumed);
 	load_free(ld);
@@ -515,9 +491,9 @@ static int event_stream(int port, long long since, const char *query)
 static bool read_until(int fd, struct buf *b, const char *suffix, int ms)
 {
 	size_t n = suffix ? strlen(suffix) : 0;
-	long t0 = now_ms();
+	long t0 = mono_ms();
 	while (!(suffix && b->len >= n && !memcmp(b->p + b->len - n, suffix, n))) {
-		long left = ms - (now_ms() - t0);
+		long left = ms - (mono_ms() - t0);
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (left <= 0 || poll(&p, 1, (int)left) != 1)
 			return false;
@@ -551,12 +527,12 @@ static void *long_poll(void *arg)
 {
 	struct poll_call *pc = arg;
 	struct http_resp rs;
-	long t0 = now_ms();
+	long t0 = mono_ms();
 	if (http(pc->srv, REQ(.path = pc->path, .token = writer), &rs) == 0) {
 		pc->status = rs.status;
 		pc->changes = cJSON_GetArraySize(resp_field(&rs, "changes"));
 	}
-	pc->ms = now_ms() - t0;
+	pc->ms = mono_ms() - t0;
 	resp_free(&rs);
 	return NULL;
 }
@@ -599,15 +575,15 @@ START_TEST(sigterm_finishes_what_it_started)
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(polls[i].status, 0); /* still parked */
 
-	long t0 = now_ms();
+	long t0 = mono_ms();
 	ck_assert_int_eq(kill(s.pid, SIGTERM), 0);
 	/* New connections are turned away at once: refused, or closed unanswered as soon as they
 	 * are accepted (within 500 ms, not after a timeout), never served. */
 	long refused_after = -1;
-	while (now_ms() - t0 < 2000) {
+	while (mono_ms() - t0 < 2000) {
 		int fd = connect_from(NULL, s.port);
 		if (fd < 0 && errno == ECONNREFUSED) {
-			refused_after = now_ms() - t0;
+			refused_after = mono_ms() - t0;
 			break;
 		}
 		if (fd >= 0) {
@@ -618,7 +594,7 @@ START_TEST(sigterm_finishes_what_it_started)
 			ssize_t r = poll(&p, 1, 500) == 1 ? read(fd, got, sizeof got) : 1;
 			close(fd);
 			if (r == 0 || (r < 0 && errno == ECONNRESET)) { /* closed unanswered */
-				refused_after = now_ms() - t0;
+				refused_after = mono_ms() - t0;
 				break;
 			}
 		}
@@ -659,9 +635,9 @@ START_TEST(sigterm_finishes_what_it_started)
 	/* The process exits 0 (under ASan: and without a leak) within 10 s, the stalled client cut. */
 	int status = -1;
 	long exited = -1;
-	while (now_ms() - t0 < 12000) {
+	while (mono_ms() - t0 < 12000) {
 		if (waitpid(s.pid, &status, WNOHANG) == s.pid) {
-			exited = now_ms() - t0;
+			exited = mono_ms() - t0;
 			break;
 		}
 		sleep_ms(20);
@@ -747,13 +723,13 @@ static void *flood_run(void *arg)
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 		if (a->flood_connects % 50 == 0) {
 			/* Now and then, wait: the slots of 127.0.0.2 are full, so this one is closed at once. */
-			long t0 = now_ms();
+			long t0 = mono_ms();
 			struct pollfd p = {.fd = fd, .events = POLLIN};
 			if (poll(&p, 1, 3000) == 1) {
 				char c;
 				if (read(fd, &c, 1) <= 0) {
 					a->flood_refused++;
-					long ms = now_ms() - t0;
+					long ms = mono_ms() - t0;
 					if (ms > a->max_refuse_ms)
 						a->max_refuse_ms = ms;
 				}
@@ -770,7 +746,6 @@ static void *flood_run(void *arg)
 static void *trickle_run(void *arg)
 {
 	struct attack *a = arg;
-	int at = 0;
 	while (!__atomic_load_n(&attack_stop, __ATOMIC_ACQUIRE)) {
 		for (int i = 0; i < a->opened; i++)
 			if (a->fds[i] >= 0) {
@@ -780,7 +755,6 @@ static void *trickle_run(void *arg)
 					a->fds[i] = -1;
 				}
 			}
-		at++;
 		sleep_ms(1000);
 	}
 	return NULL;
@@ -821,17 +795,17 @@ START_TEST(slow_clients_and_a_flood)
 	/* The ordinary client, from 127.0.0.1, all along: a read and a write each round. */
 	long lat[4000];
 	int n = 0, failed = 0;
-	long t0 = now_ms();
-	while (now_ms() - t0 < ATTACK_MS && n < 4000 - 1) {
+	long t0 = mono_ms();
+	while (mono_ms() - t0 < ATTACK_MS && n < 4000 - 1) {
 		char path[64], body[64];
 		snprintf(path, sizeof path, "/v1/memory/mesh/fs.ok.%d", n);
 		snprintf(body, sizeof body, "{\"value\":%d}", n);
 		for (int k = 0; k < 2; k++) {
 			struct http_resp rs;
-			long t = now_ms();
+			long t = mono_ms();
 			int rc = k ? http(&s, REQ(.path = path, .token = writer), &rs)
 				   : http(&s, REQ(.method = "PUT", .path = path, .token = writer, .body = body), &rs);
-			lat[n++] = now_ms() - t;
+			lat[n++] = mono_ms() - t;
 			if (rc || rs.status != (k ? 200 : 201))
 				failed++;
 			resp_free(&rs);
@@ -911,10 +885,10 @@ START_TEST(connection_limit_answers_at_once)
 		int fd = connect_from(NULL, s.port);
 		ck_assert_int_ge(fd, 0); /* the kernel completes the handshake ... */
 		send_all(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-		long t0 = now_ms();
+		long t0 = mono_ms();
 		struct buf b = {0};
 		bool closed = read_to_close(fd, &b, 5000);
-		long ms = now_ms() - t0;
+		long ms = mono_ms() - t0;
 		worst = ms > worst ? ms : worst;
 		/* ... and the server closes it unanswered, at once (or resets it: read_to_close says false). */
 		ck_assert_msg(b.len == 0, "a connection past the limit was served: %s", b.p);
@@ -946,8 +920,10 @@ END_TEST
 #define DL_BODIES 100  /* trickled bodies (10 bytes/s, far under the floor) */
 #define DL_MS 9000     /* how long the attack is watched at most */
 
-static const char *const dl_args[] = {"--header-timeout", "2", "--body-timeout", "2", "--body-min-rate", "1000",
-				       "--sse-keepalive", "1", NULL};
+#define STR_(x) #x
+#define STR(x) STR_(x)
+static const char *const dl_args[] = {"--header-timeout", STR(DL_HEAD_S), "--body-timeout", STR(DL_GRACE_S),
+				       "--body-min-rate", STR(DL_RATE), "--sse-keepalive", "1", NULL};
 
 enum dl_kind { DL_HEAD, DL_SILENCE, DL_BODY, DL_NEXT_HEAD };
 
@@ -969,11 +945,11 @@ struct dl_attack {
 static void *dl_watch(void *arg)
 {
 	struct dl_attack *a = arg;
-	long t0 = now_ms(), last_send = t0;
-	while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE) && now_ms() - t0 < DL_MS) {
-		bool send_now = now_ms() - last_send >= 1000;
+	long t0 = mono_ms(), last_send = t0;
+	while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE) && mono_ms() - t0 < DL_MS) {
+		bool send_now = mono_ms() - last_send >= 1000;
 		if (send_now)
-			last_send = now_ms();
+			last_send = mono_ms();
 		int open = 0;
 		for (int i = 0; i < a->n; i++) {
 			struct dl_conn *c = &a->c[i];
@@ -982,7 +958,7 @@ static void *dl_watch(void *arg)
 			char junk[4096];
 			ssize_t r = recv(c->fd, junk, sizeof junk, MSG_DONTWAIT);
 			if (r == 0 || (r < 0 && errno != EAGAIN)) {
-				c->cut = now_ms();
+				c->cut = mono_ms();
 				continue;
 			}
 			open++;
@@ -1034,7 +1010,7 @@ START_TEST(slow_heads_and_bodies_are_cut)
 		c->kind = i < DL_HEADS ? DL_HEAD : i < DL_HEADS + DL_SILENT ? DL_SILENCE : DL_BODY;
 		c->fd = connect_from(src, s.port);
 		ck_assert_int_ge(c->fd, 0);
-		c->started = now_ms();
+		c->started = mono_ms();
 		if (c->kind == DL_HEAD)
 			snprintf(head, sizeof head, "GET /v1/whoami HTTP/1.1\r\nHost: x\r\nX-Slow: ");
 		else if (c->kind == DL_BODY)
@@ -1058,14 +1034,14 @@ START_TEST(slow_heads_and_bodies_are_cut)
 	free(kb.p);
 	sleep_ms(1200); /* idle, kept alive: no deadline yet */
 	send_all(ka->fd, "G");
-	ka->started = now_ms();
+	ka->started = mono_ms();
 	a->n++;
 	pthread_t watch;
 	pthread_create(&watch, NULL, dl_watch, a);
 	/* The ordinary client, from 127.0.0.1, all along: a write and a read each round. */
 	int served = 0, failed = 0;
-	long t0 = now_ms();
-	while (now_ms() - t0 < DL_MS - 2000) {
+	long t0 = mono_ms();
+	while (mono_ms() - t0 < DL_MS - 2000) {
 		char path[64], body[64];
 		snprintf(path, sizeof path, "/v1/memory/mesh/dl.ok.%d", served);
 		snprintf(body, sizeof body, "{\"value\":%d}", served);
@@ -1149,7 +1125,7 @@ static void *slow_put_run(void *arg)
 	snprintf(head, sizeof head, "PUT /v1/memory/mesh/dl.slowput HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
 				    "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n",
 		 writer, n);
-	long t0 = now_ms();
+	long t0 = mono_ms();
 	if (fd >= 0 && write(fd, head, strlen(head)) > 0)
 		for (int at = 0; at < n; at += p->per_tick) {
 			sleep_ms(100);
@@ -1160,7 +1136,7 @@ static void *slow_put_run(void *arg)
 	struct buf b = {0};
 	if (fd >= 0)
 		read_until(fd, &b, "}", 5000);
-	p->status_ms = now_ms() - t0;
+	p->status_ms = mono_ms() - t0;
 	snprintf(p->answer, sizeof p->answer, "%.12s", b.p ? b.p : "(nothing)");
 	free(b.p);
 	free(body);
@@ -1219,11 +1195,11 @@ START_TEST(deadlines_spare_waits_streams_and_slow_transfers)
 	ck_assert_int_eq(connect(ex, (struct sockaddr *)&sa, sizeof sa), 0);
 	snprintf(head, sizeof head, "GET /v1/export HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", admin);
 	send_all(ex, head);
-	long t0 = now_ms();
+	long t0 = mono_ms();
 	size_t got = 0;
 	bool ended = false;
 	char tail[7] = {0}; /* the last bytes come: the chunked answer's end is "\r\n0\r\n\r\n" */
-	while (!ended && now_ms() - t0 < 30000) {
+	while (!ended && mono_ms() - t0 < 30000) {
 		char chunk[8192];
 		struct pollfd p = {.fd = ex, .events = POLLIN};
 		if (poll(&p, 1, 5000) != 1)
@@ -1240,11 +1216,11 @@ START_TEST(deadlines_spare_waits_streams_and_slow_transfers)
 		/* 400 KB/s for 4 s, well past the deadlines; then at full speed, so that what the cases
 		 * before left in the shared database (12 MB in a whole run) cannot make it outlast the
 		 * idle connection's --conn-timeout. */
-		long ahead = (long)(got / 400) - (now_ms() - t0);
-		if (ahead > 0 && now_ms() - t0 < 4000)
+		long ahead = (long)(got / 400) - (mono_ms() - t0);
+		if (ahead > 0 && mono_ms() - t0 < 4000)
 			sleep_ms((int)ahead);
 	}
-	long export_ms = now_ms() - t0;
+	long export_ms = mono_ms() - t0;
 	close(ex);
 	/* The event stream is still open, its keep-alives coming (every second here). */
 	struct buf sb = {0};
@@ -1269,7 +1245,7 @@ START_TEST(deadlines_spare_waits_streams_and_slow_transfers)
 		"faults: deadlines spare: a long-poll answered %ld after %ld ms, an event stream open after %ld ms (%s), "
 		"an idle kept-alive connection served again (%d), a 1,500 B/s upload answered %s after %ld ms, an export "
 		"of %zu bytes read in %ld ms (complete: %d); reaped head %llu, body %llu\n",
-		pc.status, pc.ms, now_ms() - t0, sse_open ? "open" : "CLOSED", idle_served, up.answer, up.status_ms, got,
+		pc.status, pc.ms, mono_ms() - t0, sse_open ? "open" : "CLOSED", idle_served, up.answer, up.status_ms, got,
 		export_ms, ended, heads, bodies);
 	ck_assert_int_eq(pc.status, 200);
 	ck_assert_int_ge(pc.ms, 9500);

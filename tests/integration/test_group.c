@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static struct server srv;
@@ -27,13 +26,6 @@ static void group_up(void)
 static void group_down(void)
 {
 	ck_assert_int_eq(server_stop(&srv), 0);
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
 static long metric(const struct server *s, const char *name)
@@ -63,18 +55,18 @@ static void release_write_lock(PGconn *c)
 /* Until the committer's group waits on the lock (or 10 s: a hang is a failure). */
 static void await_lock_waiter(void)
 {
-	long t0 = now_ms();
+	long t0 = mono_ms();
 	while (db_count(pg, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") < 1) {
-		ck_assert_msg(now_ms() - t0 < 10000, "no group waits on the write lock");
+		ck_assert_msg(mono_ms() - t0 < 10000, "no group waits on the write lock");
 		sleep_ms(10);
 	}
 }
 
 static void await_queued(const struct server *s, long n)
 {
-	long t0 = now_ms(), q;
+	long t0 = mono_ms(), q;
 	while ((q = metric(s, "clawmesh_group_queued")) != n) {
-		ck_assert_msg(now_ms() - t0 < 10000, "%ld writes queued, wanted %ld", q, n);
+		ck_assert_msg(mono_ms() - t0 < 10000, "%ld writes queued, wanted %ld", q, n);
 		sleep_ms(10);
 	}
 }
@@ -272,17 +264,17 @@ static void *loader_run(void *arg)
 		snprintf(path, sizeof path, "/v1/memory/mesh/g4.%d.%d", l->id, i);
 		snprintf(body, sizeof body, "{\"value\":%d}", i);
 		struct http_resp rs;
-		long t0 = now_ms();
+		long t0 = mono_ms();
 		if (http(&srv, REQ(.method = "PUT", .path = path, .token = writer, .body = body), &rs)) {
-			snprintf(l->failure, sizeof l->failure, "%s: no answer after %ld ms", path, now_ms() - t0);
+			snprintf(l->failure, sizeof l->failure, "%s: no answer after %ld ms", path, mono_ms() - t0);
 			break;
 		}
 		l->sent++;
 		l->last_status = rs.status;
-		l->last_at_ms = now_ms();
+		l->last_at_ms = mono_ms();
 		if (rs.status == 201) {
 			l->acked[l->nacked++] = i;
-			__atomic_store_n(&l->last_ack_ms, now_ms(), __ATOMIC_RELEASE);
+			__atomic_store_n(&l->last_ack_ms, mono_ms(), __ATOMIC_RELEASE);
 		} else if (rs.status == 503 && !strcmp(resp_error_code(&rs), "unavailable")) {
 			l->unavailable++;
 			sleep_ms(2); /* as a client that heeds Retry-After would, only less patient */
@@ -311,7 +303,7 @@ START_TEST(database_stopped_mid_load)
 	ck_assert_int_eq(pg_control("start"), 0);
 	/* Until every loader has been acknowledged again since the restart (10 s at most: a loaded
 	 * machine can take more than a second to get there; a fixed wait made this flaky). */
-	long restarted = now_ms();
+	long restarted = mono_ms();
 	for (int waited = 0; waited < 10000; waited += 20) {
 		int back = 0;
 		for (int i = 0; i < LOADERS; i++)

@@ -9,10 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define RATE 1  /* a second: slow enough that a burst is spent long before a request refills */
 #define BURST 5
+#define STR_(x) #x
+#define STR(x) STR_(x) /* a number above as the server's argument */
 
 static struct server plain, limited; /* the default (no limit) and --rate-limit 1 --rate-burst 5 */
 static char admin[47];
@@ -29,7 +30,8 @@ static void ratelimit_up(void)
 		snprintf(body, sizeof body, "{\"label\":\"rate %d\",\"node\":\"rate%d\"}", i, i);
 		create_token(&plain, admin, body, tok[i], tok_id[i]);
 	}
-	const char *args[] = {"--rate-limit", "1", "--rate-burst", "5", "--cors-origin", "https://dash.example", NULL};
+	const char *args[] = {"--rate-limit", STR(RATE), "--rate-burst", STR(BURST), "--cors-origin", "https://dash.example",
+			      NULL};
 	ck_assert_int_eq(server_start(&limited, admin, args), 0);
 }
 
@@ -38,13 +40,6 @@ static void ratelimit_down(void)
 	int limited_exit = server_stop(&limited), plain_exit = server_stop(&plain); /* both, whatever the first says */
 	ck_assert_int_eq(limited_exit, 0);
 	ck_assert_int_eq(plain_exit, 0);
-}
-
-static long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
 static long header_num(const struct http_resp *rs, const char *name)
@@ -130,7 +125,7 @@ START_TEST(burst_then_429)
 	ck_assert_int_eq(header_num(&rs, "RateLimit-Reset"), retry); /* the same point in time */
 	char b[64];
 	ck_assert_ptr_nonnull(resp_header(&rs, "RateLimit-Policy", b, sizeof b));
-	ck_assert_str_eq(b, "1;w=1;burst=5");
+	ck_assert_str_eq(b, STR(RATE) ";w=1;burst=" STR(BURST));
 	ck_assert_ptr_null(resp_header(&rs, "WWW-Authenticate", b, sizeof b));
 	resp_free(&rs);
 

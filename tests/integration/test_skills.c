@@ -56,11 +56,6 @@ static long changes_of(const char *kind, const char *name)
 	return n;
 }
 
-static const cJSON *detail(const struct http_resp *rs, const char *name)
-{
-	return cJSON_GetObjectItem(cJSON_GetObjectItem(resp_field(rs, "error"), "details"), name);
-}
-
 static long publish_md(const char *token, const char *path, const char *md, size_t len, struct http_resp *rs)
 {
 	ck_assert_int_eq(http(&srv, REQ(.method = "PUT", .path = path, .token = token, .body = md, .body_len = len,
@@ -191,7 +186,7 @@ START_TEST(publish_fetch_byte_exact_and_versions)
 			      &rs),
 			 0);
 	expect_error(&rs, 412, "version_mismatch");
-	ck_assert_int_eq(detail(&rs, "current_version")->valueint, 2);
+	ck_assert_int_eq(resp_detail(&rs, "current_version")->valueint, 2);
 	resp_free(&rs);
 	ck_assert_int_eq(http(&srv, REQ(.method = "PUT", .path = "/v1/skills/mesh/triage", .token = tok[T_CEO],
 					.body = "{\"content\":\"new\"}", .headers = {"If-None-Match: *"}),
@@ -371,7 +366,7 @@ START_TEST(front_matter_edge_cases)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		ck_assert_int_eq(publish_md(tok[T_CEO], "/v1/skills/mesh/fm", bad[i].md, strlen(bad[i].md), &rs), 422);
 		expect_error(&rs, 422, "validation_failed");
-		ck_assert_msg(!strcmp(detail(&rs, "field")->valuestring, bad[i].field), "case %zu: %s", i, rs.body);
+		ck_assert_msg(!strcmp(resp_detail(&rs, "field")->valuestring, bad[i].field), "case %zu: %s", i, rs.body);
 		resp_free(&rs);
 	}
 	char *after = db_state();
@@ -447,7 +442,7 @@ START_TEST(skill_bad_inputs_change_nothing)
 		ck_assert_msg(rs.status == cases[i].status, "case %zu (%s): %ld %s", i, cases[i].path, rs.status, rs.body);
 		expect_error(&rs, cases[i].status, cases[i].code);
 		if (cases[i].field)
-			ck_assert_msg(detail(&rs, "field") && !strcmp(detail(&rs, "field")->valuestring, cases[i].field),
+			ck_assert_msg(resp_detail(&rs, "field") && !strcmp(resp_detail(&rs, "field")->valuestring, cases[i].field),
 				      "case %zu: %s", i, rs.body);
 		/* The guard names the kind and never echoes the secret. */
 		ck_assert_ptr_null(strstr(rs.body, "ghp_0123"));
@@ -461,8 +456,8 @@ START_TEST(skill_bad_inputs_change_nothing)
 	struct http_resp rs;
 	ck_assert_int_eq(publish_md(tok[T_CEO], "/v1/skills/mesh/big", md, big, &rs), 413);
 	expect_error(&rs, 413, "payload_too_large");
-	ck_assert_str_eq(detail(&rs, "field")->valuestring, "content");
-	ck_assert_int_eq(detail(&rs, "limit")->valueint, 256 * 1024);
+	ck_assert_str_eq(resp_detail(&rs, "field")->valuestring, "content");
+	ck_assert_int_eq(resp_detail(&rs, "limit")->valueint, 256 * 1024);
 	resp_free(&rs);
 	free(md);
 	char *after = db_state();
@@ -1045,8 +1040,7 @@ START_TEST(node_meta_keeps_every_digit)
 	ck_assert_int_eq(http(&srv, REQ(.method = "PUT", .path = "/v1/nodes/ceo", .token = tok[T_CEO],
 				       .body = "{\"name\":\"CEO\",\"meta\":{\"big\": 1e20000}}"), &rs), 0);
 	expect_error(&rs, 422, "validation_failed");
-	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(rs.json, "error"), "details"),
-					     "field")->valuestring, "meta");
+	ck_assert_str_eq(resp_detail(&rs, "field")->valuestring, "meta");
 	resp_free(&rs);
 	char *after = db_value(pg, "SELECT meta::text FROM nodes WHERE id = 'ceo'", 0, NULL);
 	ck_assert_str_eq(before, after);
