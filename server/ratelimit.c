@@ -160,11 +160,6 @@ void cm_ratelimit_shutdown(void)
 	server = NULL;
 }
 
-bool cm_ratelimit_on(void)
-{
-	return server != NULL;
-}
-
 bool cm_ratelimit_take(const char *token_id, struct cm_rate_verdict *out)
 {
 	if (!server)

@@ -46,6 +46,5 @@ void cm_ratelimit_shutdown(void);
 bool cm_ratelimit_take(const char *token_id, struct cm_rate_verdict *out);
 /* For /metrics: all zero while off. */
 void cm_ratelimit_stats(struct cm_rate_stats *out);
-bool cm_ratelimit_on(void);
 
 #endif

@@ -184,6 +184,19 @@ const char *resp_header(const struct http_resp *rs, const char *name, char *buf,
 	return NULL;
 }
 
+int resp_header_count(const struct http_resp *rs, const char *name)
+{
+	int count = 0;
+	size_t n = strlen(name);
+	for (const char *l = rs->headers; l && *l;) {
+		const char *end = strstr(l, "\r\n");
+		if (!strncasecmp(l, name, n) && l[n] == ':')
+			count++;
+		l = end ? end + 2 : l + strlen(l);
+	}
+	return count;
+}
+
 const char *resp_error_code(const struct http_resp *rs)
 {
 	const cJSON *e = cJSON_GetObjectItem(rs->json, "error");

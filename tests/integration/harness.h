@@ -40,6 +40,8 @@ struct server {
 /* One request against srv; the response is recorded for the contract check. 0 = got an answer. */
 int http(const struct server *srv, const struct http_req *rq, struct http_resp *rs);
 const char *resp_header(const struct http_resp *rs, const char *name, char *buf, size_t cap);
+/* How many times the answer carries the header (a security header must come exactly once). */
+int resp_header_count(const struct http_resp *rs, const char *name);
 /* error.code of an error envelope, or "" */
 const char *resp_error_code(const struct http_resp *rs);
 void resp_free(struct http_resp *rs);

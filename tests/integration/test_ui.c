@@ -76,23 +76,10 @@ static void expect_tree_bytes(const struct http_resp *rs, const char *name)
 }
 
 /* How many times the header name occurs in the raw block (case-insensitively). */
-static int header_count(const struct http_resp *rs, const char *name)
-{
-	int n = 0;
-	size_t len = strlen(name);
-	for (const char *l = rs->headers; l && *l;) {
-		const char *end = strstr(l, "\r\n");
-		if (!strncasecmp(l, name, len) && l[len] == ':')
-			n++;
-		l = end ? end + 2 : l + strlen(l);
-	}
-	return n;
-}
-
 static void expect_header(const struct http_resp *rs, const char *name, const char *value)
 {
 	char b[1024];
-	ck_assert_msg(header_count(rs, name) == 1, "%s: %d times, wanted once", name, header_count(rs, name));
+	ck_assert_msg(resp_header_count(rs, name) == 1, "%s: %d times, wanted once", name, resp_header_count(rs, name));
 	ck_assert_str_eq(resp_header(rs, name, b, sizeof b), value);
 }
 
@@ -122,7 +109,7 @@ static void expect_ui_headers(const struct http_resp *rs)
 /* A strong entity tag: quoted, no W/, nothing else. */
 static void expect_strong_etag(const struct http_resp *rs, char *etag, size_t cap)
 {
-	ck_assert_int_eq(header_count(rs, "ETag"), 1);
+	ck_assert_int_eq(resp_header_count(rs, "ETag"), 1);
 	ck_assert_ptr_nonnull(resp_header(rs, "ETag", etag, cap));
 	size_t n = strlen(etag);
 	ck_assert_msg(n >= 3 && etag[0] == '"' && strchr(etag + 1, '"') == etag + n - 1, "not a strong entity tag: %s",
@@ -415,7 +402,7 @@ START_TEST(no_token_needed_none_charged)
 		ck_assert_int_eq(http(&srv, REQ(.path = "/ui/", .headers = {headers[i][0], headers[i][1], NULL}), &rs),
 				 0);
 		ck_assert_msg(rs.status == 200, "headers %zu: %ld", i, rs.status);
-		ck_assert_int_eq(header_count(&rs, "WWW-Authenticate"), 0);
+		ck_assert_int_eq(resp_header_count(&rs, "WWW-Authenticate"), 0);
 		resp_free(&rs);
 	}
 	ck_assert_int_eq(status_at(&srv, REQ(.path = "/ui/app.js", .token = admin)), 200);
@@ -434,7 +421,7 @@ START_TEST(no_token_needed_none_charged)
 		struct http_resp rs;
 		ck_assert_int_eq(http(&limited, REQ(.path = i % 2 ? "/ui/app.js" : "/ui/", .token = secret), &rs), 0);
 		ck_assert_msg(rs.status == 200, "request %d: %ld", i, rs.status);
-		ck_assert_int_eq(header_count(&rs, "RateLimit-Limit"), 0);
+		ck_assert_int_eq(resp_header_count(&rs, "RateLimit-Limit"), 0);
 		resp_free(&rs);
 	}
 	struct http_resp rs; /* and the token's /v1 bucket is still whole */
@@ -461,8 +448,8 @@ START_TEST(other_answers_headers)
 		ck_assert_int_eq(http(&srv, REQ(.path = cases[i].path, .token = cases[i].token ? admin : NULL), &rs), 0);
 		ck_assert_msg(rs.status == cases[i].status, "%s: %ld", cases[i].path, rs.status);
 		expect_common_headers(&rs);
-		ck_assert_int_eq(header_count(&rs, "Content-Security-Policy"), 0);
-		ck_assert_int_eq(header_count(&rs, "X-Frame-Options"), 0);
+		ck_assert_int_eq(resp_header_count(&rs, "Content-Security-Policy"), 0);
+		ck_assert_int_eq(resp_header_count(&rs, "X-Frame-Options"), 0);
 		resp_free(&rs);
 	}
 	/* The metrics count the dashboard by its routes. */
