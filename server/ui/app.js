@@ -639,7 +639,7 @@
 				}}),
 				row: (m) => el('tr', {dataset: {scope: m.scope, key: m.key}},
 					el('td', {}, m.scope),
-					el('td', {}, link('memory', {scope: m.scope, key: m.key, q: p.get('q'), prefix: p.get('prefix')}, m.key)),
+					el('td', {}, link('memory', {scope: m.scope, key: m.key, q: p.get('q'), prefix: p.get('prefix'), order: p.get('order')}, m.key)),
 					el('td', {}, el('span', {class: 'preview'}, preview(m.value))),
 					el('td', {}, tags(m.tags)),
 					el('td', {}, 'v' + m.version),
@@ -688,7 +688,7 @@
 		});
 		if (hist.next_cursor)
 			section.append(el('p', {class: 'muted'}, 'The 100 newest versions are shown.'));
-		section.append(link('memory', {scope: ctx.params.get('scope'), q: ctx.params.get('q'), prefix: ctx.params.get('prefix')}, 'Close'));
+		section.append(link('memory', {scope: ctx.params.get('scope'), q: ctx.params.get('q'), prefix: ctx.params.get('prefix'), order: ctx.params.get('order')}, 'Close'));
 		return section;
 	}
 
